@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  checkFuseLiveness,
+  clearFuseStatus,
+  procviewMountpoints,
+  readFuseStatus,
+  writeFuseStatus,
+  type LivenessProbe,
+} from "./fuse-status.ts";
+
+const mountinfo = `\
+25 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+90 25 0:60 / /var/lib/procview rw,nosuid,nodev,relatime - fuse.procview procview ro,user_id=0,group_id=0,allow_other
+91 25 0:61 / /var/lib/lxcfs rw,nosuid,nodev,relatime - fuse.lxcfs lxcfs rw
+92 25 0:62 / /tmp/with\\040space rw - fuse.procview procview ro
+`;
+
+test("procview mounts are found by fs type, escapes undone", () => {
+  assert.deepEqual(procviewMountpoints(mountinfo), ["/var/lib/procview", "/tmp/with space"]);
+});
+
+test("liveness needs status, matching mountpoint, a live pid and the mount", () => {
+  const status = { pid: 42, mountpoint: "/var/lib/procview", startedAt: 1 };
+  const probe = (over: Partial<LivenessProbe>): LivenessProbe => ({
+    readStatus: () => status,
+    isAlive: () => true,
+    mountinfo: () => mountinfo,
+    ...over,
+  });
+  assert.deepEqual(checkFuseLiveness("/var/lib/procview", probe({})), { live: true, status });
+  assert.match(checkFuseLiveness("/var/lib/procview", probe({ readStatus: () => undefined })).reason ?? "", /no FUSE server status/);
+  assert.match(checkFuseLiveness("/elsewhere", probe({})).reason ?? "", /serves \/var\/lib\/procview/);
+  assert.match(checkFuseLiveness("/var/lib/procview", probe({ isAlive: () => false })).reason ?? "", /pid 42 is gone/);
+  assert.match(checkFuseLiveness("/var/lib/procview", probe({ mountinfo: () => "" })).reason ?? "", /no fuse.procview mount/);
+});
+
+test("status file round trip; clearing leaves a successor's file alone", () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-status-"));
+  try {
+    writeFuseStatus(dir, { pid: 7, mountpoint: "/m", startedAt: 3 });
+    assert.deepEqual(readFuseStatus(dir), { pid: 7, mountpoint: "/m", startedAt: 3 });
+    clearFuseStatus(dir, 8);
+    assert.ok(readFuseStatus(dir));
+    clearFuseStatus(dir, 7);
+    assert.equal(readFuseStatus(dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

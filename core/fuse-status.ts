@@ -1,0 +1,95 @@
+/**
+ * Whether the FUSE server is serving, as the NRI plugin must know before it injects
+ * binds (a bind of a dead FUSE mount reads "Transport endpoint is not connected").
+ *
+ * The check never touches the mount itself: a stat of a hung FUSE mount blocks, and
+ * CreateContainer must not wait on the FUSE process. Instead the server leaves a status
+ * file naming its pid and mountpoint, and the kernel's mount table says whether a
+ * procview FUSE mount is at that mountpoint.
+ */
+
+import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export const fuseFsType = "fuse.procview";
+
+export interface FuseStatus {
+  pid: number;
+  mountpoint: string;
+  startedAt: number;
+}
+
+export type Liveness = { live: true; status: FuseStatus } | { live: false; reason: string };
+
+function statusFile(stateDir: string): string {
+  return join(stateDir, "fuse.json");
+}
+
+export function writeFuseStatus(stateDir: string, status: FuseStatus): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+  const file = statusFile(stateDir);
+  writeFileSync(`${file}.tmp`, JSON.stringify(status) + "\n");
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Removes the status file if it is still ours (a successor may have replaced it). */
+export function clearFuseStatus(stateDir: string, pid: number): void {
+  const current = readFuseStatus(stateDir);
+  if (current?.pid === pid) rmSync(statusFile(stateDir), { force: true });
+}
+
+export function readFuseStatus(stateDir: string): FuseStatus | undefined {
+  try {
+    const value = JSON.parse(readFileSync(statusFile(stateDir), "utf8")) as FuseStatus;
+    return Number.isInteger(value.pid) && typeof value.mountpoint === "string" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mount points of procview FUSE mounts in a mountinfo text. */
+export function procviewMountpoints(mountinfo: string): string[] {
+  const points: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    if (line.slice(sep + 3).split(" ")[0] === fuseFsType) {
+      points.push(line.slice(0, sep).split(" ")[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    }
+  }
+  return points;
+}
+
+export interface LivenessProbe {
+  readStatus: () => FuseStatus | undefined;
+  isAlive: (pid: number) => boolean;
+  mountinfo: () => string;
+}
+
+export function checkFuseLiveness(mountpoint: string, probe: LivenessProbe): Liveness {
+  const status = probe.readStatus();
+  if (!status) return { live: false, reason: "no FUSE server status file" };
+  if (status.mountpoint !== mountpoint) {
+    return { live: false, reason: `FUSE server serves ${status.mountpoint}, not ${mountpoint}` };
+  }
+  if (!probe.isAlive(status.pid)) return { live: false, reason: `FUSE server pid ${status.pid} is gone` };
+  if (!procviewMountpoints(probe.mountinfo()).includes(mountpoint)) {
+    return { live: false, reason: `no ${fuseFsType} mount at ${mountpoint}` };
+  }
+  return { live: true, status };
+}
+
+export function hostLivenessProbe(stateDir: string): LivenessProbe {
+  return {
+    readStatus: () => readFuseStatus(stateDir),
+    isAlive: (pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "EPERM";
+      }
+    },
+    mountinfo: () => readFileSync("/proc/self/mountinfo", "utf8"),
+  };
+}

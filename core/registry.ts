@@ -1,0 +1,107 @@
+/**
+ * The channel from the NRI plugin to the FUSE server: one small JSON file per container
+ * under `<stateDir>/containers/`, written atomically (temp file + rename).
+ *
+ * Why files on tmpfs rather than a socket between the two processes: either process can
+ * restart without the other noticing (the records outlive both, the FUSE server reads
+ * them on demand, the plugin rewrites them at its next Synchronize), and a record is in
+ * place *before* the plugin answers CreateContainer, so runc finds the bind source when
+ * it mounts it. Writing a few hundred bytes to tmpfs costs microseconds and never waits
+ * on the FUSE process.
+ */
+
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const defaultStateDir = "/run/procview";
+
+export interface ContainerRecord {
+  /** The runtime's container id. */
+  id: string;
+  /** The container's cgroup relative to a hierarchy root (see core/cgroup-path.ts). */
+  cgroupPath: string;
+  /** For logs and humans: the container and pod it belongs to. */
+  name?: string;
+  pod?: { name?: string; namespace?: string; uid?: string };
+  /** Unix milliseconds when the plugin recorded it. */
+  recordedAt: number;
+}
+
+/**
+ * Container ids become path components of the FUSE tree and of record file names:
+ * accept what runtimes generate (hex, or Docker-style names) and nothing that could
+ * name another directory.
+ */
+export function isValidContainerId(id: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id) && !id.includes("..");
+}
+
+export class ContainerRegistry {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, "containers");
+  }
+
+  /** Records (or replaces) a container. Throws on an invalid id or an unwritable state dir. */
+  put(record: ContainerRecord): void {
+    const file = this.fileOf(record.id);
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(record) + "\n", { mode: 0o644 });
+    renameSync(temp, file);
+  }
+
+  /** The record for `id`, or undefined when there is none or it is unreadable. */
+  get(id: string): ContainerRecord | undefined {
+    if (!isValidContainerId(id)) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(this.fileOf(id), "utf8");
+    } catch {
+      return undefined;
+    }
+    return parseRecord(text, id);
+  }
+
+  remove(id: string): void {
+    if (!isValidContainerId(id)) return;
+    rmSync(this.fileOf(id), { force: true });
+  }
+
+  /** Ids of every recorded container. */
+  ids(): string[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    return names
+      .filter((name) => name.endsWith(".json"))
+      .map((name) => name.slice(0, -".json".length))
+      .filter(isValidContainerId);
+  }
+
+  private fileOf(id: string): string {
+    if (!isValidContainerId(id)) throw new Error(`invalid container id: ${JSON.stringify(id)}`);
+    return join(this.dir, `${id}.json`);
+  }
+}
+
+function parseRecord(text: string, id: string): ContainerRecord | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<ContainerRecord>;
+    if (value.id !== id || typeof value.cgroupPath !== "string" || !value.cgroupPath.startsWith("/")) return undefined;
+    if (value.cgroupPath.split("/").includes("..")) return undefined;
+    return {
+      id,
+      cgroupPath: value.cgroupPath,
+      name: value.name,
+      pod: value.pod,
+      recordedAt: typeof value.recordedAt === "number" ? value.recordedAt : 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
