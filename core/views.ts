@@ -1,0 +1,22 @@
+/**
+ * The files procview serves for each container, and where they are bound inside it.
+ * This list is the contract between the two processes: the NRI plugin binds every entry
+ * it holds, so the FUSE tree must serve every entry (a bind of a missing source fails
+ * the container in runc).
+ */
+
+export interface ViewFile {
+  /** Path below a container's directory in the FUSE tree (`containers/<id>/<path>`) and below the LXCFS-compatible root. */
+  path: string;
+  /** Where it is bound inside the container. */
+  target: string;
+}
+
+export const viewFiles: readonly ViewFile[] = [
+  { path: "proc/meminfo", target: "/proc/meminfo" },
+];
+
+/** Source of a view's bind for the NRI layout. */
+export function containerViewSource(mountpoint: string, containerId: string, view: ViewFile): string {
+  return `${mountpoint.replace(/\/+$/, "")}/containers/${containerId}/${view.path}`;
+}
