@@ -1,0 +1,77 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseCommandLine, UsageError } from "./args.ts";
+
+test("no command, help and --help print the main help", () => {
+  for (const argv of [[], ["help"], ["--help"], ["-h"]]) {
+    const command = parseCommandLine(argv, {});
+    assert.equal(command.kind, "help");
+    assert.match(command.kind === "help" ? command.text : "", /Commands:\n  fuse/);
+  }
+});
+
+test("each subcommand has its own --help", () => {
+  for (const [sub, marker] of [["fuse", "--workers"], ["nri", "--socket"], ["run", "--index"]] as const) {
+    const command = parseCommandLine([sub, "--help"], {});
+    assert.equal(command.kind, "help");
+    assert.match(command.kind === "help" ? command.text : "", new RegExp(`Usage: procview ${sub}[\\s\\S]*${marker}`));
+  }
+});
+
+test("run takes the documented defaults", () => {
+  assert.deepEqual(parseCommandLine(["run"], {}), {
+    kind: "run",
+    logLevel: "info",
+    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2 },
+    nri: {
+      mountpoint: "/var/lib/procview",
+      stateDir: "/run/procview",
+      name: "procview",
+      index: "10",
+      socketPath: "/var/run/nri/nri.sock",
+    },
+  });
+});
+
+test("fuse and nri take their flags", () => {
+  assert.deepEqual(parseCommandLine(["fuse", "--mountpoint", "/mnt/pv/", "--state-dir", "/tmp/s", "--workers", "4", "--log-level", "debug"], {}), {
+    kind: "fuse",
+    logLevel: "debug",
+    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4 },
+  });
+  assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05"], {}), {
+    kind: "nri",
+    logLevel: "info",
+    nri: { mountpoint: "/m", stateDir: "/run/procview", name: "pv", index: "05", socketPath: "/s/nri.sock" },
+  });
+});
+
+test("pre-launched mode takes socket fd, name and index from the runtime's env", () => {
+  const command = parseCommandLine(["nri"], { NRI_PLUGIN_SOCKET: "3", NRI_PLUGIN_NAME: "procview", NRI_PLUGIN_IDX: "10" });
+  assert.deepEqual(command.kind === "nri" && command.nri, {
+    mountpoint: "/var/lib/procview",
+    stateDir: "/run/procview",
+    name: "procview",
+    index: "10",
+    socketFd: 3,
+  });
+});
+
+test("bad input is a usage error naming the problem", () => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [["mount"], {}, /unknown command 'mount'/],
+    [["fuse", "--socket", "/x"], {}, /'procview fuse' takes no --socket/],
+    [["fuse", "--bogus"], {}, /Unknown option '--bogus'/],
+    [["fuse", "--mountpoint", "relative"], {}, /--mountpoint must be an absolute path/],
+    [["fuse", "--workers", "0"], {}, /--workers must be a whole number/],
+    [["fuse", "--log-level", "loud"], {}, /--log-level must be/],
+    [["nri", "--index", "7"], {}, /two digits/],
+    [["nri", "--name", "a b"], {}, /plugin name 'a b'/],
+    [["nri"], { NRI_PLUGIN_SOCKET: "three" }, /NRI_PLUGIN_SOCKET must be a file descriptor/],
+    [["nri", "--socket", "/s"], { NRI_PLUGIN_SOCKET: "3" }, /conflicts/],
+    [["fuse", "extra"], {}, /positional/],
+  ];
+  for (const [argv, env, message] of cases) {
+    assert.throws(() => parseCommandLine(argv, env), (err: unknown) => err instanceof UsageError && message.test(err.message), argv.join(" "));
+  }
+});

@@ -1,0 +1,76 @@
+/**
+ * `procview` entry point: parse the command line, start the FUSE server and/or the NRI
+ * plugin, stop them cleanly on SIGTERM/SIGINT.
+ */
+
+import { createLogger, type Logger } from "../core/log.ts";
+import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
+import { startFuseServer } from "../fuse/daemon.ts";
+import { runNriPlugin } from "../nri-plugin/main.ts";
+
+interface Running {
+  stop(): Promise<void>;
+}
+
+const procviewTree = new URL("../fuse/procview-tree.ts", import.meta.url).href;
+
+async function startFuse(settings: FuseSettings, logger: Logger): Promise<Running> {
+  const server = await startFuseServer({
+    mountpoint: settings.mountpoint,
+    stateDir: settings.stateDir,
+    treeModule: procviewTree,
+    treeOptions: { stateDir: settings.stateDir },
+    workers: settings.workers,
+    logger: logger.child({ component: "fuse" }),
+  });
+  // An unmount from outside ends the server: exit so a supervisor restarts it.
+  server.closed.then(() => {
+    logger.warn("FUSE mount went away; exiting", { mountpoint: settings.mountpoint });
+    process.exit(1);
+  });
+  return server;
+}
+
+function startNri(settings: NriSettings, logger: Logger): Promise<Running> {
+  return runNriPlugin({ ...settings, logger: logger.child({ component: "nri" }) });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommandLine(argv, process.env);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`procview: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(command.text);
+    return 0;
+  }
+
+  const logger = createLogger({ level: command.logLevel });
+  const running: Running[] = [];
+  const stopAll = async (signal: string) => {
+    logger.info("stopping", { signal });
+    for (const part of running.reverse()) await part.stop();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void stopAll("SIGTERM"));
+  process.once("SIGINT", () => void stopAll("SIGINT"));
+
+  try {
+    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger));
+    if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, logger));
+  } catch (err) {
+    logger.error("failed to start", { err });
+    for (const part of running.reverse()) await part.stop().catch(() => {});
+    return 1;
+  }
+  logger.info("running", { command: command.kind });
+  return await new Promise<number>(() => {});
+}
+
+process.exitCode = await main(process.argv.slice(2));
