@@ -1,0 +1,98 @@
+/**
+ * Reading cgroup control files. Cgroup files come and go with the cgroup (and with the
+ * kernel's accounting options), so "missing" is an answer, not an error.
+ */
+
+import { readFileSync } from "node:fs";
+import { posix } from "node:path";
+import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
+
+/**
+ * v1 prints "no limit" as the page counter maximum (9223372036854771712 with 4 KiB pages);
+ * anything this large is no limit on any real machine.
+ */
+const unlimitedThreshold = 2 ** 62;
+
+/** A file's text, or undefined when it does not exist. Other errors (EACCES, EIO) throw. */
+export function readOptionalFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, "latin1");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
+}
+
+/** A limit file ("max" on v2, a huge number on v1 for none) in bytes; Infinity for no limit. */
+export function parseLimit(text: string): number {
+  const trimmed = text.trim();
+  if (trimmed === "max") return Infinity;
+  const value = parseCount(trimmed);
+  return value >= unlimitedThreshold ? Infinity : value;
+}
+
+/** A single non-negative integer (memory.current, memory.usage_in_bytes, …). */
+export function parseCount(text: string): number {
+  const trimmed = text.trim();
+  if (!/^\d+$/.test(trimmed)) throw new Error(`not a cgroup counter: ${JSON.stringify(trimmed.slice(0, 40))}`);
+  return Number(trimmed);
+}
+
+/** "key value" lines (memory.stat, cpu.stat) → key → value; malformed lines are skipped. */
+export function parseFlatKeyed(text: string): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^(\S+) (\d+)$/.exec(line);
+    if (match) values.set(match[1], Number(match[2]));
+  }
+  return values;
+}
+
+/** A controller's directory for a cgroup and for each of its ancestors, nearest first. */
+export interface CgroupChain {
+  version: 1 | 2;
+  /** chain[0] is the cgroup itself, the last entry the hierarchy's root. */
+  chain: string[];
+}
+
+/** Where `controller`'s files are for the cgroup at `relativePath`; undefined when no hierarchy has it. */
+export function locateCgroupChain(layout: CgroupLayout, controller: string, relativePath: string): CgroupChain | undefined {
+  const location = locateController(layout, controller, relativePath);
+  if (location === undefined) return undefined;
+  const mountRoot = location.version === 1 ? layout.v1.get(controller) : layout.unified;
+  if (mountRoot === undefined) return undefined;
+  const chain: string[] = [];
+  let path = posix.normalize("/" + relativePath);
+  for (;;) {
+    chain.push(path === "/" ? mountRoot : posix.join(mountRoot, path));
+    if (path === "/") return { version: location.version, chain };
+    path = posix.dirname(path);
+  }
+}
+
+/** The smallest limit in `file` over the chain; files missing at some level are skipped. */
+export function smallestLimit(chain: readonly string[], file: string): { limit: number; found: boolean } {
+  let limit = Infinity;
+  let found = false;
+  for (const dir of chain) {
+    const text = readOptionalFile(posix.join(dir, file));
+    if (text === undefined) continue;
+    found = true;
+    limit = Math.min(limit, parseLimit(text));
+  }
+  return { limit, found };
+}
+
+/** A file that every live cgroup has: its absence means the cgroup is gone. */
+export function readRequiredFile(dir: string, file: string): string {
+  const path = posix.join(dir, file);
+  const text = readOptionalFile(path);
+  if (text === undefined) {
+    const error: NodeJS.ErrnoException = new Error(`cgroup file missing: ${path}`);
+    error.code = "ENOENT";
+    throw error;
+  }
+  return text;
+}
+
