@@ -75,7 +75,7 @@ export function parseCgroupLayout(mountinfo: string): CgroupLayout {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-function unescapeMountinfo(field: string): string {
+export function unescapeMountinfo(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile, copyFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import { busyboxDockerfile } from "./docker-image.ts";
+import {
+  cgroupHierarchyRoots,
+  dockerdArguments,
+  dockerdConfig,
+  dockerdLayout,
+  mountPointsBelow,
+  parseMountinfo,
+  startDockerd,
+  type Dockerd,
+} from "./docker.ts";
+
+const execFileAsync = promisify(execFile);
+
+const hybridMountinfo = [
+  "22 27 0:21 / /proc rw,relatime - proc proc rw",
+  "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu",
+  "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+  "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd",
+  "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+  "42 27 254:0 /tmp/d/data /tmp/d/data rw,relatime shared:1 - ext4 /dev/vda rw",
+  "47 42 0:39 / /tmp/d/data/overlay2/abc/merged rw,relatime shared:2 - overlay overlay rw,lowerdir=x",
+  "93 27 0:4 net:[4026532181] /tmp/d/exec/netns/ac37 rw - nsfs nsfs rw",
+  "94 27 0:40 / /tmp/d2 rw - tmpfs tmpfs rw",
+  "95 27 0:41 / /tmp/d/with\\040space rw - tmpfs tmpfs rw",
+].join("\n");
+
+test("parseMountinfo reads mount points, unescaped, and filesystem types", () => {
+  const entries = parseMountinfo(hybridMountinfo + "\nnot a mountinfo line\n");
+  assert.equal(entries.length, 10);
+  assert.deepEqual(entries[3], { mountPoint: "/sys/fs/cgroup/systemd", fstype: "cgroup" });
+  assert.deepEqual(entries[9], { mountPoint: "/tmp/d/with space", fstype: "tmpfs" });
+});
+
+test("mountPointsBelow lists mounts inside a directory deepest first, not its siblings", () => {
+  assert.deepEqual(mountPointsBelow(hybridMountinfo, "/tmp/d/"), [
+    "/tmp/d/data/overlay2/abc/merged",
+    "/tmp/d/exec/netns/ac37",
+    "/tmp/d/with space",
+    "/tmp/d/data",
+  ]);
+  assert.deepEqual(mountPointsBelow(hybridMountinfo, "/nowhere"), []);
+});
+
+test("cgroupHierarchyRoots includes named v1 hierarchies and cgroup2", () => {
+  assert.deepEqual(cgroupHierarchyRoots(hybridMountinfo), [
+    "/sys/fs/cgroup/cpu",
+    "/sys/fs/cgroup/memory",
+    "/sys/fs/cgroup/systemd",
+    "/sys/fs/cgroup/unified",
+  ]);
+});
+
+test("dockerd's paths, cgroup parent and trust key all stay inside its directory", () => {
+  const layout = dockerdLayout("/tmp/procview-dockerd-Ab1x9Z");
+  assert.equal(layout.cgroupParent, "/procview-docker-procview-dockerd-Ab1x9Z");
+  const args = dockerdArguments(layout);
+  for (const flag of ["--data-root", "--exec-root", "--pidfile", "--config-file"]) {
+    const value = args.find((arg) => arg.startsWith(flag + "="));
+    assert.ok(value?.startsWith(`${flag}=/tmp/procview-dockerd-Ab1x9Z/`), `${flag} is private: ${value}`);
+  }
+  assert.ok(args.includes("--host=unix:///tmp/procview-dockerd-Ab1x9Z/docker.sock"));
+  assert.ok(args.includes("--bridge=none") && args.includes("--iptables=false"), "host networking untouched");
+  assert.deepEqual(JSON.parse(dockerdConfig(layout)), {
+    "deprecated-key-path": "/tmp/procview-dockerd-Ab1x9Z/key.json",
+  });
+});
+
+// The tests below start the real Debian dockerd: they need root and docker.io.
+
+async function docker(engine: Dockerd, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync("docker", ["--host", engine.dockerHost, ...args]);
+  return stdout.trim();
+}
+
+async function buildBusybox(engine: Dockerd): Promise<string> {
+  const context = await mkdtemp(join(tmpdir(), "procview-docker-test-"));
+  try {
+    await copyFile("/bin/busybox", join(context, "busybox"));
+    await writeFile(join(context, "Dockerfile"), busyboxDockerfile);
+    await docker(engine, "build", "--quiet", "--tag", "busybox-test", context);
+    return "busybox-test";
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
+}
+
+/** What a stopped engine must not leave behind. */
+async function assertNothingLeft(dir: string, cgroupParent: string, containerPid?: number): Promise<void> {
+  assert.equal(existsSync(dir), false, `${dir} removed`);
+  assert.deepEqual(mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), dir), []);
+  for (const root of cgroupHierarchyRoots(await readFile("/proc/self/mountinfo", "utf8"))) {
+    assert.equal(existsSync(join(root, cgroupParent)), false, `${join(root, cgroupParent)} removed`);
+  }
+  const survivors: string[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(dir)) survivors.push(`${entry}: ${cmdline.replaceAll("\0", " ")}`);
+  }
+  assert.deepEqual(survivors, []);
+  if (containerPid !== undefined) assert.equal(await isRunning(containerPid), false, "container process ended");
+}
+
+/** A killed orphan may linger as a zombie until PID 1 reaps it: that counts as ended. */
+async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+  return state !== "Z" && state !== "X";
+}
+
+/** The engine's private directory, read from its socket path. */
+function dirOf(engine: Dockerd): string {
+  return engine.socket.slice(0, -"/docker.sock".length);
+}
+
+test("startDockerd serves a private engine with host networking untouched, and stop() is idempotent", async () => {
+  const engine = await startDockerd();
+  const dir = dirOf(engine);
+  try {
+    const info = JSON.parse(await docker(engine, "info", "--format", "{{json .}}")) as {
+      DockerRootDir: string;
+      CgroupDriver: string;
+    };
+    assert.equal(info.DockerRootDir, join(dir, "data"));
+    assert.equal(info.CgroupDriver, "cgroupfs");
+    assert.deepEqual((await docker(engine, "network", "ls", "--format", "{{.Name}}")).split("\n").sort(), ["host", "none"]);
+    assert.equal(existsSync(join(dir, "key.json")), true, "trust key written inside the private dir");
+  } finally {
+    await engine.stop();
+  }
+  await engine.stop();
+  await assertNothingLeft(dir, dockerdLayout(dir).cgroupParent);
+});
+
+test("stop() cleans up containers, shims and mounts after dockerd was killed", async () => {
+  const engine = await startDockerd();
+  const dir = dirOf(engine);
+  let containerPid: number | undefined;
+  try {
+    const image = await buildBusybox(engine);
+    const id = await docker(engine, "run", "--detach", "--network", "none", "--memory", "50m", image, "sleep", "3600");
+    containerPid = Number(await docker(engine, "inspect", "--format", "{{.State.Pid}}", id));
+    const cgroup = await readFile(`/proc/${containerPid}/cgroup`, "utf8");
+    assert.match(cgroup, new RegExp(`:memory:${dockerdLayout(dir).cgroupParent}/${id}\\n`));
+    // A crashed engine: its containerd, the shim and the container stay behind.
+    process.kill(engine.pid, "SIGKILL");
+  } finally {
+    await engine.stop();
+  }
+  await assertNothingLeft(dir, dockerdLayout(dir).cgroupParent, containerPid);
+});

@@ -1,0 +1,355 @@
+/**
+ * A private Docker engine for integration tests: Debian's dockerd (20.10) started by hand,
+ * with every path it owns (data, exec-root, its own managed containerd, socket, pidfile,
+ * trust key) in one mkdtemp directory, so it never collides with the host's engine or
+ * with the containerd instances other tests run on the same machine at the same time.
+ *
+ * Host networking is left alone: no bridge, no iptables rules, no masquerading, so
+ * containers must run with network mode "none" or "host". Containers' cgroups go under a
+ * private cgroup parent that stop() removes from every hierarchy.
+ */
+
+import { Buffer } from "node:buffer";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { promisify } from "node:util";
+import { unescapeMountinfo } from "../core/cgroup-path.ts";
+
+const execFileAsync = promisify(execFile);
+
+export interface Dockerd {
+  /** Path of the engine's API socket. */
+  socket: string;
+  /** The value for DOCKER_HOST: `unix://<socket>`. */
+  dockerHost: string;
+  pid: number;
+  /** Where dockerd and its containerd write their logs; worth reading when a test fails. */
+  logFile: string;
+  /**
+   * Stops the engine and removes everything it left: processes, mounts, cgroups, files.
+   * Safe to call more than once and after dockerd died on its own.
+   */
+  stop(): Promise<void>;
+}
+
+export interface DockerdOptions {
+  /** dockerd executable; Debian's docker.io installs /usr/sbin/dockerd. */
+  binary?: string;
+  readyTimeoutMs?: number;
+}
+
+/** Paths and names of one private engine; all files live below `dir`. */
+export interface DockerdLayout {
+  dir: string;
+  socket: string;
+  configFile: string;
+  dataRoot: string;
+  execRoot: string;
+  pidFile: string;
+  trustKey: string;
+  /** Relative to every cgroup hierarchy's root, e.g. `/procview-docker-ab12cd`. */
+  cgroupParent: string;
+}
+
+export function dockerdLayout(dir: string): DockerdLayout {
+  return {
+    dir,
+    socket: join(dir, "docker.sock"),
+    configFile: join(dir, "daemon.json"),
+    dataRoot: join(dir, "data"),
+    execRoot: join(dir, "exec"),
+    pidFile: join(dir, "dockerd.pid"),
+    trustKey: join(dir, "key.json"),
+    cgroupParent: `/procview-docker-${posix.basename(dir).replace(/[^A-Za-z0-9_-]/g, "")}`,
+  };
+}
+
+/** dockerd's config file; its trust key has no command-line flag, and is written to /etc/docker otherwise. */
+export function dockerdConfig(layout: DockerdLayout): string {
+  return JSON.stringify({ "deprecated-key-path": layout.trustKey }) + "\n";
+}
+
+/** dockerd's command line for a layout. */
+export function dockerdArguments(layout: DockerdLayout): string[] {
+  return [
+    // A private config file: /etc/docker/daemon.json must not change the test engine.
+    `--config-file=${layout.configFile}`,
+    `--data-root=${layout.dataRoot}`,
+    `--exec-root=${layout.execRoot}`,
+    `--pidfile=${layout.pidFile}`,
+    `--host=unix://${layout.socket}`,
+    "--bridge=none",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--ip-masq=false",
+    "--userland-proxy=false",
+    "--exec-opt=native.cgroupdriver=cgroupfs",
+    `--cgroup-parent=${layout.cgroupParent}`,
+    // Containers a test forgot to stop should not hold up shutdown for the default 15 s.
+    "--shutdown-timeout=2",
+  ];
+}
+
+const defaultReadyTimeoutMs = 60_000;
+/** sun_path holds 108 bytes including the NUL; containerd's deepest socket is below exec-root. */
+const maxSocketPathBytes = 107;
+const longestSocketName = "containerd/containerd-debug.sock";
+const exitWaitMs = 30_000;
+
+export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
+  const dir = await mkdtemp(join(tmpdir(), "procview-dockerd-"));
+  const layout = dockerdLayout(dir);
+  if (Buffer.byteLength(join(layout.execRoot, longestSocketName)) > maxSocketPathBytes) {
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`temp dir ${dir} is too long for dockerd's unix sockets; set TMPDIR=/tmp`);
+  }
+  const logFile = join(dir, "dockerd.log");
+  await writeFile(layout.configFile, dockerdConfig(layout));
+
+  const logFd = openSync(logFile, "a");
+  const child = spawn(options.binary ?? "dockerd", dockerdArguments(layout), {
+    stdio: ["ignore", logFd, logFd],
+    env: { ...process.env, PATH: withSbin(process.env.PATH) },
+  });
+  closeSync(logFd);
+  // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
+  child.unref();
+
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      exited = true;
+      resolve();
+    });
+  });
+  const spawnFailure = once(child, "spawn").then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (!exited && child.pid !== undefined) {
+        child.kill("SIGTERM");
+        if (!(await settlesWithin(exit, exitWaitMs))) {
+          child.kill("SIGKILL");
+          await exit;
+        }
+      }
+      await cleanUp(layout);
+    })();
+    return stopping;
+  };
+
+  const failure = await spawnFailure;
+  if (failure !== undefined || child.pid === undefined) {
+    await cleanUp(layout);
+    const hint = (failure as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? " (install Debian's docker.io)" : "";
+    throw new Error(`cannot start dockerd${hint}: ${describe(failure)}`);
+  }
+
+  try {
+    await waitUntilReady(layout.socket, () => exited, options.readyTimeoutMs ?? defaultReadyTimeoutMs);
+  } catch (error) {
+    const log = await readFile(logFile, "utf8").catch(() => "");
+    await stop();
+    throw new Error(`dockerd did not become ready: ${describe(error)}\n--- dockerd log (tail) ---\n${tail(log, 20)}`);
+  }
+  return { socket: layout.socket, dockerHost: `unix://${layout.socket}`, pid: child.pid, logFile, stop };
+}
+
+async function waitUntilReady(socket: string, hasExited: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (hasExited()) throw new Error("dockerd exited during start-up");
+    if (await pings(socket)) return;
+    if (Date.now() > deadline) throw new Error(`no answer on ${socket} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** GET /_ping answers "OK" once the API, the graph driver and containerd are up. */
+function pings(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath: socket, path: "/_ping", timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+/**
+ * After dockerd exited: end what outlived it (its containerd, shims, container
+ * processes), unmount what it mounted, remove its cgroups and its directory.
+ */
+async function cleanUp(layout: DockerdLayout): Promise<void> {
+  const problems: string[] = [];
+  const attempt = async (what: string, action: () => Promise<void>) => {
+    try {
+      await action();
+    } catch (error) {
+      problems.push(`${what}: ${describe(error)}`);
+    }
+  };
+  const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
+  const hierarchies = cgroupHierarchyRoots(mountinfo);
+  await attempt("processes", () => killLeftovers(layout, hierarchies));
+  await attempt("cgroups", () => removeCgroups(layout.cgroupParent, hierarchies));
+  await attempt("mounts", () => unmountBelow(layout.dir));
+  await attempt("files", () => rm(layout.dir, { recursive: true, force: true }));
+  if (problems.length > 0) throw new Error(`cleaning up dockerd in ${layout.dir} failed: ${problems.join("; ")}`);
+}
+
+async function killLeftovers(layout: DockerdLayout, hierarchies: string[]): Promise<void> {
+  const pids = new Set<number>();
+  // containerd and its shims name our private directory on their command line.
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(layout.dir)) pids.add(Number(entry));
+  }
+  // Container processes are exactly the members of our cgroup parent.
+  for (const root of hierarchies) {
+    for (const pid of await cgroupMembers(posix.join(root, layout.cgroupParent))) pids.add(pid);
+  }
+  pids.delete(process.pid);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
+  }
+}
+
+async function cgroupMembers(dir: string): Promise<number[]> {
+  const procs = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
+  const members = procs.split("\n").filter(Boolean).map(Number);
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (entry.isDirectory()) members.push(...(await cgroupMembers(join(dir, entry.name))));
+  }
+  return members;
+}
+
+/** A killed process leaves its cgroup a moment later: rmdir answers EBUSY until then. */
+async function removeCgroups(cgroupParent: string, hierarchies: string[]): Promise<void> {
+  for (const root of hierarchies) {
+    const dirs = await cgroupTree(posix.join(root, cgroupParent));
+    for (const dir of dirs.reverse()) {
+      for (let tries = 0; ; tries++) {
+        try {
+          await rmdir(dir);
+          break;
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === "ENOENT") break;
+          if (code !== "EBUSY" || tries >= 50) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    }
+  }
+}
+
+/** `dir` and every directory below it, parents first; empty when `dir` does not exist. */
+async function cgroupTree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return undefined;
+    throw error;
+  });
+  if (entries === undefined) return [];
+  const tree = [dir];
+  for (const entry of entries) {
+    if (entry.isDirectory()) tree.push(...(await cgroupTree(join(dir, entry.name))));
+  }
+  return tree;
+}
+
+async function unmountBelow(dir: string): Promise<void> {
+  // Unmounting a parent can take its children along; re-read after each pass.
+  for (let pass = 0; pass < 5; pass++) {
+    const targets = mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), dir);
+    if (targets.length === 0) return;
+    for (const target of targets) {
+      await execFileAsync("umount", [target]).catch(() => execFileAsync("umount", ["--lazy", target]).catch(() => {}));
+    }
+  }
+  const left = mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), dir);
+  if (left.length > 0) throw new Error(`still mounted: ${left.join(", ")}`);
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  fstype: string;
+}
+
+/** The mount point and filesystem type of every line of /proc/<pid>/mountinfo. */
+export function parseMountinfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    const separator = line.indexOf(" - ");
+    if (separator < 0) continue;
+    const mountPoint = line.slice(0, separator).split(" ")[4];
+    const fstype = line.slice(separator + 3).split(" ")[0];
+    if (mountPoint === undefined || fstype === undefined) continue;
+    entries.push({ mountPoint: unescapeMountinfo(mountPoint), fstype });
+  }
+  return entries;
+}
+
+/** Mount points at or below `dir`, deepest first, so each can be unmounted in order. */
+export function mountPointsBelow(mountinfo: string, dir: string): string[] {
+  const base = dir.replace(/\/+$/, "");
+  const below = parseMountinfo(mountinfo)
+    .map((entry) => entry.mountPoint)
+    .filter((point) => point === base || point.startsWith(base + "/"));
+  return [...new Set(below)].sort((a, b) => b.split("/").length - a.split("/").length || b.localeCompare(a));
+}
+
+/**
+ * Root of every cgroup hierarchy: v1 controllers, named v1 hierarchies such as
+ * name=systemd (dockerd's cgroupfs driver creates the parent there too) and cgroup2.
+ */
+export function cgroupHierarchyRoots(mountinfo: string): string[] {
+  const roots = parseMountinfo(mountinfo)
+    .filter((entry) => entry.fstype === "cgroup" || entry.fstype === "cgroup2")
+    .map((entry) => entry.mountPoint);
+  return [...new Set(roots)];
+}
+
+/** dockerd finds runc, containerd and docker-init on PATH; a minimal CI PATH may lack sbin. */
+function withSbin(path: string | undefined): string {
+  const parts = (path ?? "").split(":").filter(Boolean);
+  for (const dir of ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!parts.includes(dir)) parts.push(dir);
+  return parts.join(":");
+}
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
