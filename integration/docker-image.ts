@@ -1,13 +1,14 @@
 /**
  * A busybox image for a Docker engine that reaches no registry: built `FROM scratch`
- * around one static busybox binary (Debian's busybox-static), which installs its own
- * applet links at build time.
+ * around the static busybox of Debian's busybox-static, which installs its own applet
+ * links at build time.
  */
 
 import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GenericContainer } from "testcontainers";
+import { debianPackage } from "./debian-packages.ts";
 
 export const busyboxDockerfile = [
   "FROM scratch",
@@ -17,15 +18,18 @@ export const busyboxDockerfile = [
   "",
 ].join("\n");
 
-/**
- * Builds `tag` on the engine testcontainers is pointed at (DOCKER_HOST) and returns it.
- * `busyboxBinary` must be statically linked: the image holds nothing else.
- */
-export async function buildBusyboxImage(tag: string, busyboxBinary: string): Promise<string> {
+/** Fills `dir` with a Dockerfile and the busybox binary it copies: a complete build context. */
+export async function writeBusyboxBuildContext(dir: string): Promise<void> {
+  const busybox = join(await debianPackage("busybox-static", "bookworm"), "bin", "busybox");
+  await copyFile(busybox, join(dir, "busybox"));
+  await writeFile(join(dir, "Dockerfile"), busyboxDockerfile);
+}
+
+/** Builds `tag` on the engine testcontainers is pointed at (DOCKER_HOST) and returns it. */
+export async function buildBusyboxImage(tag: string): Promise<string> {
   const context = await mkdtemp(join(tmpdir(), "procview-busybox-image-"));
   try {
-    await copyFile(busyboxBinary, join(context, "busybox"));
-    await writeFile(join(context, "Dockerfile"), busyboxDockerfile);
+    await writeBusyboxBuildContext(context);
     // The engine is private and removed after the tests; testcontainers' own clean-up (Ryuk) is off.
     await GenericContainer.fromDockerfile(context).build(tag, { deleteOnExit: false });
     return tag;

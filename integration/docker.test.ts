@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile, copyFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
-import { busyboxDockerfile } from "./docker-image.ts";
+import { writeBusyboxBuildContext } from "./docker-image.ts";
 import {
   cgroupHierarchyRoots,
   dockerdArguments,
@@ -84,8 +84,7 @@ async function docker(engine: Dockerd, ...args: string[]): Promise<string> {
 async function buildBusybox(engine: Dockerd): Promise<string> {
   const context = await mkdtemp(join(tmpdir(), "procview-docker-test-"));
   try {
-    await copyFile("/bin/busybox", join(context, "busybox"));
-    await writeFile(join(context, "Dockerfile"), busyboxDockerfile);
+    await writeBusyboxBuildContext(context);
     await docker(engine, "build", "--quiet", "--tag", "busybox-test", context);
     return "busybox-test";
   } finally {

@@ -29,7 +29,7 @@ before(async () => {
   process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
   // Else testcontainers starts an alpine container to find the gateway (this host has /.dockerenv).
   process.env.TESTCONTAINERS_HOST_OVERRIDE = "localhost";
-  await buildBusyboxImage(image, "/bin/busybox");
+  await buildBusyboxImage(image);
 });
 
 after(async () => {
