@@ -1,0 +1,199 @@
+#!/bin/sh
+# Installs procview on a containerd host from a source checkout. POSIX sh, run as root;
+# running it again gives the same result (edited config files are kept).
+#
+#   deploy/install.sh [--mode prelaunched|external] [--node PATH] [--prefix DIR]
+#                     [--destdir DIR] [--plugin-dir DIR] [--plugin-conf-dir DIR]
+#                     [--unit-dir DIR] [--log-dir DIR] [--logrotate-dir DIR]
+#                     [--skip-deps] [--no-start]
+#
+# What it puts in place:
+#   PREFIX/lib/procview/            the program (TypeScript run by Node >= 22.18; deliberately
+#                                   not below a node_modules folder, where Node refuses to strip types)
+#   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched)
+#   PLUGIN_CONF_DIR/10-procview.conf sample plugin configuration (kept if present)
+#   UNIT_DIR/procview-{fuse,nri}.service
+#   LOGROTATE_DIR/procview          rotation of the wrapper's log file (mode prelaunched)
+# With --destdir, every path is written below that folder (for packaging and tests) and
+# nothing is started. Otherwise, when systemd runs and --no-start is not given, the units
+# are enabled and started.
+# containerd itself is never restarted: see deploy/README.md for that step.
+set -eu
+
+mode=prelaunched
+node=
+prefix=/usr/local
+destdir=${DESTDIR:-}
+plugin_dir=/opt/nri/plugins
+plugin_conf_dir=/etc/nri/conf.d
+unit_dir=/etc/systemd/system
+log_dir=/var/log/procview
+logrotate_dir=/etc/logrotate.d
+skip_deps=no
+start=yes
+
+die() {
+	echo "install.sh: $*" >&2
+	exit 1
+}
+
+# Paths end up unquoted in systemd ExecStart lines and in sed replacements: allow only
+# characters that need no quoting anywhere.
+plain_path() {
+	case $2 in
+	/*) ;;
+	*) die "$1 must be an absolute path, not '$2'" ;;
+	esac
+	case $2 in
+	*[!A-Za-z0-9._/+-]*) die "$1 may hold only letters, digits and . _ / + -, not '$2'" ;;
+	esac
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--mode | --node | --prefix | --destdir | --plugin-dir | --plugin-conf-dir | --unit-dir | --log-dir | --logrotate-dir)
+		[ $# -ge 2 ] || die "$1 needs a value"
+		case $1 in
+		--mode) mode=$2 ;;
+		--node) node=$2 ;;
+		--prefix) prefix=$2 ;;
+		--destdir) destdir=$2 ;;
+		--plugin-dir) plugin_dir=$2 ;;
+		--plugin-conf-dir) plugin_conf_dir=$2 ;;
+		--unit-dir) unit_dir=$2 ;;
+		--log-dir) log_dir=$2 ;;
+		--logrotate-dir) logrotate_dir=$2 ;;
+		esac
+		shift 2
+		;;
+	--skip-deps)
+		skip_deps=yes
+		shift
+		;;
+	--no-start)
+		start=no
+		shift
+		;;
+	-h | --help)
+		sed -n '2,20s/^# \{0,1\}//p' "$0"
+		exit 0
+		;;
+	*) die "unknown option '$1' (see --help)" ;;
+	esac
+done
+
+case $mode in
+prelaunched | external) ;;
+*) die "--mode must be prelaunched or external, not '$mode'" ;;
+esac
+[ -n "$destdir" ] || [ "$(id -u)" -eq 0 ] || die "run as root (or give --destdir to stage the files)"
+
+if [ -z "$node" ]; then
+	node=$(command -v node) || die "no node on PATH: give --node /path/to/node (Node >= 22.18)"
+fi
+# The wrapper runs with no PATH: resolve symlinks such as node_modules/.bin/node to the binary.
+node=$(readlink -f "$node") || die "cannot resolve --node '$node'"
+[ -x "$node" ] || die "node '$node' is not executable"
+"$node" -e 'const [major, minor] = process.versions.node.split(".").map(Number);
+process.exit(major > 22 || (major === 22 && minor >= 18) ? 0 : 1)' ||
+	die "node '$node' is $("$node" --version 2>/dev/null || echo unknown); procview needs Node >= 22.18 (give --node)"
+
+for option in "--prefix:$prefix" "--plugin-dir:$plugin_dir" "--plugin-conf-dir:$plugin_conf_dir" \
+	"--unit-dir:$unit_dir" "--log-dir:$log_dir" "--logrotate-dir:$logrotate_dir" "--node:$node"; do
+	plain_path "${option%%:*}" "${option#*:}"
+done
+[ -z "$destdir" ] || plain_path --destdir "$destdir"
+
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+[ -f "$source_dir/bin/procview.js" ] && [ -f "$source_dir/package.json" ] ||
+	die "run install.sh from a procview checkout ($source_dir has no bin/procview.js)"
+
+app=$prefix/lib/procview
+entry=$app/bin/procview.js
+
+# The program: staged next to the old copy, then swapped in, so a failed copy or npm run
+# leaves the installed version as it was.
+staged=$destdir$app.new
+rm -rf "$staged"
+mkdir -p "$staged"
+cp "$source_dir/package.json" "$source_dir/package-lock.json" "$staged/"
+for part in bin cli core fuse nri-plugin proto deploy; do
+	if [ -d "$source_dir/$part" ]; then cp -R "$source_dir/$part" "$staged/"; fi
+done
+find "$staged" -name '*.test.ts' -exec rm -f {} +
+if [ "$skip_deps" = no ]; then
+	npm_cli=$(command -v npm) || die "no npm on PATH to install the runtime dependencies (or give --skip-deps)"
+	(cd "$staged" && "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund) ||
+		die "npm ci failed in $staged"
+fi
+rm -rf "$destdir$app.old"
+if [ -e "$destdir$app" ]; then mv "$destdir$app" "$destdir$app.old"; fi
+mv "$staged" "$destdir$app"
+rm -rf "$destdir$app.old"
+
+# systemd units, pointed at this node and this copy of the program.
+mkdir -p "$destdir$unit_dir"
+for unit in procview-fuse.service procview-nri.service; do
+	sed -e "s|/usr/bin/node |$node |" -e "s|/usr/local/lib/procview/|$app/|g" \
+		-e "s|!/opt/nri/plugins/10-procview|!$plugin_dir/10-procview|" \
+		"$source_dir/deploy/systemd/$unit" >"$destdir$unit_dir/$unit.tmp"
+	mv "$destdir$unit_dir/$unit.tmp" "$destdir$unit_dir/$unit"
+done
+
+# The pre-launched plugin. containerd runs it with only NRI_PLUGIN_NAME, NRI_PLUGIN_IDX and
+# NRI_PLUGIN_SOCKET=3 in the environment and stdio on /dev/null, hence absolute paths and a
+# log file. If it exits before registering, containerd exits too: the wrapper does nothing
+# that can fail before it hands over to node.
+wrapper=$destdir$plugin_dir/10-procview
+if [ "$mode" = prelaunched ]; then
+	mkdir -p "$destdir$plugin_dir" "$destdir$log_dir"
+	cat >"$wrapper.tmp" <<EOF
+#!/bin/sh
+# procview NRI plugin, pre-launched by containerd. Written by procview's deploy/install.sh.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+# A missing or unwritable log folder must not stop the plugin: only redirect when writable.
+if ( : >>$log_dir/nri.log ) 2>/dev/null; then exec >>$log_dir/nri.log 2>&1; fi
+exec $node $entry nri --mountpoint /var/lib/procview --state-dir /run/procview --log-level info
+EOF
+	chmod 0755 "$wrapper.tmp"
+	mv "$wrapper.tmp" "$wrapper"
+
+	mkdir -p "$destdir$logrotate_dir"
+	cat >"$destdir$logrotate_dir/procview.tmp" <<EOF
+# The plugin keeps its log open for as long as containerd runs it: copy, then truncate.
+$log_dir/nri.log {
+	weekly
+	rotate 4
+	compress
+	missingok
+	notifempty
+	copytruncate
+}
+EOF
+	mv "$destdir$logrotate_dir/procview.tmp" "$destdir$logrotate_dir/procview"
+else
+	# External mode: a leftover wrapper would make containerd start a second plugin.
+	rm -f "$wrapper"
+fi
+
+# Sample plugin configuration: containerd hands its text to the plugin at Configure. Kept
+# when present, so an operator's edits survive a reinstall.
+conf=$destdir$plugin_conf_dir/10-procview.conf
+if [ ! -e "$conf" ]; then
+	mkdir -p "$destdir$plugin_conf_dir"
+	cp "$source_dir/deploy/nri/10-procview.conf" "$conf"
+fi
+
+if [ -z "$destdir" ] && [ "$start" = yes ] && [ -d /run/systemd/system ]; then
+	systemctl daemon-reload
+	systemctl enable --now procview-fuse.service
+	if [ "$mode" = external ]; then
+		systemctl enable --now procview-nri.service
+	else
+		systemctl disable --now procview-nri.service 2>/dev/null || true
+	fi
+fi
+
+echo "procview installed in $destdir$app ($mode NRI plugin)."
+echo "Next: enable NRI in containerd and restart it (deploy/README.md)."
