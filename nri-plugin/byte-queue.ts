@@ -21,6 +21,8 @@ export class ByteQueue {
   /** The first `count` bytes without consuming them; `count` must not exceed `length`. */
   peek(count: number): Buffer {
     this.checkCount(count);
+    // Empty messages are common (an empty protobuf), and then there may be no chunk at all.
+    if (count === 0) return Buffer.alloc(0);
     this.coalesce(count);
     return this.chunks[0].subarray(0, count);
   }
@@ -28,6 +30,7 @@ export class ByteQueue {
   /** Removes and returns the first `count` bytes; `count` must not exceed `length`. */
   take(count: number): Buffer {
     const bytes = Buffer.from(this.peek(count));
+    if (count === 0) return bytes;
     const first = this.chunks[0];
     if (first.length === count) this.chunks.shift();
     else this.chunks[0] = first.subarray(count);
@@ -41,7 +44,7 @@ export class ByteQueue {
 
   /** Joins leading chunks until the first holds `count` bytes; copies only what is needed. */
   private coalesce(count: number): void {
-    if (count === 0 || this.chunks[0].length >= count) return;
+    if (this.chunks[0].length >= count) return;
     let joined = 0;
     let used = 0;
     while (joined < count) joined += this.chunks[used++].length;
