@@ -3,22 +3,36 @@
  * (no NRI) would use it: LXCFS-style read-only binds of procview's files over /proc.
  *
  * Real components only: Debian's dockerd on a private socket (integration/docker.ts),
- * a busybox image built offline, testcontainers' GenericContainer.
- * Needs root, /dev/fuse and Debian's docker.io.
+ * a busybox image built offline, testcontainers' GenericContainer, and procview's FUSE
+ * server started through its CLI. Needs root, /dev/fuse and Debian's docker.io.
+ * Docker's containers live in the host's mount namespace, so the FUSE mount only has to
+ * exist before a container starts.
  */
 
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { GenericContainer, PullPolicy, type StartedTestContainer } from "testcontainers";
+import { procviewMountpoints } from "../core/fuse-status.ts";
+import { viewFiles } from "../core/views.ts";
 import { buildBusyboxImage } from "./docker-image.ts";
 import { startDockerd, type Dockerd } from "./docker.ts";
+
+const execFileAsync = promisify(execFile);
 
 const image = "procview-test/busybox:latest";
 /** testcontainers takes GiB: 50/1024 GiB is exactly 52428800 bytes. */
 const fiftyMiB = 50 / 1024;
 
 let dockerd: Dockerd | undefined;
+let procview: ProcviewFuse | undefined;
 const started: StartedTestContainer[] = [];
 
 before(async () => {
@@ -33,18 +47,28 @@ before(async () => {
 });
 
 after(async () => {
+  // Containers hold binds of FUSE files: stop them before the FUSE server.
   for (const container of started) await container.stop().catch(() => {});
+  await procview?.stop();
   await dockerd?.stop();
 });
 
 /** A busybox container that idles, with no network: the private engine has no bridge. */
-async function startIdleContainer(configure: (container: GenericContainer) => GenericContainer): Promise<StartedTestContainer> {
-  const container = await configure(
-    new GenericContainer(image)
-      .withPullPolicy(PullPolicy.neverPull())
-      .withNetworkMode("none")
-      .withCommand(["sleep", "3600"]),
-  ).start();
+class IdleContainer extends GenericContainer {
+  constructor() {
+    super(image);
+    this.withPullPolicy(PullPolicy.neverPull()).withNetworkMode("none").withCommand(["sleep", "3600"]);
+  }
+
+  /** What `docker run --cpuset-cpus` sets; GenericContainer has no setter for it. */
+  withCpusetCpus(cpus: string): this {
+    this.hostConfig.CpusetCpus = cpus;
+    return this;
+  }
+}
+
+async function startIdleContainer(configure: (container: IdleContainer) => IdleContainer): Promise<StartedTestContainer> {
+  const container = await configure(new IdleContainer()).start();
   started.push(container);
   return container;
 }
@@ -64,3 +88,103 @@ test("without procview, a container limited to 50 MiB still sees the host's MemT
   const containerFirstLine = await run(container, ["head", "-n", "1", "/proc/meminfo"]);
   assert.equal(containerFirstLine, hostFirstLine + "\n");
 });
+
+test("with procview's LXCFS-style views bound read-only, a container sees its own limits", async (t) => {
+  procview = await startProcviewFuse();
+  const binds = viewFiles.map((view) => ({
+    source: join(procview!.mountpoint, view.path),
+    target: view.target,
+    // A writable bind would let the container write through to the FUSE file.
+    mode: "ro" as const,
+  }));
+  const startedAt = Date.now();
+  const container = await startIdleContainer((c) =>
+    c.withResourcesQuota({ memory: fiftyMiB }).withCpusetCpus("0").withBindMounts(binds),
+  );
+
+  await t.test("meminfo shows the 50 MiB limit as MemTotal", async () => {
+    const firstLine = await run(container, ["head", "-n", "1", "/proc/meminfo"]);
+    assert.match(firstLine, /^MemTotal:\s+51200 kB\n$/);
+  });
+
+  await t.test("cpuinfo lists only the one CPU of the cpuset", async () => {
+    assert.ok(viewFiles.some((view) => view.target === "/proc/cpuinfo"), "procview binds /proc/cpuinfo");
+    const processors = await run(container, ["grep", "^processor", "/proc/cpuinfo"]);
+    assert.match(processors, /^processor\s*: 0\n$/);
+  });
+
+  await t.test("uptime counts from the container's start, not the host's boot", async () => {
+    assert.ok(viewFiles.some((view) => view.target === "/proc/uptime"), "procview binds /proc/uptime");
+    const uptime = Number((await run(container, ["cat", "/proc/uptime"])).split(" ")[0]);
+    const hostUptime = Number((await readFile("/proc/uptime", "utf8")).split(" ")[0]);
+    const sinceStart = (Date.now() - startedAt) / 1000;
+    assert.ok(uptime >= 0 && uptime <= sinceStart + 1, `container uptime ${uptime} s, started ${sinceStart} s ago`);
+    assert.ok(uptime < hostUptime, `container uptime ${uptime} s is below the host's ${hostUptime} s`);
+  });
+
+  await t.test("the views cannot be written from inside the container", async () => {
+    const result = await container.exec(["sh", "-c", "echo 1 > /proc/meminfo"]);
+    assert.notEqual(result.exitCode, 0);
+    assert.match(result.output, /Read-only file system/);
+  });
+});
+
+interface ProcviewFuse {
+  mountpoint: string;
+  stop(): Promise<void>;
+}
+
+const procviewLauncher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
+
+/**
+ * procview's FUSE server as an operator runs it (`procview fuse`), on private dirs,
+ * ready once the kernel lists its mount. Its log goes to a file quoted on failure.
+ */
+async function startProcviewFuse(): Promise<ProcviewFuse> {
+  const dir = await mkdtemp(join(tmpdir(), "procview-docker-fuse-"));
+  const mountpoint = join(dir, "mnt");
+  const stateDir = join(dir, "state");
+  const logFile = join(dir, "fuse.log");
+  await mkdir(mountpoint);
+  await mkdir(stateDir);
+  const logFd = openSync(logFile, "a");
+  // "node" from PATH: the launcher re-runs itself under the project's pinned Node when needed.
+  const server = spawn("node", [procviewLauncher, "fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], {
+    stdio: ["ignore", logFd, logFd],
+  });
+  closeSync(logFd);
+  const exited = once(server, "exit");
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await stopProcess(server, exited);
+      if (await isMounted(mountpoint)) await execFileAsync("umount", ["--lazy", mountpoint]);
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const deadline = Date.now() + 30_000;
+  while (!(await isMounted(mountpoint))) {
+    if (server.exitCode !== null || server.signalCode !== null || Date.now() > deadline) {
+      const log = await readFile(logFile, "utf8").catch(() => "");
+      await stop();
+      throw new Error(`procview fuse did not mount ${mountpoint}:\n${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { mountpoint, stop };
+}
+
+async function isMounted(mountpoint: string): Promise<boolean> {
+  return procviewMountpoints(await readFile("/proc/self/mountinfo", "utf8")).includes(mountpoint);
+}
+
+async function stopProcess(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
