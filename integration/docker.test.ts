@@ -74,6 +74,10 @@ test("dockerd's paths, cgroup parent and trust key all stay inside its directory
   });
 });
 
+test("a missing dockerd binary gives an error that says what to install", async () => {
+  await assert.rejects(startDockerd({ binary: "/nonexistent/dockerd" }), /cannot start dockerd \(install Debian's docker\.io\)/);
+});
+
 // The tests below start the real Debian dockerd: they need root and docker.io.
 
 async function docker(engine: Dockerd, ...args: string[]): Promise<string> {

@@ -28,7 +28,7 @@ export interface Dockerd {
   /** The value for DOCKER_HOST: `unix://<socket>`. */
   dockerHost: string;
   pid: number;
-  /** Where dockerd and its containerd write their logs; worth reading when a test fails. */
+  /** Where dockerd and its containerd write their logs until stop() removes it; quoted when start-up fails. */
   logFile: string;
   /**
    * Stops the engine and removes everything it left: processes, mounts, cgroups, files.
