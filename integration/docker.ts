@@ -117,8 +117,6 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     env: { ...process.env, PATH: withSbin(process.env.PATH) },
   });
   closeSync(logFd);
-  // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
-  child.unref();
 
   let exited = false;
   const exit = new Promise<void>((resolve) => {
@@ -153,6 +151,8 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     const hint = (failure as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? " (install Debian's docker.io)" : "";
     throw new Error(`cannot start dockerd${hint}: ${describe(failure)}`);
   }
+  // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
+  child.unref();
 
   try {
     await waitUntilReady(layout.socket, () => exited, options.readyTimeoutMs ?? defaultReadyTimeoutMs);
