@@ -94,9 +94,15 @@ fi
 # The wrapper runs with no PATH: resolve symlinks such as node_modules/.bin/node to the binary.
 node=$(readlink -f "$node") || die "cannot resolve --node '$node'"
 [ -x "$node" ] || die "node '$node' is not executable"
-"$node" -e 'const [major, minor] = process.versions.node.split(".").map(Number);
-process.exit(major > 22 || (major === 22 && minor >= 18) ? 0 : 1)' ||
-	die "node '$node' is $("$node" --version 2>/dev/null || echo unknown); procview needs Node >= 22.18 (give --node)"
+version=$("$node" -p process.versions.node 2>/dev/null) || version=
+major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
+case $major.$minor in
+*[!0-9.]* | .* | *.) die "'$node' is not a working node (it printed no version); give --node" ;;
+esac
+[ "$major" -gt 22 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 18 ]; } ||
+	die "node '$node' is $version; procview needs Node >= 22.18 (give --node)"
 
 for option in "--prefix:$prefix" "--plugin-dir:$plugin_dir" "--plugin-conf-dir:$plugin_conf_dir" \
 	"--unit-dir:$unit_dir" "--log-dir:$log_dir" "--logrotate-dir:$logrotate_dir" "--node:$node"; do

@@ -1,0 +1,104 @@
+// The systemd units start procview with its defaults, ordered before containerd,
+// restarting on failure. (systemd-analyze verify runs on the installed copies, in
+// install.test.ts, where /usr/bin/node has been replaced by a node that exists.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
+import { defaultStateDir } from "../core/registry.ts";
+
+type Unit = Map<string, Map<string, string[]>>;
+
+/** A unit file as section → key → values (a key may repeat); comments and blank lines dropped. */
+function parseUnit(text: string): Unit {
+  const unit: Unit = new Map();
+  let section: Map<string, string[]> | undefined;
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const header = /^\[([A-Za-z]+)\]$/.exec(line);
+    if (header) {
+      section = new Map();
+      unit.set(header[1], section);
+      continue;
+    }
+    const assignment = /^([A-Za-z]+)=(.*)$/.exec(line);
+    assert.ok(section && assignment, `not a unit file line: ${JSON.stringify(line)}`);
+    section.set(assignment[1], [...(section.get(assignment[1]) ?? []), assignment[2]]);
+  }
+  return unit;
+}
+
+function value(unit: Unit, section: string, key: string): string {
+  const values = unit.get(section)?.get(key);
+  assert.ok(values?.length === 1, `[${section}] ${key} must be set once`);
+  return values[0];
+}
+
+function unitFile(name: string): string {
+  return fileURLToPath(new URL(`./systemd/${name}`, import.meta.url));
+}
+
+/** The procview arguments of ExecStart, after node and the entry script. */
+function procviewArgs(unit: Unit): string[] {
+  const [node, entry, ...args] = value(unit, "Service", "ExecStart").split(" ");
+  assert.equal(node, "/usr/bin/node");
+  assert.equal(entry, "/usr/local/lib/procview/bin/procview.js");
+  return args;
+}
+
+const fuseUnit = parseUnit(readFileSync(unitFile("procview-fuse.service"), "utf8"));
+const nriUnit = parseUnit(readFileSync(unitFile("procview-nri.service"), "utf8"));
+
+test("the FUSE unit serves the default mountpoint and state dir, and is started before containerd", () => {
+  const command = parseCommandLine(procviewArgs(fuseUnit), {});
+  assert.ok(command.kind === "fuse");
+  assert.equal(command.fuse.mountpoint, defaultMountpoint);
+  assert.equal(command.fuse.stateDir, defaultStateDir);
+
+  assert.ok(value(fuseUnit, "Unit", "Before").split(" ").includes("containerd.service"));
+  assert.equal(value(fuseUnit, "Service", "Restart"), "always");
+  assert.equal(value(fuseUnit, "Unit", "StartLimitIntervalSec"), "0", "never give up restarting");
+  // Started means mounted: the post-start check waits for the fuse.procview mount there.
+  const startPost = value(fuseUnit, "Service", "ExecStartPost");
+  assert.ok(startPost.includes(` ${defaultMountpoint} `) && startPost.includes("fuse[.]procview"));
+  assert.ok(value(fuseUnit, "Install", "WantedBy").split(" ").includes("containerd.service"));
+  assertNoMountNamespace(fuseUnit);
+});
+
+test("the FUSE unit's readiness check matches a procview mount line and nothing else", () => {
+  const script = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
+  assert.ok(script);
+  const pattern = /grep -qE "([^"]+)"/.exec(script)?.[1];
+  assert.ok(pattern);
+  const grep = (line: string) => spawnSync("grep", ["-qE", pattern], { input: line + "\n" }).status;
+  const mountLine = (point: string, type: string) => `51 30 0:48 / ${point} ro,nosuid,nodev,relatime shared:27 - ${type} procview ro,user_id=0,group_id=0,allow_other`;
+  assert.equal(grep(mountLine(defaultMountpoint, "fuse.procview")), 0);
+  assert.equal(grep(mountLine(defaultMountpoint, "fuse.lxcfs")), 1);
+  assert.equal(grep(mountLine(`${defaultMountpoint}/x`, "fuse.procview")), 1);
+  assert.equal(grep(mountLine("/srv/procview", "fuse.procview")), 1);
+});
+
+test("the NRI unit connects to the default socket and cannot run beside the pre-launched plugin", () => {
+  const command = parseCommandLine(procviewArgs(nriUnit), {});
+  assert.ok(command.kind === "nri");
+  assert.equal(command.nri.socketPath, defaultNriSocket);
+  assert.equal(command.nri.mountpoint, defaultMountpoint);
+  assert.equal(command.nri.stateDir, defaultStateDir);
+
+  assert.equal(value(nriUnit, "Unit", "ConditionPathExists"), "!/opt/nri/plugins/10-procview");
+  assert.equal(value(nriUnit, "Unit", "After"), "procview-fuse.service");
+  assert.ok(value(nriUnit, "Unit", "Before").split(" ").includes("containerd.service"));
+  assert.equal(value(nriUnit, "Service", "Restart"), "always");
+  assertNoMountNamespace(nriUnit);
+});
+
+/** Settings that give a service its own mount namespace, hiding the FUSE mount from the host. */
+function assertNoMountNamespace(unit: Unit): void {
+  const service = unit.get("Service");
+  assert.ok(service);
+  for (const key of service.keys()) {
+    assert.ok(!/^(Protect(System|Home|KernelTunables|ControlGroups|KernelModules)|Private(Tmp|Devices|Mounts)|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|TemporaryFileSystem|BindPaths|MountFlags)$/.test(key), `${key} would hide the FUSE mount`);
+  }
+}
