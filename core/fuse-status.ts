@@ -8,8 +8,9 @@
  * procview FUSE mount is at that mountpoint.
  */
 
-import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { unescapeMountinfo } from "./cgroup-path.ts";
 
 export const fuseFsType = "fuse.procview";
 
@@ -54,7 +55,7 @@ export function procviewMountpoints(mountinfo: string): string[] {
     const sep = line.indexOf(" - ");
     if (sep < 0) continue;
     if (line.slice(sep + 3).split(" ")[0] === fuseFsType) {
-      points.push(line.slice(0, sep).split(" ")[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+      points.push(unescapeMountinfo(line.slice(0, sep).split(" ")[4]));
     }
   }
   return points;
