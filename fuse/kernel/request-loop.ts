@@ -1,0 +1,164 @@
+/**
+ * Serves a mounted /dev/fuse fd with N worker threads, each in a blocking
+ * read -> handle -> write loop, and stops them *between* requests.
+ *
+ * The loop owns neither the fd nor the mount: after stop() the fd is still open and
+ * the mount still live, and all state the kernel refers to (node ids, open handles)
+ * lives in a SharedFuseState that outlives the loop. A new loop given the same fd and
+ * state carries on where the old one left off; that is the seam a handover of the fd
+ * to a successor process will use.
+ */
+
+import { access } from "node:fs/promises";
+import { Worker } from "node:worker_threads";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createLogger, type LogLevel, type Logger } from "../../core/log.ts";
+import { createHandleStoreMemory, type HandleStoreSize } from "./handle-store.ts";
+import { createLoopControl, openGate, readersLeft, requestStop } from "./loop-control.ts";
+import { createNodeTableMemory } from "./node-table.ts";
+
+export interface SharedFuseState {
+  nodes: SharedArrayBuffer;
+  handles: SharedArrayBuffer;
+}
+
+export interface SharedFuseStateSize {
+  nodes?: number;
+  handles?: HandleStoreSize;
+}
+
+export function createSharedFuseState(size: SharedFuseStateSize = {}): SharedFuseState {
+  return { nodes: createNodeTableMemory(size.nodes), handles: createHandleStoreMemory(size.handles) };
+}
+
+export interface RequestLoopOptions {
+  /** An open, mounted /dev/fuse fd. */
+  fd: number;
+  /** A path inside the mount whose access(2) reaches the server: wakes blocked readers at stop. */
+  pokePath: string;
+  /** File URL of a module exporting createTree(options). */
+  treeModule: string;
+  treeOptions: unknown;
+  state: SharedFuseState;
+  workers?: number;
+  logger?: Logger;
+  /** Log level inside the workers. */
+  logLevel?: LogLevel;
+}
+
+export type LoopEnd = "stopped" | "unmounted" | "failed";
+
+export interface RequestLoop {
+  readonly workers: number;
+  /** Stops every worker between requests; the fd stays open and the mount live. */
+  stop(): Promise<void>;
+  /** Settles once every worker has left: "unmounted" if the mount went away under it. */
+  readonly finished: Promise<LoopEnd>;
+}
+
+export interface WorkerData {
+  fd: number;
+  state: SharedFuseState;
+  control: SharedArrayBuffer;
+  treeModule: string;
+  treeOptions: unknown;
+  workerIndex: number;
+  logLevel: LogLevel;
+}
+
+export type WorkerReport = { type: "ready" } | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
+
+export const defaultWorkers = 2;
+const stopPollMs = 20;
+
+export async function startRequestLoop(options: RequestLoopOptions): Promise<RequestLoop> {
+  const count = options.workers ?? defaultWorkers;
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new Error(`workers must be an integer in 1..64, got ${count}`);
+  const logger = options.logger ?? createLogger({ fields: { component: "fuse" } });
+  const control = createLoopControl();
+  const ends: LoopEnd[] = [];
+  const ready: Promise<void>[] = [];
+  const exited: Promise<void>[] = [];
+
+  for (let workerIndex = 0; workerIndex < count; workerIndex++) {
+    const data: WorkerData = {
+      fd: options.fd,
+      state: options.state,
+      control: control.buffer as SharedArrayBuffer,
+      treeModule: options.treeModule,
+      treeOptions: options.treeOptions,
+      workerIndex,
+      logLevel: options.logLevel ?? "info",
+    };
+    const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: data });
+    let becameReady: () => void = () => {};
+    let failedToStart: (err: Error) => void = () => {};
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        becameReady = resolve;
+        failedToStart = reject;
+      }),
+    );
+    worker.on("message", (report: WorkerReport) => {
+      if (report.type === "ready") becameReady();
+      else if (report.type === "failed") {
+        ends.push("failed");
+        failedToStart(new Error(`FUSE worker ${workerIndex}: ${report.message}`));
+        logger.error("FUSE worker failed", { worker: workerIndex, message: report.message });
+      } else ends.push(report.reason);
+    });
+    worker.on("error", (err) => {
+      ends.push("failed");
+      failedToStart(err);
+      logger.error("FUSE worker crashed", { worker: workerIndex, err });
+    });
+    exited.push(
+      new Promise<void>((resolve) =>
+        worker.on("exit", () => {
+          failedToStart(new Error(`FUSE worker ${workerIndex} exited before it was ready`));
+          resolve();
+        }),
+      ),
+    );
+  }
+
+  const finished = Promise.all(exited).then((): LoopEnd => {
+    if (ends.includes("unmounted")) return "unmounted";
+    return ends.includes("failed") ? "failed" : "stopped";
+  });
+
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    // Nobody has read yet: the gate opens onto a stop request.
+    requestStop(control);
+    openGate(control);
+    await finished;
+    throw err;
+  }
+  openGate(control);
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    requestStop(control);
+    let allLeft = false;
+    void finished.then(() => (allLeft = true));
+    // Each poke is one request; whichever worker answers it sees the stop and leaves.
+    // A poke that finds no reader left waits in the kernel for the next loop or the
+    // unmount; the polling keeps stop() from waiting with it.
+    while (!allLeft && readersLeft(control) > 0) {
+      let answered = false;
+      const poke = access(options.pokePath)
+        .catch(() => {})
+        .finally(() => (answered = true));
+      while (!answered && !allLeft && readersLeft(control) > 0) await Promise.race([poke, sleep(stopPollMs)]);
+    }
+    await finished;
+  };
+
+  return {
+    workers: count,
+    stop: () => (stopping ??= stop()),
+    finished,
+  };
+}

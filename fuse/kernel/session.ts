@@ -1,0 +1,329 @@
+/**
+ * Answers one FUSE request: decode, ask the node tree, encode. No I/O of its own, so
+ * the request loop can run one session per worker thread and tests can drive it from
+ * byte vectors. Shared state (node ids, open handles) lives in the tables it is given;
+ * what a session keeps to itself is only a cache of resolved tree nodes.
+ */
+
+import type { Logger } from "../../core/log.ts";
+import { FsError, errno, type DirNode, type FsNode, type RequestContext } from "../node.ts";
+import type { HandleStore } from "./handle-store.ts";
+import type { NodeTable } from "./node-table.ts";
+import {
+  decodeBatchForget,
+  decodeForgetCount,
+  decodeInitRequest,
+  decodeName,
+  decodeOpenFlags,
+  decodeReadRequest,
+  decodeReleaseHandle,
+  direntSize,
+  encodeAttrReply,
+  encodeEntryReply,
+  encodeInitReply,
+  encodeOpenReply,
+  encodeReply,
+  encodeStatfsReply,
+  fileType,
+  implementedMinor,
+  initFlag,
+  kernelMajor,
+  oldestSupportedMinor,
+  opcode,
+  openFlag,
+  parseRequestHeader,
+  requestHeaderSize,
+  rootNodeId,
+  writeDirent,
+  type Attributes,
+  type RequestHeader,
+} from "./protocol.ts";
+
+/**
+ * Half a second, as LXCFS: containers read their views through bind mounts, which
+ * pin the file's inode and never walk our tree, so the timeouts only shape host-side
+ * browsing. Long enough that `ls -l` or a path walk costs one LOOKUP per name, short
+ * enough that a removed container's directory disappears almost at once. Negative
+ * answers are never cached, so a new container is visible immediately.
+ */
+export const defaultEntryTimeoutMs = 500;
+export const defaultAttrTimeoutMs = 500;
+
+/** Largest write the kernel may send; nothing is writable, so it only sizes the read buffer. */
+export const maxWrite = 128 * 1024;
+/** The kernel refuses reads into buffers smaller than a full write request. */
+export const requestBufferSize = maxWrite + 4096;
+
+const writeOpcodes: ReadonlySet<number> = new Set([
+  opcode.SETATTR,
+  opcode.SYMLINK,
+  opcode.MKNOD,
+  opcode.MKDIR,
+  opcode.UNLINK,
+  opcode.RMDIR,
+  opcode.RENAME,
+  opcode.LINK,
+  opcode.WRITE,
+  opcode.SETXATTR,
+  opcode.REMOVEXATTR,
+  opcode.CREATE,
+  opcode.FALLOCATE,
+  opcode.RENAME2,
+  opcode.COPY_FILE_RANGE,
+  opcode.TMPFILE,
+]);
+
+/** O_WRONLY | O_RDWR | O_TRUNC: anything that would change a file. */
+const writingOpenFlags = 0o1 | 0o2 | 0o1000;
+
+export interface SessionOptions {
+  root: DirNode;
+  nodes: NodeTable;
+  handles: HandleStore;
+  logger: Logger;
+  entryTimeoutMs?: number;
+  attrTimeoutMs?: number;
+  /** Reported as every file's times, in seconds since the epoch. */
+  timeSeconds?: number;
+}
+
+interface CachedNode {
+  generation: number;
+  node: FsNode;
+}
+
+const encoder = new TextEncoder();
+
+export class FuseSession {
+  readonly #root: DirNode;
+  readonly #nodes: NodeTable;
+  readonly #handles: HandleStore;
+  readonly #logger: Logger;
+  readonly #entryTimeoutMs: number;
+  readonly #attrTimeoutMs: number;
+  readonly #timeSeconds: number;
+  readonly #resolved = new Map<number, CachedNode>();
+
+  constructor(options: SessionOptions) {
+    this.#root = options.root;
+    this.#nodes = options.nodes;
+    this.#handles = options.handles;
+    this.#logger = options.logger;
+    this.#entryTimeoutMs = options.entryTimeoutMs ?? defaultEntryTimeoutMs;
+    this.#attrTimeoutMs = options.attrTimeoutMs ?? defaultAttrTimeoutMs;
+    this.#timeSeconds = options.timeSeconds ?? Math.floor(Date.now() / 1000);
+  }
+
+  /** The reply to write back, or undefined for requests that get none (FORGET, INTERRUPT). */
+  handle(request: Uint8Array): Uint8Array | undefined {
+    let header: RequestHeader;
+    try {
+      header = parseRequestHeader(request);
+    } catch (err) {
+      // Without a trustworthy header there is no `unique` to answer to.
+      this.#logger.error("malformed FUSE request dropped", { err });
+      return undefined;
+    }
+    const body = request.subarray(requestHeaderSize);
+    try {
+      const reply = this.#dispatch(header, body);
+      return reply === noReply ? undefined : encodeReply(header.unique, 0, reply);
+    } catch (err) {
+      if (err instanceof FsError) return encodeReply(header.unique, err.errno);
+      this.#logger.error("FUSE request failed", { opcode: header.opcode, nodeId: header.nodeId, pid: header.pid, err });
+      return encodeReply(header.unique, errno.EIO);
+    }
+  }
+
+  #dispatch(header: RequestHeader, body: Uint8Array): Uint8Array | typeof noReply {
+    const ctx: RequestContext = { pid: header.pid, uid: header.uid, gid: header.gid };
+    switch (header.opcode) {
+      case opcode.INIT:
+        return this.#init(body);
+      case opcode.LOOKUP:
+        return this.#lookup(header.nodeId, decodeName(body), ctx);
+      case opcode.GETATTR:
+        return encodeAttrReply(this.#attrTimeoutMs, this.#attributes(header.nodeId, this.#resolve(header.nodeId, ctx)));
+      case opcode.OPEN:
+        return this.#open(header.nodeId, decodeOpenFlags(body), ctx);
+      case opcode.READ: {
+        const read = decodeReadRequest(body);
+        const data = this.#handles.read(read.fileHandle, read.offset, read.size);
+        if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
+        return data;
+      }
+      case opcode.RELEASE:
+      case opcode.RELEASEDIR:
+        this.#handles.release(decodeReleaseHandle(body));
+        return empty;
+      case opcode.OPENDIR:
+        return this.#openDirectory(header.nodeId, ctx);
+      case opcode.READDIR:
+        return this.#readDirectory(body);
+      case opcode.STATFS:
+        return encodeStatfsReply({ blocks: 0, files: this.#nodes.liveCount, blockSize: 4096, nameMax: 255 });
+      case opcode.ACCESS:
+        this.#resolve(header.nodeId, ctx);
+        return empty;
+      case opcode.FORGET:
+        this.#forget(header.nodeId, decodeForgetCount(body));
+        return noReply;
+      case opcode.BATCH_FORGET:
+        for (const forget of decodeBatchForget(body)) this.#forget(forget.nodeId, forget.count);
+        return noReply;
+      case opcode.INTERRUPT:
+        // Every handler runs to completion without blocking, so the interrupted request
+        // is answered (or already was) by the worker that took it; the kernel accepts that.
+        return noReply;
+      case opcode.DESTROY:
+        return empty;
+      case opcode.READLINK:
+        throw new FsError(errno.EINVAL, "no symbolic links here");
+      default:
+        // FLUSH, FSYNC, xattrs, locks, ...: ENOSYS makes the kernel stop asking.
+        throw new FsError(writeOpcodes.has(header.opcode) ? errno.EROFS : errno.ENOSYS);
+    }
+  }
+
+  #init(body: Uint8Array): Uint8Array {
+    const init = decodeInitRequest(body);
+    if (init.major !== kernelMajor || init.minor < oldestSupportedMinor) {
+      this.#logger.error("unsupported FUSE kernel protocol", { major: init.major, minor: init.minor });
+      throw new FsError(errno.EPROTO);
+    }
+    return encodeInitReply({
+      minor: Math.min(init.minor, implementedMinor),
+      maxReadahead: Math.min(init.maxReadahead, 128 * 1024),
+      flags: init.flags & (initFlag.ASYNC_READ | initFlag.PARALLEL_DIROPS),
+      maxBackground: 16,
+      congestionThreshold: 12,
+      maxWrite,
+      timeGranularity: 1,
+      maxPages: 0,
+    });
+  }
+
+  #lookup(parentId: number, name: string, ctx: RequestContext): Uint8Array {
+    const parent = this.#resolve(parentId, ctx);
+    if (parent.kind !== "dir") throw new FsError(errno.ENOTDIR);
+    const child = parent.lookup(name, ctx);
+    if (child === undefined) throw new FsError(errno.ENOENT);
+    const ref = this.#nodes.lookup(parentId, name);
+    // A fresh lookup replaces whatever this worker resolved for the id before.
+    this.#resolved.set(ref.nodeId, { generation: ref.generation, node: child });
+    return encodeEntryReply({
+      nodeId: ref.nodeId,
+      generation: ref.generation,
+      entryValidMs: this.#entryTimeoutMs,
+      attrValidMs: this.#attrTimeoutMs,
+      attr: this.#attributes(ref.nodeId, child),
+    });
+  }
+
+  #open(nodeId: number, flags: number, ctx: RequestContext): Uint8Array {
+    if ((flags & writingOpenFlags) !== 0) throw new FsError(errno.EROFS);
+    const node = this.#resolve(nodeId, ctx);
+    if (node.kind !== "file") throw new FsError(errno.EISDIR);
+    const content = node.open(ctx);
+    const bytes = typeof content === "string" ? encoder.encode(content) : content;
+    // direct_io: procfs-style size 0 files are read until EOF, not up to a cached size.
+    return encodeOpenReply(this.#handles.open(bytes), openFlag.DIRECT_IO);
+  }
+
+  /** Lists the directory once, as fuse_dirent records, so READDIR offsets stay stable. */
+  #openDirectory(nodeId: number, ctx: RequestContext): Uint8Array {
+    const dir = this.#resolve(nodeId, ctx);
+    if (dir.kind !== "dir") throw new FsError(errno.ENOTDIR);
+    const entries: { ino: number; type: number; name: Uint8Array }[] = [
+      { ino: nodeId, type: fileType.DT_DIR, name: encoder.encode(".") },
+      { ino: this.#nodes.parentOf(nodeId) ?? rootNodeId, type: fileType.DT_DIR, name: encoder.encode("..") },
+    ];
+    for (const name of dir.list(ctx)) {
+      const child = this.#lookupForListing(dir, name, ctx);
+      if (child === undefined) continue;
+      entries.push({ ino: listingIno(nodeId, name), type: child.kind === "dir" ? fileType.DT_DIR : fileType.DT_REG, name: encoder.encode(name) });
+    }
+    const records = new Uint8Array(entries.reduce((sum, entry) => sum + direntSize(entry.name.byteLength), 0));
+    let offset = 0;
+    for (const entry of entries) {
+      const size = direntSize(entry.name.byteLength);
+      writeDirent(records, offset, { ...entry, nextOffset: offset + size });
+      offset += size;
+    }
+    return encodeOpenReply(this.#handles.open(records), 0);
+  }
+
+  /** A listed name whose node cannot be looked up (gone meanwhile, or failing) is left out. */
+  #lookupForListing(dir: DirNode, name: string, ctx: RequestContext): FsNode | undefined {
+    try {
+      return dir.lookup(name, ctx);
+    } catch (err) {
+      if (!(err instanceof FsError)) this.#logger.error("lookup failed while listing a directory", { name, err });
+      return undefined;
+    }
+  }
+
+  /** Whole dirent records from the READDIR offset that fit the kernel's buffer. */
+  #readDirectory(body: Uint8Array): Uint8Array {
+    const read = decodeReadRequest(body);
+    const data = this.#handles.read(read.fileHandle, read.offset, read.size);
+    if (data === undefined) throw new FsError(errno.EBADF, `directory handle ${read.fileHandle} is not open`);
+    const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let end = 0;
+    while (end + 24 <= data.byteLength && end + direntSize(dv.getUint32(end + 16, true)) <= data.byteLength) {
+      end += direntSize(dv.getUint32(end + 16, true));
+    }
+    return data.subarray(0, end);
+  }
+
+  #forget(nodeId: number, count: number): void {
+    this.#nodes.forget(nodeId, count);
+    if (this.#nodes.generationOf(nodeId) !== this.#resolved.get(nodeId)?.generation) this.#resolved.delete(nodeId);
+  }
+
+  /** The tree node behind a kernel node id: cached per worker, else walked from the root. */
+  #resolve(nodeId: number, ctx: RequestContext): FsNode {
+    if (nodeId === rootNodeId) return this.#root;
+    const generation = this.#nodes.generationOf(nodeId);
+    if (generation === undefined) throw new FsError(errno.ENOENT, `unknown node id ${nodeId}`);
+    const cached = this.#resolved.get(nodeId);
+    if (cached?.generation === generation) return cached.node;
+    const path = this.#nodes.path(nodeId);
+    if (path === undefined) throw new FsError(errno.ENOENT, `unknown node id ${nodeId}`);
+    let node: FsNode = this.#root;
+    for (const name of path) {
+      if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
+      const next: FsNode | undefined = node.lookup(name, ctx);
+      if (next === undefined) throw new FsError(errno.ENOENT);
+      node = next;
+    }
+    this.#resolved.set(nodeId, { generation, node });
+    return node;
+  }
+
+  #attributes(nodeId: number, node: FsNode): Attributes {
+    const isDir = node.kind === "dir";
+    return {
+      ino: nodeId,
+      size: 0,
+      mode: isDir ? fileType.S_IFDIR | 0o555 : fileType.S_IFREG | 0o444,
+      nlink: isDir ? 2 : 1,
+      uid: 0,
+      gid: 0,
+      timeSeconds: this.#timeSeconds,
+    };
+  }
+}
+
+const noReply = Symbol("no reply");
+const empty = new Uint8Array(0);
+
+/**
+ * d_ino for a listed name that may never have been looked up (so has no node id yet):
+ * a hash above every node id this server hands out, so it never claims another file's inode.
+ */
+function listingIno(parentId: number, name: string): number {
+  let hash = 0x811c9dc5 ^ parentId;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  return 2 ** 24 + ((hash >>> 0) % (2 ** 31 - 2 ** 24));
+}

@@ -1,0 +1,52 @@
+/**
+ * A small tree for the FUSE server's tests: static files, a file whose content is
+ * built at open (an open counter), a file that reports who opened it, a file that
+ * throws, and a directory whose entries the test controls through a directory on disk.
+ */
+
+import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { FsError, errno, type DirNode, type FileNode, type FsNode } from "../../node.ts";
+
+export interface FixtureOptions {
+  /** Names in this directory show up as files under /dynamic, content = the file's content. */
+  dynamicDir: string;
+}
+
+function file(open: FileNode["open"]): FileNode {
+  return { kind: "file", open };
+}
+
+function dir(children: () => Record<string, FsNode>): DirNode {
+  return {
+    kind: "dir",
+    lookup: (name) => children()[name],
+    list: () => Object.keys(children()),
+  };
+}
+
+export function createTree(options: unknown): DirNode {
+  const { dynamicDir } = options as FixtureOptions;
+  let opens = 0;
+  const dynamic: DirNode = {
+    kind: "dir",
+    lookup: (name) => (existsSync(join(dynamicDir, name)) ? file(() => readFileSync(join(dynamicDir, name))) : undefined),
+    list: () => readdirSync(dynamicDir),
+  };
+  const big = "0123456789abcdef".repeat(20_000);
+  const fixed = {
+    "hello.txt": file(() => "hello, fuse\n"),
+    "counter.txt": file(() => `opened ${++opens} times\n`),
+    "whoami.txt": file((ctx) => JSON.stringify(ctx)),
+    "big.txt": file(() => big),
+    "broken.txt": file(() => {
+      throw new Error("fixture node failure");
+    }),
+    "denied.txt": file(() => {
+      throw new FsError(errno.EACCES, "fixture says no");
+    }),
+    sub: dir(() => ({ "inner.txt": file(() => "inner\n") })),
+    dynamic,
+  };
+  return dir(() => fixed);
+}

@@ -1,0 +1,65 @@
+/**
+ * The node tree a FUSE server serves: the contract between the wire protocol
+ * (fuse/kernel/) and whatever builds the files (e.g. procview's per-container views).
+ * Nodes are looked up by name on every kernel LOOKUP, so a tree can reflect a world
+ * that changes underneath it (containers come and go) without telling the server.
+ */
+
+export interface RequestContext {
+  /** The calling process as the kernel saw it (host pid namespace). */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Errno values the server and trees answer with (Linux, positive). */
+export const errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  EBADF: 9,
+  ENOMEM: 12,
+  EACCES: 13,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENFILE: 23,
+  EROFS: 30,
+  ERANGE: 34,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENODATA: 61,
+  EPROTO: 71,
+} as const;
+
+/** Thrown by a node to answer with a specific errno (positive, e.g. 2 for ENOENT). */
+export class FsError extends Error {
+  readonly errno: number;
+
+  constructor(errnoValue: number, message?: string) {
+    super(message ?? `errno ${errnoValue}`);
+    this.name = "FsError";
+    this.errno = errnoValue;
+  }
+}
+
+export interface FileNode {
+  kind: "file";
+  /** Content built at open; reads slice this snapshot. */
+  open(ctx: RequestContext): Uint8Array | string;
+}
+
+export interface DirNode {
+  kind: "dir";
+  /** undefined answers ENOENT, and is not cached by the kernel. */
+  lookup(name: string, ctx: RequestContext): FsNode | undefined;
+  list(ctx: RequestContext): string[];
+}
+
+export type FsNode = FileNode | DirNode;
+
+/** A module that builds a tree inside the serving thread (options must be structured-clonable). */
+export interface TreeModule {
+  createTree(options: unknown): DirNode | Promise<DirNode>;
+}
