@@ -12,10 +12,16 @@ import protobuf from "protobufjs";
 
 export const nriPackage = "nri.pkg.api.v1alpha1";
 
+/**
+ * Deno type-checks files under tsconfig.json with its `lib` but without its node types,
+ * which leaves ImportMeta without `url`; the value is there at run time in both.
+ */
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
 function loadRoot(): protobuf.Root {
   const root = new protobuf.Root();
   for (const file of ["nri.proto", "ttrpc.proto"]) {
-    const text = readFileSync(new URL(`../proto/${file}`, import.meta.url), "utf8");
+    const text = readFileSync(new URL(`../proto/${file}`, moduleUrl), "utf8");
     protobuf.parse(text, root, { keepCase: true });
   }
   root.resolveAll();

@@ -1,0 +1,208 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { createLogger, type Logger } from "../core/log.ts";
+import { ContainerRegistry } from "../core/registry.ts";
+import { viewFiles } from "../core/views.ts";
+import type { Liveness } from "../core/fuse-status.ts";
+import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
+import { containerRecordOf, createProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
+
+const mountpoint = "/var/lib/procview";
+const id = "0123456789abcdef";
+const pod: PodSandbox = {
+  id: "pod-1",
+  name: "web",
+  namespace: "shop",
+  uid: "uid-1",
+  linux: { cgroup_parent: "/kubepods/burstable/pod-uid-1" },
+};
+const container: Container = {
+  id,
+  pod_sandbox_id: "pod-1",
+  name: "nginx",
+  linux: { cgroups_path: `/kubepods/burstable/pod-uid-1/${id}` },
+};
+const live: Liveness = { live: true, status: { pid: 1, mountpoint, startedAt: 0 } };
+
+interface Fixture {
+  plugin: ReturnType<typeof createProcviewPlugin>;
+  registry: ContainerRegistry;
+  logs: () => Record<string, unknown>[];
+  stateDir: string;
+}
+
+function withPlugin(options: Partial<ProcviewPluginOptions>, body: (f: Fixture) => Promise<void> | void) {
+  return async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "procview-plugin-"));
+    const lines: string[] = [];
+    const logger: Logger = createLogger({ level: "debug", write: (line) => lines.push(line) });
+    try {
+      const plugin = createProcviewPlugin({ mountpoint, stateDir, logger, liveness: () => live, now: () => 1234, ...options });
+      await body({
+        plugin,
+        registry: new ContainerRegistry(stateDir),
+        logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+        stateDir,
+      });
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  };
+}
+
+test("viewMounts binds every view file read-only from the container's FUSE directory", () => {
+  const mounts = viewMounts("/var/lib/procview/", id);
+  assert.equal(mounts.length, viewFiles.length);
+  assert.deepEqual(mounts[0], {
+    destination: "/proc/meminfo",
+    type: "bind",
+    source: `/var/lib/procview/containers/${id}/proc/meminfo`,
+    options: ["bind", "ro"],
+  });
+});
+
+test("containerRecordOf reads cgroupfs and systemd cgroups paths and falls back to the pod's parent", () => {
+  assert.equal(containerRecordOf(pod, container, 1).cgroupPath, `/kubepods/burstable/pod-uid-1/${id}`);
+  const systemd = { ...container, linux: { cgroups_path: `kubepods-burstable-pod1.slice:cri-containerd:${id}` } };
+  assert.equal(
+    containerRecordOf(pod, systemd, 1).cgroupPath,
+    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-${id}.scope`,
+  );
+  const noPath = { ...container, linux: {} };
+  assert.equal(containerRecordOf(pod, noPath, 1).cgroupPath, `/kubepods/burstable/pod-uid-1/${id}`);
+  assert.throws(() => containerRecordOf({ ...pod, linux: {} }, noPath, 1), /cgroups_path/);
+  assert.throws(() => containerRecordOf(pod, { ...container, id: "../etc" }, 1), /invalid container id/);
+});
+
+test(
+  "CreateContainer records the container before answering, then answers the view mounts",
+  withPlugin({}, async ({ plugin, registry, logs }) => {
+    const response = await plugin.createContainer!({ pod, container });
+    assert.deepEqual(response, { adjust: { mounts: viewMounts(mountpoint, id) } });
+    assert.deepEqual(registry.get(id), {
+      id,
+      cgroupPath: `/kubepods/burstable/pod-uid-1/${id}`,
+      name: "nginx",
+      pod: { name: "web", namespace: "shop", uid: "uid-1" },
+      recordedAt: 1234,
+    });
+    assert.ok(logs().some((r) => r.msg === "binding procview views" && r.pod === "web" && r.container === "nginx"));
+  }),
+);
+
+test(
+  "with the FUSE server down the container gets no mounts, no record, and the log says why",
+  withPlugin({ liveness: () => ({ live: false, reason: "no FUSE server status file" }) }, async ({ plugin, registry, logs }) => {
+    assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+    assert.deepEqual(registry.ids(), []);
+    const warning = logs().find((r) => r.level === "warn");
+    assert.equal(warning?.reason, "no FUSE server status file");
+    assert.equal(warning?.pod, "web");
+    assert.equal(warning?.namespace, "shop");
+    assert.equal(warning?.container, "nginx");
+  }),
+);
+
+test(
+  "the default liveness check reads the real state dir: no FUSE status file means no mounts",
+  withPlugin({ liveness: undefined }, async ({ plugin, registry }) => {
+    assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+    assert.deepEqual(registry.ids(), []);
+  }),
+);
+
+test(
+  "malformed requests get an empty adjustment and an error log, never an exception",
+  withPlugin({}, async ({ plugin, registry, logs }) => {
+    const malformed: Parameters<NonNullable<typeof plugin.createContainer>>[0][] = [
+      {},
+      { pod },
+      { pod, container: { ...container, id: "../../etc" } },
+      { pod, container: { ...container, id: "" } },
+      { pod: { ...pod, linux: undefined }, container: { ...container, linux: undefined } },
+      { pod, container: { ...container, linux: { cgroups_path: "/a/../../b" } } },
+    ];
+    for (const request of malformed) assert.deepEqual(await plugin.createContainer!(request), {});
+    assert.deepEqual(registry.ids(), []);
+    assert.equal(logs().filter((r) => r.level === "error").length, malformed.length);
+  }),
+);
+
+test(
+  "a registry that cannot be written means no mounts (the bind source would not exist)",
+  withPlugin(
+    {
+      store: {
+        put: () => {
+          throw new Error("EROFS");
+        },
+        remove: () => {},
+      },
+    },
+    async ({ plugin, logs }) => {
+      assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+      assert.match(JSON.stringify(logs().find((r) => r.level === "error")), /EROFS/);
+    },
+  ),
+);
+
+test(
+  "annotations opt a container out, and under the opted-in policy only annotated ones get views",
+  withPlugin({ defaultPolicy: "opted-in" }, async ({ plugin }) => {
+    assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+    const optedIn = { ...pod, annotations: { "procview.noderesource.dev/pod": "enabled" } };
+    assert.ok((await plugin.createContainer!({ pod: optedIn, container })).adjust);
+    const butNotThisOne = {
+      ...optedIn,
+      annotations: { ...optedIn.annotations, "procview.noderesource.dev/container.nginx": "disabled" },
+    };
+    assert.deepEqual(await plugin.createContainer!({ pod: butNotThisOne, container }), {});
+  }),
+);
+
+test(
+  "an unknown annotation value falls back to the default and warns naming pod and annotation",
+  withPlugin({}, async ({ plugin, logs }) => {
+    const typo = { ...pod, annotations: { "procview.noderesource.dev": "disable" } };
+    assert.ok((await plugin.createContainer!({ pod: typo, container })).adjust);
+    const warning = logs().find((r) => r.level === "warn");
+    assert.equal(warning?.annotation, "procview.noderesource.dev");
+    assert.equal(warning?.value, "disable");
+    assert.equal(warning?.pod, "web");
+  }),
+);
+
+test(
+  "Synchronize re-records the containers that are not stopped and asks no updates",
+  withPlugin({}, async ({ plugin, registry }) => {
+    const running = { ...container, state: ContainerState.RUNNING, pid: 42 };
+    const stopped = { ...container, id: "stopped1", state: ContainerState.STOPPED };
+    const broken = { ...container, id: "bad/id", state: ContainerState.RUNNING };
+    assert.deepEqual(await plugin.synchronize!([pod], [running, stopped, broken]), []);
+    assert.deepEqual(registry.ids(), [id]);
+    assert.equal(registry.get(id)?.pod?.name, "web");
+  }),
+);
+
+test(
+  "REMOVE_CONTAINER forgets the record; other events and StopContainer keep it",
+  withPlugin({}, async ({ plugin, registry }) => {
+    await plugin.createContainer!({ pod, container });
+    assert.equal(plugin.stopContainer, undefined);
+    await plugin.stateChange!({ event: NriEvent.POST_START_CONTAINER, pod, container });
+    assert.deepEqual(registry.ids(), [id]);
+    await plugin.stateChange!({ event: NriEvent.REMOVE_CONTAINER, pod, container });
+    assert.deepEqual(registry.ids(), []);
+    assert.deepEqual(plugin.stateChangeEvents, [NriEvent.REMOVE_CONTAINER]);
+  }),
+);
+
+test(
+  "UpdateContainer is answered with no change",
+  withPlugin({}, async ({ plugin }) => {
+    assert.deepEqual(await plugin.updateContainer!({ pod, container, linux_resources: { memory: { limit: { value: "1" } } } }), {});
+  }),
+);
