@@ -1,0 +1,155 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { startContainerd, type Containerd } from "./containerd.ts";
+import { connectCri, type CriClient } from "./cri.ts";
+import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
+import { isRunning, shimPids } from "./leftovers.ts";
+
+// The real stack, nothing mocked: trixie's containerd 1.7 with NRI on, bookworm's runc,
+// a busybox image built here, driven through the CRI as kubelet would drive it.
+
+const memoryLimit = 52428800;
+
+function mountinfo(pid: number | "self"): string {
+  return readFileSync(`/proc/${pid}/mountinfo`, "utf8");
+}
+
+function cgroupProcs(dir: string): number[] {
+  return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+}
+
+/** Every process whose mount namespace is `namespace` (e.g. "mnt:[4026532]"). */
+function processesInMountNamespace(namespace: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readlinkSync(`/proc/${entry}/ns/mnt`) === namespace;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe("private containerd with NRI, driven through the CRI", () => {
+  let containerd: Containerd;
+  let cri: CriClient;
+  let sharedDir: string;
+  let containerId: string;
+  let podId: string;
+
+  before(async () => {
+    sharedDir = await mkdtemp(join(tmpdir(), "procview-shared-"));
+    containerd = await startContainerd({ sharedDirs: [sharedDir] });
+    cri = connectCri(containerd.criAddress);
+  });
+
+  after(async () => {
+    cri?.close();
+    await containerd?.stop();
+    await rm(sharedDir, { recursive: true, force: true });
+  });
+
+  test("containerd 1.7 answers on the CRI and listens for NRI plugins", async () => {
+    const version = await cri.version();
+    assert.equal(version.runtimeName, "containerd");
+    assert.match(version.runtimeVersion, /^1\.7\./);
+    assert.ok(statSync(containerd.nriSocket).isSocket(), `${containerd.nriSocket} is a socket`);
+    assert.ok(!containerd.criAddress.startsWith("/run/") && !containerd.nriSocket.startsWith("/run/"));
+    assert.deepEqual((await cri.listImages()).filter((tag) => tag.startsWith("localhost/procview/")).sort(), [
+      containerd.images.busybox,
+      containerd.images.pause,
+    ]);
+  });
+
+  test("a 50 MiB busybox container sees the host's MemTotal and gets the limit in its cgroup", async () => {
+    podId = await cri.runPod({ name: "smoke", namespace: "procview-test", cgroupParent: containerd.cgroupParent });
+    containerId = await cri.createContainer(podId, {
+      name: "busybox",
+      image: containerd.images.busybox,
+      command: ["sleep", "2147483647"],
+      memoryLimitBytes: memoryLimit,
+    });
+    await cri.startContainer(containerId);
+
+    const hostMemTotal = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
+    const exec = await cri.execSync(containerId, ["head", "-n", "1", "/proc/meminfo"], 10);
+    assert.deepEqual(exec, { stdout: `${hostMemTotal}\n`, stderr: "", exitCode: 0 });
+
+    const memoryCgroup = posix.join("/sys/fs/cgroup/memory", containerd.cgroupParent, containerId);
+    assert.equal(readFileSync(join(memoryCgroup, "memory.limit_in_bytes"), "utf8").trim(), String(memoryLimit));
+    assert.equal((await cri.containerStatus(containerId)).resources.memoryLimitBytes, memoryLimit);
+  });
+
+  test("a mount made below a shared dir after start reaches containerd's namespace", () => {
+    const later = join(sharedDir, "later");
+    execFileSync("mkdir", [later]);
+    execFileSync("mount", ["-t", "tmpfs", "procview-later", later]);
+    try {
+      assert.ok(mountPointsBelow(mountinfo(containerd.pid), later).includes(later));
+    } finally {
+      execFileSync("umount", [later]);
+    }
+    assert.deepEqual(mountPointsBelow(mountinfo(containerd.pid), later), []);
+  });
+
+  test("restart() brings containerd back on the same state while the container keeps running", async () => {
+    const memoryCgroup = posix.join("/sys/fs/cgroup/memory", containerd.cgroupParent, containerId);
+    const processesBefore = cgroupProcs(memoryCgroup);
+    const pidBefore = containerd.pid;
+    assert.ok(processesBefore.length > 0);
+
+    await containerd.restart();
+
+    assert.notEqual(containerd.pid, pidBefore);
+    assert.equal(isRunning(pidBefore), false);
+    assert.deepEqual(cgroupProcs(memoryCgroup), processesBefore);
+    assert.ok(processesBefore.every(isRunning));
+    // The client made before the restart reconnects by itself.
+    assert.equal((await cri.containerStatus(containerId)).state, "CONTAINER_RUNNING");
+    const exec = await cri.execSync(containerId, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"], 10);
+    assert.equal(exec.stdout.trim(), String(memoryLimit));
+  });
+
+  test("stop() leaves no process, mount, cgroup or file behind", async () => {
+    const memoryCgroup = posix.join("/sys/fs/cgroup/memory", containerd.cgroupParent, containerId);
+    const containerProcesses = cgroupProcs(memoryCgroup);
+    const shims = shimPids(containerd.criAddress);
+    const containerdPid = containerd.pid;
+    const namespace = readlinkSync(`/proc/${containerdPid}/ns/mnt`);
+    const cgroupDirs = cgroupHierarchyRoots(mountinfo("self")).map((root) => posix.join(root, containerd.cgroupParent));
+    assert.ok(shims.length > 0, "the pod runs in a shim");
+    assert.ok(cgroupDirs.filter(existsSync).length > 1, "the pod has cgroups in several hierarchies");
+    assert.ok(mountPointsBelow(mountinfo("self"), sharedDir).includes(sharedDir), "the shared dir is bound");
+    assert.ok(mountinfo(containerdPid).includes("overlay"), "container rootfs is mounted in containerd's namespace");
+
+    await containerd.stop();
+    await containerd.stop(); // idempotent, as after() relies on
+
+    for (const pid of [containerdPid, ...shims, ...containerProcesses]) assert.equal(isRunning(pid), false, `pid ${pid} gone`);
+    assert.deepEqual(shimPids(containerd.criAddress), []);
+    assert.deepEqual(processesInMountNamespace(namespace), [], "containerd's mount namespace, with its mounts, is gone");
+    assert.deepEqual(mountPointsBelow(mountinfo("self"), sharedDir), []);
+    assert.deepEqual(mountPointsBelow(mountinfo("self"), containerd.dir), []);
+    assert.deepEqual(cgroupDirs.filter(existsSync), []);
+    assert.equal(existsSync(containerd.dir), false);
+  });
+});
+
+describe("startContainerd failures", () => {
+  test("a shared dir that does not exist fails start-up cleanly, naming it", async () => {
+    const missing = join(tmpdir(), "procview-no-such-dir", "x");
+    await mkdir(join(tmpdir(), "procview-no-such-dir"), { recursive: true });
+    const before = readdirSync(tmpdir()).filter((entry) => entry.startsWith("procview-containerd-"));
+    await assert.rejects(startContainerd({ sharedDirs: [missing] }), /containerd did not start: .*procview-no-such-dir\/x/s);
+    const afterwards = readdirSync(tmpdir()).filter((entry) => entry.startsWith("procview-containerd-"));
+    assert.deepEqual(afterwards.filter((entry) => !before.includes(entry)), [], "its private folder is removed");
+    await rm(join(tmpdir(), "procview-no-such-dir"), { recursive: true, force: true });
+  });
+});

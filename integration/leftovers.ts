@@ -1,0 +1,98 @@
+/**
+ * What a private containerd can leave on the host after it stops: shims (they outlive
+ * containerd by design), container processes, cgroup folders. Synchronous on purpose:
+ * the process-exit safety net can only run synchronous code.
+ */
+
+import { readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
+
+/** Shims started by the containerd listening on `grpcAddress` (they carry `-address <it>`). */
+export function shimPids(grpcAddress: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = readOrEmpty(`/proc/${entry}/cmdline`).split("\0");
+    const address = argv.indexOf("-address");
+    if (address >= 0 && argv[address + 1] === grpcAddress && argv[0].endsWith("containerd-shim-runc-v2")) {
+      pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
+/** Every process in the cgroup trees rooted at `dirs` (absent trees count as empty). */
+export function cgroupMembers(dirs: readonly string[]): number[] {
+  const members = new Set<number>();
+  for (const dir of dirs) {
+    for (const cgroup of cgroupTree(dir)) {
+      for (const line of readOrEmpty(join(cgroup, "cgroup.procs")).split("\n")) {
+        if (line !== "") members.add(Number(line));
+      }
+    }
+  }
+  return [...members];
+}
+
+/**
+ * Removes the cgroup trees, children first. A killed process leaves its cgroup a moment
+ * later (EBUSY until then): returns the folders still there, for the caller to retry.
+ */
+export function removeCgroupTrees(dirs: readonly string[]): string[] {
+  const remaining: string[] = [];
+  for (const dir of dirs) {
+    for (const cgroup of cgroupTree(dir).reverse()) {
+      try {
+        rmdirSync(cgroup);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT") remaining.push(cgroup);
+      }
+    }
+  }
+  return remaining;
+}
+
+export function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
+  }
+}
+
+/** A zombie has finished: only its parent's wait() is missing. */
+export function isRunning(pid: number): boolean {
+  const stat = readOrEmpty(`/proc/${pid}/stat`);
+  if (stat === "") return false;
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state !== "Z" && state !== "X";
+}
+
+/** `dir` and every folder below it, parents first; empty when `dir` does not exist. */
+function cgroupTree(dir: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  const tree = [dir];
+  for (const entry of entries) {
+    if (entry.isDirectory()) tree.push(...cgroupTree(join(dir, entry.name)));
+  }
+  return tree;
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    // The process or cgroup went away while we looked: nothing left to find there.
+    return "";
+  }
+}
