@@ -1,10 +1,11 @@
 // The containerd drop-ins and k3s templates enable NRI where procview's defaults expect it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { defaultNriSocket } from "../cli/args.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
@@ -92,22 +93,77 @@ for (const [file, version] of [["config.toml.tmpl", 2], ["config-v3.toml.tmpl", 
   });
 }
 
-test("real containerd 1.7 (Debian trixie) loads the version 2 drop-in through imports with NRI enabled", async () => {
+/** install.sh with every path in `dir`, nothing started, pointed at the containerd config `config`. */
+function installWithContainerdConfig(dir: string, config: string): void {
+  const result = spawnSync(
+    "/bin/sh",
+    [
+      fileURLToPath(new URL("./install.sh", import.meta.url)),
+      "--node", fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url)),
+      "--skip-deps", "--no-start",
+      "--prefix", join(dir, "usr"),
+      "--plugin-dir", join(dir, "plugins"),
+      "--plugin-conf-dir", join(dir, "conf"),
+      "--unit-dir", join(dir, "units"),
+      "--log-dir", join(dir, "log"),
+      "--logrotate-dir", join(dir, "logrotate"),
+      "--containerd-config", config,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(result.status, 0, result.stderr);
+}
+
+test("real containerd 1.7 (Debian trixie): its default config, after install.sh --containerd-config, enables NRI", async () => {
   const containerd = join(await debianPackage("containerd", "trixie"), "usr/bin/containerd");
   const dir = mkdtempSync(join(tmpdir(), "procview-deploy-containerd-"));
   try {
-    const dropIn = join(dir, "procview-nri.toml");
-    writeFileSync(dropIn, readDeployFile("./containerd/procview-nri.v2.toml"));
-    // A main config as an operator has it: NRI off, the drop-in folder imported.
-    const main = join(dir, "config.toml");
-    writeFileSync(
-      main,
-      `version = 2\nimports = ["${dir}/*-nri.toml"]\nroot = "${dir}/root"\nstate = "${dir}/state"\n` +
-        `[plugins."${nriPluginId}"]\n  disable = true\n`,
-    );
-    const dump = execFileSync(containerd, ["--config", main, "config", "dump"], { encoding: "utf8" });
-    const merged = parseToml(dump);
-    assertNriEnabledForProcview(nriTable(merged));
+    // An operator's starting point: `containerd config default`, where NRI is off in 1.7.
+    const config = join(dir, "containerd/config.toml");
+    mkdirSync(join(dir, "containerd"));
+    const original = execFileSync(containerd, ["config", "default"], { encoding: "utf8" });
+    writeFileSync(config, original);
+    const dump = () => parseToml(execFileSync(containerd, ["--config", config, "config", "dump"], { encoding: "utf8" }));
+    assert.equal(nriTable(dump()).disable, true);
+
+    installWithContainerdConfig(dir, config);
+    assert.equal(readFileSync(join(dir, "containerd/conf.d/procview-nri.toml"), "utf8"), readDeployFile("./containerd/procview-nri.v2.toml"));
+    assertNriEnabledForProcview(nriTable(dump()));
+    assert.equal(readFileSync(`${config}.before-procview`, "utf8"), original);
+
+    // Again: nothing changes.
+    const once = readFileSync(config, "utf8");
+    installWithContainerdConfig(dir, config);
+    assert.equal(readFileSync(config, "utf8"), once);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("install.sh --containerd-config picks the version 3 drop-in for a 2.x config and adds imports before the tables", () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-deploy-containerd-"));
+  try {
+    const config = join(dir, "config.toml");
+    writeFileSync(config, "version = 3\n\n[plugins.'io.containerd.cri.v1.runtime']\n  enable_selinux = false\n");
+    installWithContainerdConfig(dir, config);
+    const merged = parseToml(readFileSync(config, "utf8"));
+    assert.deepEqual(merged.imports, [`${dir}/conf.d/*.toml`]);
+    assert.equal(merged.version, 3);
+    assert.ok((merged.plugins as Table)["io.containerd.cri.v1.runtime"]);
+    assert.equal(readFileSync(join(dir, "conf.d/procview-nri.toml"), "utf8"), readDeployFile("./containerd/procview-nri.v3.toml"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("install.sh --containerd-config refuses a config without version 2 or 3 before installing anything", () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-deploy-containerd-"));
+  try {
+    const config = join(dir, "config.toml");
+    writeFileSync(config, "[plugins.cri]\n");
+    assert.throws(() => installWithContainerdConfig(dir, config), /no 'version = 2' or 'version = 3' line/);
+    assert.equal(readFileSync(config, "utf8"), "[plugins.cri]\n");
+    assert.deepEqual(readdirSync(dir), ["config.toml"]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,18 +2,23 @@
 # Installs procview on a containerd host from a source checkout. POSIX sh, run as root;
 # running it again gives the same result (edited config files are kept).
 #
-#   deploy/install.sh [--mode prelaunched|external] [--node PATH] [--prefix DIR]
+#   deploy/install.sh [--mode prelaunched|external|none] [--node PATH] [--prefix DIR]
 #                     [--destdir DIR] [--plugin-dir DIR] [--plugin-conf-dir DIR]
 #                     [--unit-dir DIR] [--log-dir DIR] [--logrotate-dir DIR]
-#                     [--skip-deps] [--no-start]
+#                     [--containerd-config FILE] [--skip-deps] [--no-start]
 #
 # What it puts in place:
 #   PREFIX/lib/procview/            the program (TypeScript run by Node >= 22.18; deliberately
 #                                   not below a node_modules folder, where Node refuses to strip types)
-#   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched)
+#   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched;
+#                                   external: systemd runs the plugin; none: FUSE server only,
+#                                   for Docker and nerdctl hosts, which have no NRI)
 #   PLUGIN_CONF_DIR/10-procview.conf sample plugin configuration (kept if present)
 #   UNIT_DIR/procview-{fuse,nri}.service
 #   LOGROTATE_DIR/procview          rotation of the wrapper's log file (mode prelaunched)
+#   DIR/conf.d/procview-nri.toml    with --containerd-config DIR/config.toml: the NRI drop-in
+#                                   for that config's version (2: containerd 1.7, 3: 2.x), and
+#                                   DIR/conf.d/*.toml added to its imports
 # With --destdir, every path is written below that folder (for packaging and tests) and
 # nothing is started. Otherwise, when systemd runs and --no-start is not given, the units
 # are enabled and started.
@@ -29,6 +34,7 @@ plugin_conf_dir=/etc/nri/conf.d
 unit_dir=/etc/systemd/system
 log_dir=/var/log/procview
 logrotate_dir=/etc/logrotate.d
+containerd_config=
 skip_deps=no
 start=yes
 
@@ -51,7 +57,8 @@ plain_path() {
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--mode | --node | --prefix | --destdir | --plugin-dir | --plugin-conf-dir | --unit-dir | --log-dir | --logrotate-dir)
+	--mode | --node | --prefix | --destdir | --plugin-dir | --plugin-conf-dir | --unit-dir | --log-dir | --logrotate-dir | \
+		--containerd-config)
 		[ $# -ge 2 ] || die "$1 needs a value"
 		case $1 in
 		--mode) mode=$2 ;;
@@ -63,6 +70,7 @@ while [ $# -gt 0 ]; do
 		--unit-dir) unit_dir=$2 ;;
 		--log-dir) log_dir=$2 ;;
 		--logrotate-dir) logrotate_dir=$2 ;;
+		--containerd-config) containerd_config=$2 ;;
 		esac
 		shift 2
 		;;
@@ -75,7 +83,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,20s/^# \{0,1\}//p' "$0"
+		sed -n '2,25s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*) die "unknown option '$1' (see --help)" ;;
@@ -83,8 +91,8 @@ while [ $# -gt 0 ]; do
 done
 
 case $mode in
-prelaunched | external) ;;
-*) die "--mode must be prelaunched or external, not '$mode'" ;;
+prelaunched | external | none) ;;
+*) die "--mode must be prelaunched, external or none, not '$mode'" ;;
 esac
 [ -n "$destdir" ] || [ "$(id -u)" -eq 0 ] || die "run as root (or give --destdir to stage the files)"
 
@@ -109,6 +117,16 @@ for option in "--prefix:$prefix" "--plugin-dir:$plugin_dir" "--plugin-conf-dir:$
 	plain_path "${option%%:*}" "${option#*:}"
 done
 [ -z "$destdir" ] || plain_path --destdir "$destdir"
+if [ -n "$containerd_config" ]; then
+	plain_path --containerd-config "$containerd_config"
+	config=$destdir$containerd_config
+	[ -f "$config" ] || die "no containerd config at $config (create one: containerd config default > $containerd_config)"
+	config_version=$(sed -n 's/^version *= *\([0-9]\).*/\1/p' "$config" | head -n 1)
+	case $config_version in
+	2 | 3) ;;
+	*) die "$containerd_config has no 'version = 2' or 'version = 3' line (containerd 1.7 or 2.x config)" ;;
+	esac
+fi
 
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$source_dir/bin/procview.js" ] && [ -f "$source_dir/package.json" ] ||
@@ -179,8 +197,31 @@ $log_dir/nri.log {
 EOF
 	mv "$destdir$logrotate_dir/procview.tmp" "$destdir$logrotate_dir/procview"
 else
-	# External mode: a leftover wrapper would make containerd start a second plugin.
+	# A leftover wrapper would make containerd start a (second) plugin.
 	rm -f "$wrapper"
+fi
+
+# containerd's NRI settings, as a drop-in its config imports. containerd must be restarted to
+# read them: left to the operator.
+if [ -n "$containerd_config" ]; then
+	conf_d=$(dirname "$containerd_config")/conf.d
+	mkdir -p "$destdir$conf_d"
+	cp "$source_dir/deploy/containerd/procview-nri.v$config_version.toml" "$destdir$conf_d/procview-nri.toml"
+	if ! grep -q "^imports[^#]*$conf_d/\*\.toml" "$config"; then
+		[ -e "$config.before-procview" ] || cp -p "$config" "$config.before-procview"
+		# Prepend the folder to an existing imports array, or add one before the first table.
+		# A trailing comma, as in ["a", ], is valid TOML.
+		awk -v entry="\"$conf_d/*.toml\"" '
+			!done && /^imports[ \t]*=[ \t]*\[/ { sub(/\[/, "[" entry ", "); done = 1 }
+			{ lines[NR] = $0 }
+			END {
+				if (!done) print "imports = [" entry "]"
+				for (i = 1; i <= NR; i++) print lines[i]
+			}' "$config" >"$config.tmp"
+		# Rewrite in place, keeping the file's owner and mode.
+		cat "$config.tmp" >"$config"
+		rm -f "$config.tmp"
+	fi
 fi
 
 # Sample plugin configuration: containerd hands its text to the plugin at Configure. Kept
@@ -201,5 +242,9 @@ if [ -z "$destdir" ] && [ "$start" = yes ] && [ -d /run/systemd/system ]; then
 	fi
 fi
 
-echo "procview installed in $destdir$app ($mode NRI plugin)."
-echo "Next: enable NRI in containerd and restart it (deploy/README.md)."
+echo "procview installed in $destdir$app (NRI plugin: $mode)."
+if [ -n "$containerd_config" ]; then
+	echo "Next: restart containerd, so that it reads the NRI settings (deploy/README.md)."
+else
+	echo "Next: enable NRI in containerd and restart it (deploy/README.md)."
+fi
