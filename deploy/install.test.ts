@@ -141,13 +141,15 @@ test(
 );
 
 test(
-  "install.sh --mode external removes the pre-launched wrapper, so only one plugin instance can run",
+  "install.sh --mode external or none removes the pre-launched wrapper, so only one plugin instance can run",
   withTempDir((destdir) => {
-    installOk(["--destdir", destdir]);
     const wrapper = join(destdir, nriConfig.plugin_path, pluginFile);
-    assert.ok(existsSync(wrapper));
-    installOk(["--destdir", destdir, "--mode", "external"]);
-    assert.ok(!existsSync(wrapper));
+    for (const mode of ["external", "none"]) {
+      installOk(["--destdir", destdir]);
+      assert.ok(existsSync(wrapper));
+      installOk(["--destdir", destdir, "--mode", mode]);
+      assert.ok(!existsSync(wrapper), `--mode ${mode} leaves the wrapper`);
+    }
     // The unit refuses to start while a wrapper exists: the same path.
     const unit = readFileSync(join(destdir, "etc/systemd/system/procview-nri.service"), "utf8");
     assert.match(unit, new RegExp(`^ConditionPathExists=!${nriConfig.plugin_path}/${pluginFile}$`, "m"));
@@ -156,7 +158,7 @@ test(
 
 test("install.sh rejects bad input with a clear message and a non-zero status", () => {
   const cases: [string[], RegExp][] = [
-    [["--mode", "sidecar"], /--mode must be prelaunched or external/],
+    [["--mode", "sidecar"], /--mode must be prelaunched, external or none/],
     [["--prefix", "usr/local"], /--prefix must be an absolute path/],
     [["--plugin-dir", "/opt/nri plugins"], /--plugin-dir may hold only/],
     [["--bogus"], /unknown option '--bogus'/],
