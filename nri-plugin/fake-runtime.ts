@@ -39,6 +39,8 @@ export class FakeRuntime {
   private readonly waiting: ((c: PluginConnection) => void)[] = [];
   private readonly accepted: PluginConnection[] = [];
   private readonly sockets = new Set<Socket>();
+  /** Plugin connections accepted so far. */
+  connections = 0;
   private readonly options: RuntimeOptions;
 
   constructor(path: string, options: RuntimeOptions = {}) {
@@ -68,6 +70,7 @@ export class FakeRuntime {
   }
 
   private accept(socket: Socket): void {
+    this.connections++;
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
     const quiet = createLogger({ write: () => {} });

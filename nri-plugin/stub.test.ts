@@ -277,3 +277,43 @@ test(
     assert.ok(logs().some((r) => /protocol error/.test(String(r.msg)) && /undecodable ttrpc request/.test(JSON.stringify(r.error))));
   }),
 );
+
+test("stop() ends the retries: a runtime that appears later gets no connection", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-stub-"));
+  const runtime = new FakeRuntime(join(dir, "nri.sock"));
+  const closes: number[] = [];
+  try {
+    const stub = startStub({
+      name: "procview",
+      index: "10",
+      plugin: { ...createOnly, onClose: () => void closes.push(1) },
+      logger: createLogger({ write: () => {} }),
+      transport: { socketPath: runtime.path },
+      reconnectDelayMs: { initial: 10, max: 20 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await stub.stop();
+    await runtime.listen();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(runtime.connections, 0);
+    assert.deepEqual(closes, []);
+  } finally {
+    await runtime.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test(
+  "stop() closes a live connection and reports it to the plugin before it resolves",
+  withRuntime({}, async ({ runtime, start }) => {
+    let closes = 0;
+    const stub = start({ ...createOnly, onClose: () => void closes++ });
+    const connection = await runtime.next();
+    await connection.registered;
+    await stub.stop();
+    assert.equal(closes, 1);
+    await connection.closed;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(runtime.connections, 1);
+  }),
+);

@@ -155,6 +155,8 @@ class Stub implements NriStub {
   private readonly options: StubOptions;
   private readonly logger: Logger;
   private session: Session | undefined;
+  /** Settles when the current session's socket has closed. */
+  private sessionClosed: Promise<void> = Promise.resolve();
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private delayMs: number;
@@ -189,8 +191,8 @@ class Stub implements NriStub {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     this.session?.close();
+    await this.sessionClosed;
     this.finish();
-    await this.done;
   }
 
   private dial(socketPath: string): void {
@@ -198,6 +200,11 @@ class Stub implements NriStub {
     let connected = false;
     socket.once("connect", () => {
       connected = true;
+      // stop() came while this connection was being made.
+      if (this.stopped) {
+        socket.destroy();
+        return;
+      }
       this.logger.info("connected to the NRI runtime", { socketPath });
       this.adopt(socket);
     });
@@ -221,7 +228,10 @@ class Stub implements NriStub {
       this.delayMs = this.delays.initial;
     });
     this.session = session;
+    let closed: () => void = () => {};
+    this.sessionClosed = new Promise((resolve) => (closed = resolve));
     socket.once("close", () => {
+      closed();
       session.close();
       if (this.session === session) this.session = undefined;
       this.options.plugin.onClose?.();
