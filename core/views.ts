@@ -14,6 +14,13 @@ export interface ViewFile {
 
 export const viewFiles: readonly ViewFile[] = [
   { path: "proc/meminfo", target: "/proc/meminfo" },
+  { path: "proc/cpuinfo", target: "/proc/cpuinfo" },
+  { path: "proc/stat", target: "/proc/stat" },
+  { path: "proc/uptime", target: "/proc/uptime" },
+  { path: "proc/diskstats", target: "/proc/diskstats" },
+  { path: "proc/swaps", target: "/proc/swaps" },
+  { path: "proc/loadavg", target: "/proc/loadavg" },
+  { path: "sys/devices/system/cpu/online", target: "/sys/devices/system/cpu/online" },
 ];
 
 /** Source of a view's bind for the NRI layout. */

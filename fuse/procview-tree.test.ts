@@ -3,22 +3,31 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { CgroupLayout } from "../core/cgroup-path.ts";
 import { createLogger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
 import { readMemorySnapshot } from "./cgroup/memory.ts";
-import { v1FixtureLayout } from "./cgroup/testdata/layout.ts";
-import { readHostMeminfo } from "./host/meminfo.ts";
-import { FsError, type DirNode, type FileNode, type FsNode } from "./node.ts";
+import { fixtureCgroupDir, v1FixtureLayout, v2FixtureLayout } from "./cgroup/testdata/layout.ts";
+import { HostFiles } from "./host/host-files.ts";
+import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
+import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { createProcviewTree, createTree } from "./procview-tree.ts";
+import { viewRenderers, type ViewSources } from "./views/catalog.ts";
+import { LoadAverageTracker } from "./views/loadavg.ts";
 import { renderMeminfo } from "./views/meminfo.ts";
 
-const ctx = { pid: process.pid, uid: 0, gid: 0 };
-const procDir = fileURLToPath(new URL("./host/testdata", import.meta.url));
+const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };
+type TestContext = { after(fn: () => void): void };
+
+function fixtureSources(t: TestContext, layout: CgroupLayout = v1FixtureLayout()): ViewSources {
+  const loadAverages = new LoadAverageTracker(() => undefined);
+  t.after(() => loadAverages.stop());
+  return { layout, host: new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir }), cpuView: { limitByQuota: false }, loadAverages };
+}
 
 /** A tree over fixture cgroups with two registered containers, one whose cgroup is gone. */
-function fixtureTree(t: { after(fn: () => void): void }): { tree: DirNode; logs: string[] } {
+function fixtureTree(t: TestContext, layout?: CgroupLayout): { tree: DirNode; logs: string[] } {
   const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
   t.after(() => rmSync(stateDir, { recursive: true, force: true }));
   const registry = new ContainerRegistry(stateDir);
@@ -26,76 +35,124 @@ function fixtureTree(t: { after(fn: () => void): void }): { tree: DirNode; logs:
   registry.put({ id: "vanished", cgroupPath: "/no/such/cgroup", recordedAt: 1 });
   const logs: string[] = [];
   const logger = createLogger({ write: (line) => logs.push(line) });
-  return { tree: createProcviewTree(registry, { layout: v1FixtureLayout(), procDir }, logger), logs };
+  return { tree: createProcviewTree(registry, fixtureSources(t, layout), logger), logs };
 }
 
 function walk(node: FsNode | undefined, path: string): FsNode | undefined {
   for (const name of path.split("/")) {
     if (node?.kind !== "dir") return undefined;
-    node = node.lookup(name, ctx);
+    node = node.lookup(name, hostCtx);
   }
   return node;
 }
 
-function asFile(node: FsNode | undefined): FileNode {
-  assert.equal(node?.kind, "file");
-  return node as FileNode;
+function openFile(tree: DirNode, path: string, ctx: RequestContext = hostCtx): string {
+  const node = walk(tree, path);
+  assert.equal(node?.kind, "file", path);
+  return String((node as FileNode).open(ctx));
 }
 
-test("the root holds only the containers directory, which lists registered ids", (t) => {
+const isErrno = (errno: number) => (error: unknown) => error instanceof FsError && error.errno === errno;
+
+test("the root holds the containers directory and the LXCFS layout, nothing else", (t) => {
   const { tree } = fixtureTree(t);
-  assert.deepEqual(tree.list(ctx), ["containers"]);
-  assert.equal(tree.lookup("proc", ctx), undefined);
-  assert.equal(tree.lookup("..", ctx), undefined);
-  const containers = walk(tree, "containers") as DirNode;
-  assert.deepEqual(containers.list(ctx).sort(), ["limited", "vanished"]);
+  assert.deepEqual(tree.list(hostCtx), ["containers", "proc", "sys"]);
+  assert.deepEqual((walk(tree, "proc") as DirNode).list(hostCtx).sort(), ["cpuinfo", "diskstats", "loadavg", "meminfo", "stat", "swaps", "uptime"]);
+  assert.deepEqual((walk(tree, "sys/devices/system/cpu") as DirNode).list(hostCtx), ["online"]);
+  for (const name of ["..", ".", "etc", "proc/self", "proc/1", "sys/kernel"]) assert.equal(walk(tree, name), undefined, name);
+  assert.deepEqual((walk(tree, "containers") as DirNode).list(hostCtx).sort(), ["limited", "vanished"]);
 });
 
-test("a container's meminfo is rendered from its cgroup", (t) => {
+test("a container's meminfo is rendered from the cgroup in its record", (t) => {
   const { tree } = fixtureTree(t);
-  assert.deepEqual((walk(tree, "containers/limited") as DirNode).list(ctx), ["proc"]);
-  const text = asFile(walk(tree, "containers/limited/proc/meminfo")).open(ctx);
-  const expected = renderMeminfo(readMemorySnapshot(v1FixtureLayout(), "/limited"), readHostMeminfo(join(procDir, "meminfo")));
-  assert.equal(text, expected);
-  assert.match(String(text), /^MemTotal: {10}51200 kB\n/);
+  assert.deepEqual((walk(tree, "containers/limited") as DirNode).list(hostCtx), ["proc", "sys"]);
+  const expected = renderMeminfo(readMemorySnapshot(v1FixtureLayout(), "/limited"), new HostFiles({ procDir: fixtureProcDir }).meminfo());
+  assert.equal(openFile(tree, "containers/limited/proc/meminfo"), expected);
+  assert.match(expected, /^MemTotal: {10}51200 kB\n/);
+});
+
+test("every view renders for a v1 container", (t) => {
+  const { tree } = fixtureTree(t);
+  const view = (path: string) => openFile(tree, `containers/limited/${path}`);
+  assert.equal(view("sys/devices/system/cpu/online"), "0-1\n");
+  assert.equal([...view("proc/cpuinfo").matchAll(/^processor/gm)].length, 2);
+  assert.match(view("proc/stat"), /^cpu  3100 0 750 188550 0 0 0 0 0 0\n[^]*^procs_running 2\nprocs_blocked 1\n/m);
+  assert.equal(view("proc/uptime"), "995.50 1952.50\n");
+  assert.equal(view("proc/diskstats"), " 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n");
+  assert.match(view("proc/swaps"), /\nnone +virtual\t51200\t\t4096\t\t0\n$/);
+  // 101 S, 102 R, 103 R, 104 D (nested cgroup), 105 exited: 3 active threads, 2 running of 4.
+  assert.equal(view("proc/loadavg"), "0.24 0.05 0.02 2/4 12\n");
+});
+
+test("every view renders for a v2 container", (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const registry = new ContainerRegistry(stateDir);
+  registry.put({ id: "ctr", cgroupPath: "/pod/ctr", recordedAt: 1 });
+  const tree = createProcviewTree(registry, fixtureSources(t, v2FixtureLayout()), createLogger({ write: () => {} }));
+  const view = (path: string) => openFile(tree, `containers/ctr/${path}`);
+  assert.match(view("proc/meminfo"), /^MemTotal: {9}102400 kB\n/);
+  assert.equal(view("sys/devices/system/cpu/online"), "0-1\n");
+  assert.match(view("proc/stat"), /^cpu  2000 0 1000 188900 /);
+  assert.equal(view("proc/diskstats"), " 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n");
+  assert.equal(view("proc/loadavg"), "0.08 0.02 0.01 1/1 1\n");
+  assert.equal(view("proc/uptime"), "997.50 1965.00\n");
 });
 
 test("unknown and invalid container ids are ENOENT (lookup answers undefined)", (t) => {
   const { tree } = fixtureTree(t);
   const containers = walk(tree, "containers") as DirNode;
-  for (const id of ["nope", "..", ".", "a/b", "", "../../etc"]) assert.equal(containers.lookup(id, ctx), undefined, id);
-  assert.equal(walk(tree, "containers/limited/proc/cpuinfo-not-served"), undefined);
+  for (const id of ["nope", "..", ".", "a/b", "", "../../etc"]) assert.equal(containers.lookup(id, hostCtx), undefined, id);
+  assert.equal(walk(tree, "containers/limited/proc/self"), undefined);
   assert.equal(walk(tree, "containers/limited/proc/meminfo/x"), undefined);
 });
 
-test("a registered container whose cgroup vanished: ENOENT at open and a log line", (t) => {
+test("a registered container whose cgroup vanished: ENOENT at every view and a log line", (t) => {
   const { tree, logs } = fixtureTree(t);
-  const file = asFile(walk(tree, "containers/vanished/proc/meminfo"));
-  assert.throws(() => file.open(ctx), (error: unknown) => error instanceof FsError && error.errno === 2);
-  assert.equal(logs.length, 1);
+  for (const view of viewRenderers.keys()) {
+    const file = walk(tree, `containers/vanished/${view}`) as FileNode;
+    assert.throws(() => file.open(hostCtx), isErrno(2), view);
+  }
+  assert.equal(logs.length, viewRenderers.size);
   const record = JSON.parse(logs[0]) as Record<string, unknown>;
   assert.equal(record.level, "warn");
   assert.equal(record.container, "vanished");
   assert.equal(record.cgroupPath, "/no/such/cgroup");
 });
 
-test("a cgroup file with garbage is EIO, not a crash", (t) => {
+test("a cgroup file with garbage is EIO and an error log, not a crash", (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
   t.after(() => rmSync(stateDir, { recursive: true, force: true }));
   const registry = new ContainerRegistry(stateDir);
   registry.put({ id: "c", cgroupPath: "/", recordedAt: 1 });
   const logs: string[] = [];
-  const layout = { v1: new Map([["memory", fileURLToPath(new URL("./cgroup/testdata/garbage", import.meta.url))]]) };
-  const tree = createProcviewTree(registry, { layout, procDir }, createLogger({ write: (line) => logs.push(line) }));
-  const file = asFile(walk(tree, "containers/c/proc/meminfo"));
-  assert.throws(() => file.open(ctx), (error: unknown) => error instanceof FsError && error.errno === 5);
+  const layout = { v1: new Map([["memory", `${fixtureCgroupDir}/garbage`]]) };
+  const tree = createProcviewTree(registry, fixtureSources(t, layout), createLogger({ write: (line) => logs.push(line) }));
+  assert.throws(() => openFile(tree, "containers/c/proc/meminfo"), isErrno(5));
   assert.equal(JSON.parse(logs[0]).level, "error");
 });
 
-test("every view the NRI plugin binds is served for a container", (t) => {
+test("LXCFS layout: each reader sees the cgroup of its own process", (t) => {
+  const { tree } = fixtureTree(t);
+  const asReader = (pid: number) => ({ pid, uid: 0, gid: 0 });
+  assert.equal(openFile(tree, "proc/meminfo", asReader(101)), openFile(tree, "containers/limited/proc/meminfo"));
+  assert.equal(openFile(tree, "sys/devices/system/cpu/online", asReader(102)), "0-1\n");
+  const v2 = fixtureTree(t, v2FixtureLayout()).tree;
+  assert.match(openFile(v2, "proc/meminfo", asReader(201)), /^MemTotal: {9}102400 kB\n/);
+});
+
+test("LXCFS layout: a reader without a /proc entry is ENOENT", (t) => {
+  const { tree } = fixtureTree(t);
+  for (const pid of [105, 0, -1]) {
+    assert.throws(() => openFile(tree, "proc/meminfo", { pid, uid: 0, gid: 0 }), isErrno(2), String(pid));
+  }
+});
+
+test("every view the NRI plugin binds is served for a container and at the root", (t) => {
   const { tree } = fixtureTree(t);
   for (const view of viewFiles) {
     assert.equal(walk(tree, `containers/limited/${view.path}`)?.kind, "file", view.path);
+    assert.equal(walk(tree, view.path)?.kind, "file", view.path);
   }
 });
 
@@ -103,6 +160,7 @@ test("createTree checks its options", () => {
   assert.throws(() => createTree(null as never), /must be an object/);
   assert.throws(() => createTree({ stateDir: "relative" }), /absolute stateDir/);
   assert.throws(() => createTree({ stateDir: "/tmp", procDir: "proc" }), /procDir must be an absolute path/);
+  assert.throws(() => createTree({ stateDir: "/tmp", cpuLimitByQuota: "yes" as never }), /cpuLimitByQuota must be a boolean/);
   const tree = createTree({ stateDir: "/nonexistent-procview-state" });
-  assert.deepEqual((walk(tree, "containers") as DirNode).list(ctx), []);
+  assert.deepEqual((walk(tree, "containers") as DirNode).list(hostCtx), []);
 });

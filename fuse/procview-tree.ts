@@ -1,23 +1,36 @@
 /**
- * The tree procview's FUSE server serves: `containers/<id>/<view>` for each container
- * the NRI plugin recorded (core/registry.ts), each view rendered from that container's
- * cgroup at open. Nothing else of the host is reachable through it.
+ * The tree procview's FUSE server serves:
+ *
+ * - `containers/<id>/<view>` for each container the NRI plugin recorded (core/registry.ts),
+ *   rendered from the cgroup in its record;
+ * - `<view>` at the root (`proc/meminfo`, …, `sys/devices/system/cpu/online`), the LXCFS
+ *   layout, rendered from the cgroup of whichever process reads it.
+ *
+ * Views are built at open from the cgroup's files. Nothing else of the host is reachable.
  */
 
 import { readFileSync } from "node:fs";
-import { parseCgroupLayout, type CgroupLayout } from "../core/cgroup-path.ts";
+import { posix } from "node:path";
+import { parseCgroupLayout, parseProcCgroup, type CgroupLayout } from "../core/cgroup-path.ts";
 import { createLogger, isLogLevel, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
-import { errno, FsError, type DirNode, type FileNode, type FsNode } from "./node.ts";
-import { viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
+import type { CgroupPaths } from "./cgroup/files.ts";
+import { HostFiles } from "./host/host-files.ts";
+import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
+import { readOptionalFile } from "./reader/optional-file.ts";
+import { activeThreadCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
+import { LoadAverageTracker } from "./views/loadavg.ts";
 
 export interface ProcviewTreeOptions {
   /** The state directory shared with the NRI plugin (holds containers/<id>.json). */
   stateDir: string;
+  /** Show only ceil(quota/period) CPUs in cpuinfo, online, stat and uptime. Off by default, as in LXCFS. */
+  cpuLimitByQuota?: boolean;
   /** The cgroup mounts; read from /proc/self/mountinfo when absent. */
   cgroupLayout?: CgroupLayout;
-  /** The host's procfs; "/proc" when absent. */
+  /** The host's procfs and sysfs; "/proc" and "/sys" when absent (tests point them at fixtures). */
   procDir?: string;
+  sysDir?: string;
   logLevel?: string;
 }
 
@@ -28,9 +41,13 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     level: checked.logLevel !== undefined && isLogLevel(checked.logLevel) ? checked.logLevel : "info",
     fields: { component: "procview-tree" },
   });
+  const layout = checked.cgroupLayout ?? parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));
+  const host = new HostFiles({ procDir: checked.procDir, sysDir: checked.sysDir });
   const sources: ViewSources = {
-    layout: checked.cgroupLayout ?? parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8")),
-    procDir: checked.procDir ?? "/proc",
+    layout,
+    host,
+    cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
+    loadAverages: new LoadAverageTracker(activeThreadCounter(layout, host)),
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger);
 }
@@ -41,41 +58,47 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
     lookup(id) {
       const record = registry.get(id);
       if (record === undefined) return undefined;
-      const render = (renderer: ViewRenderer, path: string): string | Uint8Array =>
-        renderForContainer(renderer, path, id, record.cgroupPath, sources, logger);
-      return viewDirectory(render);
+      return viewDirectory((renderer, viewPath) =>
+        renderView(renderer, viewPath, record.cgroupPath, sources, logger.child({ container: id, cgroupPath: record.cgroupPath })),
+      );
     },
     list: () => registry.ids(),
   };
-  return staticDirectory(new Map([["containers", containers]]));
+  const readerViews = viewDirectory((renderer, viewPath, ctx) => {
+    const cgroup = readerCgroup(sources.host.procDir, ctx);
+    return renderView(renderer, viewPath, cgroup, sources, logger.child({ readerPid: ctx.pid }));
+  });
+  return staticDirectory(new Map<string, FsNode>([["containers", containers], ...readerViews.entries]));
 }
 
-function renderForContainer(
-  renderer: ViewRenderer,
-  viewPath: string,
-  id: string,
-  cgroupPath: string,
-  sources: ViewSources,
-  logger: Logger,
-): string {
+/** The reader's cgroups as /proc/<pid>/cgroup lists them; read at every open, so no reader ever gets another's. */
+function readerCgroup(procDir: string, ctx: RequestContext): CgroupPaths {
+  const text = Number.isSafeInteger(ctx.pid) && ctx.pid > 0 ? readOptionalFile(posix.join(procDir, String(ctx.pid), "cgroup")) : undefined;
+  if (text === undefined) throw new FsError(errno.ENOENT, `reader pid ${ctx.pid} has no /proc entry`);
+  return parseProcCgroup(text);
+}
+
+function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPaths, sources: ViewSources, logger: Logger): string {
   try {
-    return renderer(cgroupPath, sources);
+    return renderer(cgroup, sources);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
-      logger.warn("container cgroup is gone", { container: id, cgroupPath, view: viewPath, error });
-      throw new FsError(errno.ENOENT, `cgroup of container ${id} is gone`);
+    if (error instanceof FsError) throw error;
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      logger.warn("cgroup is gone", { view: viewPath, error });
+      throw new FsError(errno.ENOENT, `cgroup gone while rendering ${viewPath}`);
     }
-    logger.error("view failed", { container: id, cgroupPath, view: viewPath, error });
-    throw new FsError(errno.EIO, `cannot render ${viewPath} for container ${id}`);
+    logger.error("view failed", { view: viewPath, error });
+    throw new FsError(errno.EIO, `cannot render ${viewPath}`);
   }
 }
 
+type RenderAtOpen = (renderer: ViewRenderer, viewPath: string, ctx: RequestContext) => string;
+
 /** The directories and files of every view in the catalog, each rendered by `render`. */
-function viewDirectory(render: (renderer: ViewRenderer, path: string) => string | Uint8Array): DirNode {
+function viewDirectory(render: RenderAtOpen): StaticDirectory {
   const root = new Map<string, FsNode>();
-  for (const [path, renderer] of viewRenderers) {
-    const names = path.split("/");
+  for (const [viewPath, renderer] of viewRenderers) {
+    const names = viewPath.split("/");
     let entries = root;
     for (const name of names.slice(0, -1)) {
       let dir = entries.get(name) as StaticDirectory | undefined;
@@ -85,7 +108,7 @@ function viewDirectory(render: (renderer: ViewRenderer, path: string) => string 
       }
       entries = dir.entries;
     }
-    const file: FileNode = { kind: "file", open: () => render(renderer, path) };
+    const file: FileNode = { kind: "file", open: (ctx) => render(renderer, viewPath, ctx) };
     entries.set(names[names.length - 1], file);
   }
   return staticDirectory(root);
@@ -109,8 +132,14 @@ function checkOptions(options: ProcviewTreeOptions): ProcviewTreeOptions {
   if (typeof options.stateDir !== "string" || !options.stateDir.startsWith("/")) {
     throw new Error(`procview tree needs an absolute stateDir, got ${JSON.stringify(options.stateDir)}`);
   }
-  if (options.procDir !== undefined && (typeof options.procDir !== "string" || !options.procDir.startsWith("/"))) {
-    throw new Error(`procview tree procDir must be an absolute path, got ${JSON.stringify(options.procDir)}`);
+  for (const key of ["procDir", "sysDir"] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== "string" || !value.startsWith("/"))) {
+      throw new Error(`procview tree ${key} must be an absolute path, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (options.cpuLimitByQuota !== undefined && typeof options.cpuLimitByQuota !== "boolean") {
+    throw new Error("procview tree cpuLimitByQuota must be a boolean");
   }
   return options;
 }

@@ -3,26 +3,15 @@
  * kernel's accounting options), so "missing" is an answer, not an error.
  */
 
-import { readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
+import { readOptionalFile } from "../reader/optional-file.ts";
 
 /**
  * v1 prints "no limit" as the page counter maximum (9223372036854771712 with 4 KiB pages);
  * anything this large is no limit on any real machine.
  */
 const unlimitedThreshold = 2 ** 62;
-
-/** A file's text, or undefined when it does not exist. Other errors (EACCES, EIO) throw. */
-export function readOptionalFile(path: string): string | undefined {
-  try {
-    return readFileSync(path, "latin1");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw error;
-  }
-}
 
 /** A limit file ("max" on v2, a huge number on v1 for none) in bytes; Infinity for no limit. */
 export function parseLimit(text: string): number {
@@ -56,8 +45,22 @@ export interface CgroupChain {
   chain: string[];
 }
 
-/** Where `controller`'s files are for the cgroup at `relativePath`; undefined when no hierarchy has it. */
-export function locateCgroupChain(layout: CgroupLayout, controller: string, relativePath: string): CgroupChain | undefined {
+/**
+ * A cgroup by its path below each hierarchy's root: one path for every hierarchy (what
+ * runtimes create, and what an NRI record holds), or per controller as /proc/<pid>/cgroup
+ * lists them (key "" for the v2 hierarchy; see core/cgroup-path.ts parseProcCgroup).
+ */
+export type CgroupPaths = string | ReadonlyMap<string, string>;
+
+/** The cgroup's path in the hierarchy that holds `controller` (a v1 one, else the unified one). */
+export function relativePathFor(layout: CgroupLayout, controller: string, paths: CgroupPaths): string | undefined {
+  return typeof paths === "string" ? paths : paths.get(layout.v1.has(controller) ? controller : "");
+}
+
+/** Where `controller`'s files are for the cgroup; undefined when no hierarchy has it for this cgroup. */
+export function locateCgroupChain(layout: CgroupLayout, controller: string, paths: CgroupPaths): CgroupChain | undefined {
+  const relativePath = relativePathFor(layout, controller, paths);
+  if (relativePath === undefined) return undefined;
   const location = locateController(layout, controller, relativePath);
   if (location === undefined) return undefined;
   const mountRoot = location.version === 1 ? layout.v1.get(controller) : layout.unified;

@@ -54,5 +54,5 @@ test("a cgroup that does not exist throws ENOENT", () => {
 });
 
 test("a host without any memory hierarchy is a clear error", () => {
-  assert.throws(() => readMemorySnapshot({ v1: new Map() }, "/a"), /no memory cgroup hierarchy/);
+  assert.throws(() => readMemorySnapshot({ v1: new Map() }, "/a"), /no memory cgroup hierarchy holds this cgroup/);
 });

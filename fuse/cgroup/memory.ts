@@ -5,7 +5,15 @@
 
 import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
-import { locateCgroupChain, parseCount, parseFlatKeyed, readOptionalFile, readRequiredFile, smallestLimit } from "./files.ts";
+import {
+  locateCgroupChain,
+  parseCount,
+  parseFlatKeyed,
+  readRequiredFile,
+  smallestLimit,
+  type CgroupPaths,
+} from "./files.ts";
+import { readOptionalFile } from "../reader/optional-file.ts";
 
 export interface SwapSnapshot {
   /** Swap the cgroup may use, bytes; Infinity when unlimited. */
@@ -39,12 +47,12 @@ const v1StatNames: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * Reads the memory snapshot of the cgroup at `relativePath` (a record's cgroupPath).
+ * Reads the memory snapshot of `cgroup` (an NRI record's cgroupPath, or a reader's /proc/<pid>/cgroup paths).
  * Throws an ENOENT error when the cgroup does not exist (any more).
  */
-export function readMemorySnapshot(layout: CgroupLayout, relativePath: string): MemorySnapshot {
-  const located = locateCgroupChain(layout, "memory", relativePath);
-  if (located === undefined) throw new Error("no memory cgroup hierarchy is mounted");
+export function readMemorySnapshot(layout: CgroupLayout, cgroup: CgroupPaths): MemorySnapshot {
+  const located = locateCgroupChain(layout, "memory", cgroup);
+  if (located === undefined) throw new Error("no memory cgroup hierarchy holds this cgroup");
   return located.version === 1 ? readV1(located.chain) : readV2(located.chain);
 }
 

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { parseHostMeminfo, readHostMeminfo } from "./meminfo.ts";
+import { fixtureProcDir } from "./testdata/paths.ts";
 
 test("host meminfo keeps the kernel's order, units and values", () => {
-  const host = readHostMeminfo(fileURLToPath(new URL("./testdata/meminfo", import.meta.url)));
+  const host = readHostMeminfo(`${fixtureProcDir}/meminfo`);
   assert.deepEqual(host.lines[0], { name: "MemTotal", value: 24684096, hasKbUnit: true });
   assert.deepEqual(host.lines.find((line) => line.name === "HugePages_Total"), { name: "HugePages_Total", value: 0, hasKbUnit: false });
   assert.equal(host.values.get("SwapTotal"), 2097148);

@@ -1,25 +1,79 @@
 /**
- * Every view the FUSE tree can serve, by its path below a container's directory. The
- * tree serves exactly these; core/views.ts lists which of them the NRI plugin binds.
+ * Every view the FUSE tree can serve, by its path below a container's directory (and
+ * below the LXCFS-compatible root). The tree serves exactly these; core/views.ts lists
+ * which of them the NRI plugin binds.
  */
 
-import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import { readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
+import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
+import { readIoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot } from "../cgroup/memory.ts";
-import { readHostMeminfo } from "../host/meminfo.ts";
+import { readCgroupTasks } from "../cgroup/tasks.ts";
+import type { HostFiles } from "../host/host-files.ts";
+import { countTaskStates, oldestStartTicks } from "../host/task.ts";
+import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
+import { renderDiskstats } from "./diskstats.ts";
+import { LoadAverageTracker, renderLoadavg } from "./loadavg.ts";
 import { renderMeminfo } from "./meminfo.ts";
+import { renderStat } from "./stat.ts";
+import { renderSwaps } from "./swaps.ts";
+import { renderUptime } from "./uptime.ts";
+import { visibleCpus, type CpuViewOptions } from "./visible-cpus.ts";
 
-/** What a renderer may read besides the cgroup: host-wide inputs, fixed for the daemon's life. */
+/** What renderers read besides the cgroup; one per tree (per FUSE worker thread). */
 export interface ViewSources {
   layout: CgroupLayout;
-  /** The host's procfs ("/proc"); tests point it at fixtures. */
-  procDir: string;
+  host: HostFiles;
+  cpuView: CpuViewOptions;
+  loadAverages: LoadAverageTracker;
 }
 
-/** Builds a view's content for the cgroup at `cgroupPath` (relative to a hierarchy root). */
-export type ViewRenderer = (cgroupPath: string, sources: ViewSources) => string;
+/** Builds a view's content for `cgroup`. Throws an ENOENT error when the cgroup is gone. */
+export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources) => string;
+
+function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
+  const placement = readCpuPlacement(sources.layout, cgroup);
+  return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
+}
+
+function threadCounts(cgroup: CgroupPaths, sources: ViewSources) {
+  return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
+}
 
 export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, ViewRenderer>([
-  ["proc/meminfo", (cgroupPath, sources) =>
-    renderMeminfo(readMemorySnapshot(sources.layout, cgroupPath), readHostMeminfo(posix.join(sources.procDir, "meminfo")))],
+  ["proc/meminfo", (cgroup, sources) => renderMeminfo(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
+  ["proc/swaps", (cgroup, sources) => renderSwaps(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
+  ["proc/cpuinfo", (cgroup, sources) => renderCpuinfo(visibleCpusOf(cgroup, sources), sources.host.cpuinfo())],
+  ["proc/stat", (cgroup, sources) => {
+    const cpu = readCpuSnapshot(sources.layout, cgroup);
+    const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
+    return renderStat(cpu, visible, sources.host.stat(), threadCounts(cgroup, sources));
+  }],
+  ["proc/uptime", (cgroup, sources) => {
+    const cpu = readCpuSnapshot(sources.layout, cgroup);
+    const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
+    const start = oldestStartTicks(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "processes"));
+    return renderUptime(sources.host.uptime(), start, cpu, visible.length);
+  }],
+  ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
+  ["proc/loadavg", (cgroup, sources) => {
+    const counts = threadCounts(cgroup, sources);
+    // One tracker entry per cgroup, named by its path in the hierarchy the threads are listed from.
+    const key = relativePathFor(sources.layout, "cpu", cgroup) ?? "/";
+    return renderLoadavg(sources.loadAverages.averagesOf(key, counts.running + counts.blocked), counts);
+  }],
+  ["sys/devices/system/cpu/online", (cgroup, sources) => renderCpuOnline(visibleCpusOf(cgroup, sources))],
 ]);
+
+/** The tracker's sampler: R and D threads of the cgroup at `relativePath` (undefined when it is gone). */
+export function activeThreadCounter(layout: CgroupLayout, host: HostFiles): (relativePath: string) => number | undefined {
+  return (relativePath) => {
+    try {
+      const counts = countTaskStates(host.procDir, readCgroupTasks(layout, relativePath, "threads"));
+      return counts.running + counts.blocked;
+    } catch {
+      return undefined;
+    }
+  };
+}

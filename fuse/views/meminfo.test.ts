@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { readMemorySnapshot, type MemorySnapshot } from "../cgroup/memory.ts";
 import { v1FixtureLayout, v2FixtureLayout } from "../cgroup/testdata/layout.ts";
 import { parseHostMeminfo } from "../host/meminfo.ts";
+import { fixtureProcDir } from "../host/testdata/paths.ts";
 import { formatMeminfoLine, renderMeminfo } from "./meminfo.ts";
 
-const hostText = readFileSync(fileURLToPath(new URL("../host/testdata/meminfo", import.meta.url)), "latin1");
+const hostText = readFileSync(`${fixtureProcDir}/meminfo`, "latin1");
 const host = parseHostMeminfo(hostText);
 const MiB = 1024 * 1024;
 

@@ -3,7 +3,12 @@
 import { fileURLToPath } from "node:url";
 import type { CgroupLayout } from "../../../core/cgroup-path.ts";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
+// Deno type-checks with tsconfig's lib but without node's types, where ImportMeta has no url.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const here = fileURLToPath(new URL(".", moduleUrl));
+
+/** This directory, without a trailing slash. */
+export const fixtureCgroupDir = here.replace(/\/$/, "");
 
 /** A v1 host: every controller in its own hierarchy under testdata/v1/<controller>. */
 export function v1FixtureLayout(): CgroupLayout {

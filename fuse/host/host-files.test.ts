@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HostFiles } from "./host-files.ts";
+import { fixtureProcDir, fixtureSysDir } from "./testdata/paths.ts";
+
+test("reads every host file a view needs", () => {
+  const host = new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir });
+  assert.equal(host.meminfo().values.get("MemTotal"), 24684096);
+  assert.equal(host.stat().cpus.size, 4);
+  assert.equal(host.uptime().uptime, 1000.5);
+  assert.equal(host.diskstats().length, 4);
+  assert.equal(host.cpuinfo().blocks.size, 4);
+  assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);
+});
+
+test("cpuinfo and the online list are reused until their time-to-live ends", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-host-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(join(fixtureProcDir, "cpuinfo"), join(dir, "cpuinfo"));
+  mkdirSync(join(dir, "sys/devices/system/cpu"), { recursive: true });
+  writeFileSync(join(dir, "sys/devices/system/cpu/online"), "0-3\n");
+  let now = 0;
+  const host = new HostFiles({ procDir: dir, sysDir: join(dir, "sys"), cpuTopologyTtlMs: 1000, now: () => now });
+  assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);
+  assert.equal(host.cpuinfo().blocks.size, 4);
+  writeFileSync(join(dir, "sys/devices/system/cpu/online"), "0-1\n");
+  writeFileSync(join(dir, "cpuinfo"), "processor\t: 0\nx : y\n");
+  now = 999;
+  assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);
+  assert.equal(host.cpuinfo().blocks.size, 4);
+  now = 1000;
+  assert.deepEqual(host.onlineCpus(), [0, 1]);
+  assert.equal(host.cpuinfo().blocks.size, 1);
+});
+
+test("without the sysfs online list, the CPUs in cpuinfo are online", () => {
+  const host = new HostFiles({ procDir: fixtureProcDir, sysDir: "/nonexistent-procview-sys" });
+  assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);
+});

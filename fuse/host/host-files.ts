@@ -1,0 +1,87 @@
+/**
+ * The host's side of every view: /proc and /sys files parsed. Files that only change with
+ * CPU hotplug (cpuinfo, the online list) are kept for a few seconds, because reading and
+ * splitting cpuinfo costs more than rendering a view; the rest is read fresh at each open.
+ */
+
+import { readFileSync } from "node:fs";
+import { posix } from "node:path";
+import { parseCpuList } from "../cgroup/cpu-list.ts";
+import { readOptionalFile } from "../reader/optional-file.ts";
+import { parseHostCpuinfo, type HostCpuinfo } from "./cpuinfo.ts";
+import { parseHostDiskstats, type HostDisk } from "./diskstats.ts";
+import { parseHostMeminfo, type HostMeminfo } from "./meminfo.ts";
+import { parseHostStat, type HostStat } from "./stat.ts";
+import { parseHostUptime, type HostUptime } from "./uptime.ts";
+
+export interface HostFilesOptions {
+  /** "/proc" unless tests point elsewhere. */
+  procDir?: string;
+  /** "/sys" unless tests point elsewhere. */
+  sysDir?: string;
+  /** How long cpuinfo and the online list are reused; 5 s by default. */
+  cpuTopologyTtlMs?: number;
+  now?: () => number;
+}
+
+interface Cached<T> {
+  value: T;
+  readAt: number;
+}
+
+export class HostFiles {
+  readonly procDir: string;
+  private readonly sysDir: string;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private cachedCpuinfo: Cached<HostCpuinfo> | undefined;
+  private cachedOnline: Cached<number[]> | undefined;
+
+  constructor(options: HostFilesOptions = {}) {
+    this.procDir = options.procDir ?? "/proc";
+    this.sysDir = options.sysDir ?? "/sys";
+    this.ttlMs = options.cpuTopologyTtlMs ?? 5000;
+    this.now = options.now ?? Date.now;
+  }
+
+  meminfo(): HostMeminfo {
+    return parseHostMeminfo(this.readProc("meminfo"));
+  }
+
+  stat(): HostStat {
+    return parseHostStat(this.readProc("stat"));
+  }
+
+  uptime(): HostUptime {
+    return parseHostUptime(this.readProc("uptime"));
+  }
+
+  diskstats(): HostDisk[] {
+    return parseHostDiskstats(this.readProc("diskstats"));
+  }
+
+  cpuinfo(): HostCpuinfo {
+    if (!this.isFresh(this.cachedCpuinfo)) {
+      this.cachedCpuinfo = { value: parseHostCpuinfo(this.readProc("cpuinfo")), readAt: this.now() };
+    }
+    return this.cachedCpuinfo.value;
+  }
+
+  /** Online host CPUs; without the sysfs file, the CPUs cpuinfo lists. */
+  onlineCpus(): readonly number[] {
+    if (!this.isFresh(this.cachedOnline)) {
+      const text = readOptionalFile(posix.join(this.sysDir, "devices/system/cpu/online"));
+      const cpus = text === undefined ? [...this.cpuinfo().blocks.keys()].sort((a, b) => a - b) : parseCpuList(text);
+      this.cachedOnline = { value: cpus, readAt: this.now() };
+    }
+    return this.cachedOnline.value;
+  }
+
+  private isFresh<T>(cached: Cached<T> | undefined): cached is Cached<T> {
+    return cached !== undefined && this.now() - cached.readAt < this.ttlMs;
+  }
+
+  private readProc(name: string): string {
+    return readFileSync(posix.join(this.procDir, name), "latin1");
+  }
+}

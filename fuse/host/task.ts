@@ -1,0 +1,76 @@
+/** What procfs says about one process or thread of a cgroup. */
+
+import { posix } from "node:path";
+import { readOptionalFile } from "../reader/optional-file.ts";
+
+export interface TaskStatus {
+  /** The scheduler state letter: R running, D uninterruptible, S sleeping, … */
+  state: string;
+  /** The task's id in its innermost pid namespace (the last NSpid entry): what a container sees. */
+  namespacePid: number;
+}
+
+/** /proc/<tid>/status → state and namespace pid; undefined when the text lacks them. */
+export function parseTaskStatus(text: string): TaskStatus | undefined {
+  const state = /^State:\s+(\S)/m.exec(text)?.[1];
+  const nspid = /^NSpid:\s+([\d\s]+)$/m.exec(text)?.[1].trim().split(/\s+/).at(-1);
+  const pid = nspid ?? /^Pid:\s+(\d+)/m.exec(text)?.[1];
+  if (state === undefined || pid === undefined) return undefined;
+  return { state, namespacePid: Number(pid) };
+}
+
+/** The start time from /proc/<pid>/stat (field 22), in USER_HZ ticks since boot. */
+export function parseStartTicks(statText: string): number | undefined {
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
+  const close = statText.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const fields = statText.slice(close + 2).split(" ");
+  const start = fields[22 - 3];
+  return start !== undefined && /^\d+$/.test(start) ? Number(start) : undefined;
+}
+
+/** A task's status; undefined when it has exited meanwhile (tasks come and go while a cgroup is read). */
+export function readTaskStatus(procDir: string, tid: number): TaskStatus | undefined {
+  const text = readOptionalFile(posix.join(procDir, String(tid), "status"));
+  return text === undefined ? undefined : parseTaskStatus(text);
+}
+
+export function readStartTicks(procDir: string, pid: number): number | undefined {
+  const text = readOptionalFile(posix.join(procDir, String(pid), "stat"));
+  return text === undefined ? undefined : parseStartTicks(text);
+}
+
+export interface TaskCounts {
+  /** Threads in state R. */
+  running: number;
+  /** Threads in state D. */
+  blocked: number;
+  /** All threads that still exist. */
+  total: number;
+  /** The highest thread id as the container numbers them (its pid namespace): the nearest to the kernel's "last pid" we can know. */
+  lastPid: number;
+}
+
+/** States of the given threads (host ids); threads that exited meanwhile are not counted. */
+export function countTaskStates(procDir: string, tids: readonly number[]): TaskCounts {
+  const counts = { running: 0, blocked: 0, total: 0, lastPid: 0 };
+  for (const tid of tids) {
+    const status = readTaskStatus(procDir, tid);
+    if (status === undefined) continue;
+    counts.total++;
+    if (status.state === "R") counts.running++;
+    else if (status.state === "D") counts.blocked++;
+    counts.lastPid = Math.max(counts.lastPid, status.namespacePid);
+  }
+  return counts;
+}
+
+/** The earliest start (USER_HZ ticks since boot) among the processes; undefined when none is left. */
+export function oldestStartTicks(procDir: string, pids: readonly number[]): number | undefined {
+  let oldest: number | undefined;
+  for (const pid of pids) {
+    const start = readStartTicks(procDir, pid);
+    if (start !== undefined && (oldest === undefined || start < oldest)) oldest = start;
+  }
+  return oldest;
+}

@@ -1,0 +1,27 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readIoSnapshot } from "../cgroup/io.ts";
+import { v1FixtureLayout, v2FixtureLayout } from "../cgroup/testdata/layout.ts";
+import { HostFiles } from "../host/host-files.ts";
+import { fixtureProcDir } from "../host/testdata/paths.ts";
+import { renderDiskstats } from "./diskstats.ts";
+
+const disks = new HostFiles({ procDir: fixtureProcDir }).diskstats();
+
+test("v1: the devices the cgroup used, host names, the cgroup's counters in sectors and ms", () => {
+  assert.equal(renderDiskstats(readIoSnapshot(v1FixtureLayout(), "/limited"), disks), " 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n");
+});
+
+test("v2: io.stat bytes and ops; devices without I/O are left out", () => {
+  assert.equal(renderDiskstats(readIoSnapshot(v2FixtureLayout(), "/pod/ctr"), disks), " 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n");
+});
+
+test("as many columns as the host kernel prints", () => {
+  const oldKernel = [{ major: 8, minor: 0, name: "sda", counters: new Array(11).fill(1) }];
+  const io = new Map([["8:0", { readOps: 1, writeOps: 2, readBytes: 1024, writeBytes: 0, discardOps: 5, discardBytes: 0, readMerged: 0, writeMerged: 0, readMs: 0, writeMs: 0 }]]);
+  assert.equal(renderDiskstats(io, oldKernel), "   8       0 sda 1 0 2 0 2 0 0 0 0 0 0\n");
+});
+
+test("no I/O at all: empty file", () => {
+  assert.equal(renderDiskstats(new Map(), disks), "");
+});
