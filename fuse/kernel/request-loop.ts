@@ -9,13 +9,15 @@
  * to a successor process will use.
  */
 
-import { access } from "node:fs/promises";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, type LogLevel, type Logger } from "../../core/log.ts";
 import { createHandleStoreMemory, type HandleStoreSize } from "./handle-store.ts";
 import { createLoopControl, openGate, readersLeft, requestStop } from "./loop-control.ts";
 import { createNodeTableMemory } from "./node-table.ts";
+import { stopPokeName } from "./session.ts";
 
 export interface SharedFuseState {
   nodes: SharedArrayBuffer;
@@ -34,8 +36,8 @@ export function createSharedFuseState(size: SharedFuseStateSize = {}): SharedFus
 export interface RequestLoopOptions {
   /** An open, mounted /dev/fuse fd. */
   fd: number;
-  /** A path inside the mount whose access(2) reaches the server: wakes blocked readers at stop. */
-  pokePath: string;
+  /** Where the fd is mounted: stop() wakes blocked readers with a request through it. */
+  mountpoint: string;
   /** File URL of a module exporting createTree(options). */
   treeModule: string;
   treeOptions: unknown;
@@ -138,17 +140,19 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
   }
   openGate(control);
 
+  const pokePath = join(options.mountpoint, stopPokeName);
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     requestStop(control);
     let allLeft = false;
     void finished.then(() => (allLeft = true));
-    // Each poke is one request; whichever worker answers it sees the stop and leaves.
+    // Each poke is one LOOKUP (a miss is never cached, so it always reaches a worker);
+    // whichever worker answers it sees the stop and leaves.
     // A poke that finds no reader left waits in the kernel for the next loop or the
     // unmount; the polling keeps stop() from waiting with it.
     while (!allLeft && readersLeft(control) > 0) {
       let answered = false;
-      const poke = access(options.pokePath)
+      const poke = stat(pokePath)
         .catch(() => {})
         .finally(() => (answered = true));
       while (!answered && !allLeft && readersLeft(control) > 0) await Promise.race([poke, sleep(stopPollMs)]);

@@ -73,6 +73,12 @@ const writeOpcodes: ReadonlySet<number> = new Set([
   opcode.TMPFILE,
 ]);
 
+/**
+ * A root-level name answered ENOENT without asking the tree: the request loop looks
+ * it up to wake a blocked worker at stop, and must not depend on what the tree does.
+ */
+export const stopPokeName = ".fuse-stop-poke";
+
 /** O_WRONLY | O_RDWR | O_TRUNC: anything that would change a file. */
 const writingOpenFlags = 0o1 | 0o2 | 0o1000;
 
@@ -204,6 +210,7 @@ export class FuseSession {
   }
 
   #lookup(parentId: number, name: string, ctx: RequestContext): Uint8Array {
+    if (parentId === rootNodeId && name === stopPokeName) throw new FsError(errno.ENOENT);
     const parent = this.#resolve(parentId, ctx);
     if (parent.kind !== "dir") throw new FsError(errno.ENOTDIR);
     const child = parent.lookup(name, ctx);

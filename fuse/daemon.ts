@@ -1,0 +1,104 @@
+/**
+ * The FUSE server process's lifecycle: prepare the mountpoint, mount /dev/fuse, serve
+ * it with the worker request loop, announce liveness for the NRI plugin (status file),
+ * and undo all of it on stop. What is served is the tree module's business.
+ */
+
+import { closeSync } from "node:fs";
+import { createLogger, type Logger } from "../core/log.ts";
+import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
+import { isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse } from "./kernel/mount.ts";
+import { createSharedFuseState, startRequestLoop } from "./kernel/request-loop.ts";
+
+export interface FuseServerOptions {
+  mountpoint: string;
+  stateDir: string;
+  /** File URL of a module exporting createTree(options). */
+  treeModule: string;
+  /** Handed to createTree in every worker thread, so it must be structured-clonable. */
+  treeOptions: unknown;
+  workers?: number;
+  logger?: Logger;
+}
+
+export interface FuseServer {
+  /** Canonical path of the mount. */
+  readonly mountpoint: string;
+  /** Stops serving between requests, unmounts, clears the status file. */
+  stop(): Promise<void>;
+  /** Resolves once the server has ended: after stop(), or when the mount is removed from outside. */
+  closed: Promise<void>;
+}
+
+export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer> {
+  const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
+  const mountpoint = await prepareMountpoint(o.mountpoint, logger);
+  const fd = openFuseDevice();
+  try {
+    await mountFuse(fd, mountpoint);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+
+  let loop;
+  try {
+    loop = await startRequestLoop({
+      fd,
+      mountpoint,
+      treeModule: o.treeModule,
+      treeOptions: o.treeOptions,
+      state: createSharedFuseState(),
+      workers: o.workers,
+      logger,
+    });
+  } catch (err) {
+    // Nothing answers the mount: detach it before the fd goes, so no caller hangs on it.
+    await unmountFuse(mountpoint, { lazy: true }).catch((unmountErr) => logger.warn("unmount after failed start failed", { err: unmountErr }));
+    closeSync(fd);
+    throw err;
+  }
+
+  const pid = process.pid;
+  writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+  logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid });
+
+  let stopping = false;
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    clearFuseStatus(o.stateDir, pid);
+    closeSync(fd);
+  };
+
+  const closed = loop.finished.then((end) => {
+    if (stopping) return;
+    // Not asked to stop: the mount was removed from outside or every worker failed.
+    logger.warn("FUSE server ended without stop()", { mountpoint, end });
+    if (end === "failed" && isProcviewMount(mountpoint)) {
+      return unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.error("unmount failed", { mountpoint, err })).then(release);
+    }
+    release();
+  });
+
+  const stopServing = async (): Promise<void> => {
+    stopping = true;
+    await loop.stop();
+    if (!released && isProcviewMount(mountpoint)) {
+      try {
+        await unmountFuse(mountpoint);
+      } catch (err) {
+        // Busy (a reader holds a file open): detach now; open files then see the connection end.
+        logger.warn("unmount busy, detaching lazily", { mountpoint, err });
+        await unmountFuse(mountpoint, { lazy: true });
+      }
+    }
+    release();
+    await closed;
+    logger.info("FUSE server stopped", { mountpoint });
+  };
+  let stopped: Promise<void> | undefined;
+
+  return { mountpoint, stop: () => (stopped ??= stopServing()), closed };
+}
