@@ -340,7 +340,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
 function installExitHandler(): void {
   if (exitHandlerInstalled) return;
   exitHandlerInstalled = true;
-  process.once("exit", () => {
+  const cleanUpAll = () => {
     for (const cleanup of liveInstances) {
       try {
         cleanup();
@@ -348,7 +348,18 @@ function installExitHandler(): void {
         process.stderr.write(`procview integration: containerd clean-up at exit failed: ${describe(error)}\n`);
       }
     }
-  });
+    liveInstances.clear();
+  };
+  process.once("exit", cleanUpAll);
+  // A test run interrupted by a signal never reaches "exit": clean up, then let the signal act.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      cleanUpAll();
+      process.off(signal, onSignal);
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 async function waitUntil(timeoutMs: number, done: () => boolean, explain: () => string): Promise<void> {

@@ -101,7 +101,9 @@ export interface CriClient {
   close(): void;
 }
 
-const protoPath = fileURLToPath(new URL("../proto/cri.proto", import.meta.url));
+/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const protoPath = fileURLToPath(new URL("../proto/cri.proto", moduleUrl));
 const callTimeoutMs = 60_000;
 
 type UnaryCallback = (error: grpc.ServiceError | null, response?: unknown) => void;

@@ -1,19 +1,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { stat } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { debianPackage } from "./debian-packages.ts";
+
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
 
 // Real apt-get download from the machine's Debian mirror: the harness needs nothing mocked here.
 
-test("concurrent calls share one unpacked package under .cache/debian/<suite>/<name>", async () => {
-  const [first, second] = await Promise.all([
-    debianPackage("busybox-static", "bookworm"),
-    debianPackage("busybox-static", "bookworm"),
-  ]);
-  assert.equal(first, second);
-  assert.match(first, /\/\.cache\/debian\/bookworm\/busybox-static$/);
-  assert.ok((await stat(join(first, "bin", "busybox"))).isFile());
+test("concurrent first calls share one unpacked package under .cache/debian/<suite>/<name>", async () => {
+  // Debian's tiny `hello` is used by no other test, so its cache can be emptied here.
+  const cached = join(fileURLToPath(new URL("..", moduleUrl)), ".cache", "debian", "bookworm", "hello");
+  await rm(cached, { recursive: true, force: true });
+  const [first, second] = await Promise.all([debianPackage("hello", "bookworm"), debianPackage("hello", "bookworm")]);
+  assert.equal(first, cached);
+  assert.equal(second, cached);
+  assert.ok((await stat(join(cached, "usr", "bin", "hello"))).isFile());
+  const leftovers = (await readdir(join(cached, ".."))).filter((entry) => entry.startsWith(".") && entry.includes("-hello-"));
+  assert.deepEqual(leftovers, [], "no staging or download folders stay behind");
+  assert.equal(await debianPackage("hello", "bookworm"), cached);
 });
 
 test("a trixie package comes from the private trixie sources", async () => {

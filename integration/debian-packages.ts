@@ -16,7 +16,9 @@ export type DebianSuite = "bookworm" | "trixie";
 
 const execFileAsync = promisify(execFile);
 const suites: readonly DebianSuite[] = ["bookworm", "trixie"];
-const cacheRoot = join(fileURLToPath(new URL("..", import.meta.url)), ".cache", "debian");
+/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const cacheRoot = join(fileURLToPath(new URL("..", moduleUrl)), ".cache", "debian");
 /** apt-get may wait for a mirror; a lock holder can be another test process doing that. */
 const lockWaitSeconds = "600";
 
