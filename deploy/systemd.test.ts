@@ -102,3 +102,31 @@ function assertNoMountNamespace(unit: Unit): void {
     assert.ok(!/^(Protect(System|Home|KernelTunables|ControlGroups|KernelModules)|Private(Tmp|Devices|Mounts)|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|TemporaryFileSystem|BindPaths|MountFlags)$/.test(key), `${key} would hide the FUSE mount`);
   }
 }
+
+test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
+  // What systemd would run, with the project's node and this checkout in place of the
+  // installed paths (install.sh makes the same substitution). Run in a private mount
+  // namespace with fresh tmpfs on /var/lib and /run, so that the default mountpoint and
+  // state dir are private to this test and vanish with it.
+  const node = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
+  const checkout = fileURLToPath(new URL("..", import.meta.url));
+  const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/bin/node ", `${node} `).replace("/usr/local/lib/procview/", checkout);
+  const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
+  assert.ok(startCheck);
+  const script = `
+    set -e
+    mount -t tmpfs procview-test /var/lib
+    mount -t tmpfs procview-test /run
+    ${execStart} >/run/fuse.log 2>&1 &
+    server=$!
+    status=0
+    timeout 20 /bin/sh -c '${startCheck}' || status=$?
+    [ $status != 0 ] || [ -e ${defaultMountpoint}/proc/meminfo ] || status=3
+    kill -TERM $server
+    wait $server || true
+    [ $status = 0 ] || cat /run/fuse.log >&2
+    exit $status
+  `;
+  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8" });
+  assert.equal(result.status, 0, `start check failed (${result.status}): ${result.stderr}`);
+});
