@@ -1,8 +1,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { startContainerd, type Containerd } from "./containerd.ts";
@@ -61,6 +63,10 @@ describe("private containerd with NRI, driven through the CRI", () => {
     assert.equal(version.runtimeName, "containerd");
     assert.match(version.runtimeVersion, /^1\.7\./);
     assert.ok(statSync(containerd.nriSocket).isSocket(), `${containerd.nriSocket} is a socket`);
+    // From the host namespace, as the NRI plugin will connect.
+    const connection = createConnection(containerd.nriSocket);
+    await once(connection, "connect");
+    connection.destroy();
     assert.ok(!containerd.criAddress.startsWith("/run/") && !containerd.nriSocket.startsWith("/run/"));
     assert.deepEqual((await cri.listImages()).filter((tag) => tag.startsWith("localhost/procview/")).sort(), [
       containerd.images.busybox,
