@@ -7,6 +7,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
+import { decideViews } from "../nri-plugin/annotations.ts";
 
 interface VolumeMount {
   name: string;
@@ -43,7 +44,7 @@ interface Manifest {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: { template: { spec: PodSpec } };
+  spec?: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } };
 }
 
 function loadManifests(): Manifest[] {
@@ -165,6 +166,13 @@ test("the nri container reaches the NRI socket through its host directory, and s
 
   assert.equal(nri.securityContext?.privileged, false);
   assert.deepEqual(nri.securityContext?.capabilities?.drop, ["ALL"]);
+});
+
+test("procview's own containers opt out of the views", () => {
+  const annotations = daemonSet?.spec?.template.metadata?.annotations;
+  for (const c of podSpec.containers) {
+    assert.equal(decideViews(annotations, c.name, "all").enabled, false, `${c.name} would read /proc through procview`);
+  }
 });
 
 test("every container requests resources and both run the same image", () => {
