@@ -134,7 +134,9 @@ interface ProcviewFuse {
   stop(): Promise<void>;
 }
 
-const procviewLauncher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
+/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const procviewLauncher = fileURLToPath(new URL("../bin/procview.js", moduleUrl));
 
 /**
  * procview's FUSE server as an operator runs it (`procview fuse`), on private dirs,
