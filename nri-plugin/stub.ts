@@ -234,7 +234,11 @@ class Stub implements NriStub {
       closed();
       session.close();
       if (this.session === session) this.session = undefined;
-      this.options.plugin.onClose?.();
+      try {
+        this.options.plugin.onClose?.();
+      } catch (err) {
+        this.logger.error("the plugin's onClose failed", { error: err });
+      }
       if ("socketPath" in this.options.transport) {
         if (!this.stopped) this.logger.warn("lost the NRI runtime connection, reconnecting");
         this.scheduleReconnect(this.options.transport.socketPath);

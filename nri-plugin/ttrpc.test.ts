@@ -151,3 +151,11 @@ test("a request payload that is not protobuf is a protocol error for the owner t
   const garbage = encodeTtrpcMessage({ streamId: 1, type: MessageType.request, flags: 0, payload: Buffer.from("0aff", "hex") });
   assert.throws(() => server.receive(garbage), TtrpcProtocolError);
 });
+
+test("a response larger than ttrpc allows becomes an Internal (13) status instead of a crash", async () => {
+  const { server, next } = serverWith(() => () => new Uint8Array(maxTtrpcMessageLength + 1));
+  server.receive(request(1, "S", "Huge"));
+  const answer = await next();
+  assert.equal(answer.response.status?.code, StatusCode.internal);
+  assert.equal(answer.response.payload, undefined);
+});

@@ -180,9 +180,19 @@ export class TtrpcServer {
         response = { status: { code, message: (err as Error).message } };
       }
     }
-    this.options.send(
-      encodeTtrpcMessage({ streamId, type: MessageType.response, flags: 0, payload: responseCodec.encode(response) }),
-    );
+    this.options.send(this.encodeResponse(streamId, response, service, method));
+  }
+
+  /** The response message; a response too large for ttrpc becomes an Internal status. */
+  private encodeResponse(streamId: number, response: TtrpcResponse, service: string, method: string): Buffer {
+    const encode = (r: TtrpcResponse) =>
+      encodeTtrpcMessage({ streamId, type: MessageType.response, flags: 0, payload: responseCodec.encode(r) });
+    try {
+      return encode(response);
+    } catch (err) {
+      this.options.logger.error("cannot encode a ttrpc response", { service, method, error: err });
+      return encode({ status: { code: StatusCode.internal, message: `cannot encode the response: ${(err as Error).message}` } });
+    }
   }
 }
 
