@@ -148,6 +148,30 @@ describe("private containerd with NRI, driven through the CRI", () => {
   });
 });
 
+describe("stop() with a mount left below a shared dir", () => {
+  test("reports what to unmount, keeps the bind, and a later stop() finishes the job", async () => {
+    const sharedDir = await mkdtemp(join(tmpdir(), "procview-shared-"));
+    const containerd = await startContainerd({ sharedDirs: [sharedDir] });
+    const dir = containerd.dir;
+    const mounted = join(sharedDir, "fuse-stand-in");
+    try {
+      await mkdir(mounted);
+      execFileSync("mount", ["-t", "tmpfs", "procview-stand-in", mounted]);
+      await assert.rejects(containerd.stop(), new RegExp(`${sharedDir} stays bound: unmount ${mounted} first`));
+      assert.ok(mountPointsBelow(mountinfo("self"), sharedDir).includes(sharedDir));
+      assert.ok(existsSync(dir), "the private folder stays until the job is done");
+      execFileSync("umount", [mounted]);
+      await containerd.stop();
+      assert.deepEqual(mountPointsBelow(mountinfo("self"), sharedDir), []);
+      assert.equal(existsSync(dir), false);
+    } finally {
+      if (mountPointsBelow(mountinfo("self"), mounted).length > 0) execFileSync("umount", [mounted]);
+      await containerd.stop();
+      await rm(sharedDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("startContainerd failures", () => {
   test("a shared dir that does not exist fails start-up cleanly, naming it", async () => {
     const missing = join(tmpdir(), "procview-no-such-dir", "x");

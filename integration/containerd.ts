@@ -140,10 +140,11 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       env: { ...process.env, PATH: systemPath },
     });
     closeSync(logFd);
-    // A test that never calls stop() must still be able to exit; the exit handler cleans up.
-    holder.unref();
     const spawned = await once(holder, "spawn").then(() => undefined, (error: unknown) => error);
     if (spawned !== undefined || holder.pid === undefined) throw failure("cannot start unshare (util-linux)", spawned);
+    // A test that never calls stop() must still be able to exit; the exit handler cleans up.
+    // (Only once spawned: Deno's ChildProcess has no handle to unref after a failed spawn.)
+    holder.unref();
     holderPid = holder.pid;
     const pid = holder.pid;
     await waitFor("the private /run", async () => {
@@ -162,11 +163,16 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       env: { ...process.env, PATH: `${binDir}:${systemPath}` },
     });
     closeSync(logFd);
-    process_.unref();
     child = process_;
-    exited = new Promise((resolve) => process_.once("exit", () => { running = false; resolve(); }));
+    exited = new Promise((resolve) =>
+      process_.once("exit", () => {
+        running = false;
+        resolve();
+      }),
+    );
     const spawned = await once(process_, "spawn").then(() => undefined, (error: unknown) => error);
     if (spawned !== undefined) throw failure("cannot start nsenter (util-linux)", spawned);
+    process_.unref();
     running = true;
     await waitFor("containerd's gRPC socket", async () => {
       if (!running) throw failure("containerd exited during start-up");
@@ -220,14 +226,17 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         }, () => `still running: ${leftovers().join(", ")}`);
       });
       await attempt("unbinding shared folders", async () => {
-        for (const shared of boundDirs.splice(0).reverse()) {
+        const stuck: string[] = [];
+        for (const shared of [...boundDirs].reverse()) {
           const below = mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), shared).filter((point) => point !== shared);
           if (below.length > 0) {
-            boundDirs.push(shared);
-            throw new Error(`${shared} stays bound: unmount ${below.join(", ")} first`);
+            stuck.push(`${shared} stays bound: unmount ${below.join(", ")} first`);
+            continue;
           }
           await execFileAsync("umount", [shared]);
+          boundDirs.splice(boundDirs.lastIndexOf(shared), 1);
         }
+        if (stuck.length > 0) throw new Error(stuck.join("; "));
       });
       await attempt("removing the cgroup parent", () =>
         waitUntil(leftoverTimeoutMs, () => removeCgroupTrees(cgroupDirs()).length === 0, () => `busy: ${removeCgroupTrees(cgroupDirs()).join(", ")}`),
@@ -236,10 +245,12 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       if (problems.length === 0) {
         await attempt("removing the private folder", () => rm(dir, { recursive: true, force: true }));
       }
-      liveInstances.delete(emergencyCleanup);
       if (problems.length > 0) {
+        // A later stop() (say, once the caller unmounted its FUSE filesystem) or the exit handler finishes the job.
+        stopping = undefined;
         throw new Error(`stopping containerd (${dir}) left work undone:\n${problems.join("\n")}\n--- containerd log (tail) ---\n${log}`);
       }
+      liveInstances.delete(emergencyCleanup);
     })();
     return stopping;
   };
