@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { writeBusyboxBuildContext } from "./docker-image.ts";
@@ -160,5 +162,26 @@ test("stop() cleans up containers, shims and mounts after dockerd was killed", a
   } finally {
     await engine.stop();
   }
+  await assertNothingLeft(dir, dockerdLayout(dir).cgroupParent, containerPid);
+});
+
+test("an interrupted test process still takes its engine and containers down", async () => {
+  const dockerModule = new URL("./docker.ts", (import.meta as ImportMeta & { url: string }).url).href;
+  const script = `import { startDockerd } from ${JSON.stringify(dockerModule)};
+    const engine = await startDockerd();
+    console.log(JSON.stringify({ socket: engine.socket, dockerHost: engine.dockerHost, pid: engine.pid }));
+    setInterval(() => {}, 1000);`;
+  const testProcess = spawn("node", ["--input-type=module", "--eval", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = once(testProcess, "exit");
+  const [line] = (await once(createInterface({ input: testProcess.stdout! }), "line")) as [string];
+  const engine = { ...(JSON.parse(line) as Pick<Dockerd, "socket" | "dockerHost" | "pid">), logFile: "", stop: async () => {} };
+  const dir = dirOf(engine);
+
+  const image = await buildBusybox(engine);
+  const id = await docker(engine, "run", "--detach", "--network", "none", image, "sleep", "3600");
+  const containerPid = Number(await docker(engine, "inspect", "--format", "{{.State.Pid}}", id));
+  testProcess.kill("SIGTERM");
+  const [code, signal] = await exited;
+  assert.equal(signal, "SIGTERM", `the signal still ends the process (exit code ${code})`);
   await assertNothingLeft(dir, dockerdLayout(dir).cgroupParent, containerPid);
 });

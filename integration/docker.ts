@@ -10,17 +10,14 @@
  */
 
 import { Buffer } from "node:buffer";
-import { execFile, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, openSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { closeSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { promisify } from "node:util";
 import { unescapeMountinfo } from "../core/cgroup-path.ts";
-
-const execFileAsync = promisify(execFile);
 
 export interface Dockerd {
   /** Path of the engine's API socket. */
@@ -130,29 +127,36 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     (error: unknown) => error,
   );
 
+  const failure = await spawnFailure;
+  if (failure !== undefined || child.pid === undefined) {
+    cleanUp(layout);
+    const hint = (failure as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? " (install Debian's docker.io)" : "";
+    throw new Error(`cannot start dockerd${hint}: ${describe(failure)}`);
+  }
+  // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
+  child.unref();
+
+  const stopAtExit = () => {
+    if (!exited) child.kill("SIGKILL");
+    cleanUp(layout);
+  };
+  registerForExit(stopAtExit);
+
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      if (!exited && child.pid !== undefined) {
+      if (!exited) {
         child.kill("SIGTERM");
         if (!(await settlesWithin(exit, exitWaitMs))) {
           child.kill("SIGKILL");
           await exit;
         }
       }
-      await cleanUp(layout);
+      cleanUp(layout);
+      liveEngines.delete(stopAtExit);
     })();
     return stopping;
   };
-
-  const failure = await spawnFailure;
-  if (failure !== undefined || child.pid === undefined) {
-    await cleanUp(layout);
-    const hint = (failure as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? " (install Debian's docker.io)" : "";
-    throw new Error(`cannot start dockerd${hint}: ${describe(failure)}`);
-  }
-  // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
-  child.unref();
 
   try {
     await waitUntilReady(layout.socket, () => exited, options.readyTimeoutMs ?? defaultReadyTimeoutMs);
@@ -162,6 +166,45 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw new Error(`dockerd did not become ready: ${describe(error)}\n--- dockerd log (tail) ---\n${tail(log, 20)}`);
   }
   return { socket: layout.socket, dockerHost: `unix://${layout.socket}`, pid: child.pid, logFile, stop };
+}
+
+/** Emergency stops of engines whose stop() has not run; see registerForExit. */
+const liveEngines = new Set<() => void>();
+
+/**
+ * A test process that exits or is interrupted (Ctrl-C, a CI timeout) without running its
+ * after() hooks would leave dockerd, its containers and mounts behind: end them then,
+ * synchronously, as nothing asynchronous runs in an exit handler.
+ */
+function registerForExit(stopAtExit: () => void): void {
+  if (!exitHandlersInstalled) installExitHandlers();
+  liveEngines.add(stopAtExit);
+}
+
+let exitHandlersInstalled = false;
+
+function installExitHandlers(): void {
+  exitHandlersInstalled = true;
+  const stopAll = () => {
+    for (const stopAtExit of liveEngines) {
+      try {
+        stopAtExit();
+      } catch (error) {
+        process.stderr.write(`procview integration: dockerd clean-up at exit failed: ${describe(error)}\n`);
+      }
+    }
+    liveEngines.clear();
+  };
+  process.once("exit", stopAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      stopAll();
+      process.off(signal, onSignal);
+      // Our listener replaced the default action: without other listeners, let the signal end us.
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 async function waitUntilReady(socket: string, hasExited: () => boolean, timeoutMs: number): Promise<void> {
@@ -188,38 +231,38 @@ function pings(socket: string): Promise<boolean> {
 }
 
 /**
- * After dockerd exited: end what outlived it (its containerd, shims, container
- * processes), unmount what it mounted, remove its cgroups and its directory.
+ * After dockerd exited (or was killed): end what outlived it (its containerd, shims,
+ * container processes), remove its cgroups, unmount what it mounted, remove its directory.
+ * Synchronous, so the same steps can run in an exit handler.
  */
-async function cleanUp(layout: DockerdLayout): Promise<void> {
+function cleanUp(layout: DockerdLayout): void {
   const problems: string[] = [];
-  const attempt = async (what: string, action: () => Promise<void>) => {
+  const attempt = (what: string, action: () => void) => {
     try {
-      await action();
+      action();
     } catch (error) {
       problems.push(`${what}: ${describe(error)}`);
     }
   };
-  const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
-  const hierarchies = cgroupHierarchyRoots(mountinfo);
-  await attempt("processes", () => killLeftovers(layout, hierarchies));
-  await attempt("cgroups", () => removeCgroups(layout.cgroupParent, hierarchies));
-  await attempt("mounts", () => unmountBelow(layout.dir));
-  await attempt("files", () => rm(layout.dir, { recursive: true, force: true }));
+  const hierarchies = cgroupHierarchyRoots(readFileSync("/proc/self/mountinfo", "utf8"));
+  attempt("processes", () => killLeftovers(layout, hierarchies));
+  attempt("cgroups", () => removeCgroups(layout.cgroupParent, hierarchies));
+  attempt("mounts", () => unmountBelow(layout.dir));
+  attempt("files", () => rmSync(layout.dir, { recursive: true, force: true }));
   if (problems.length > 0) throw new Error(`cleaning up dockerd in ${layout.dir} failed: ${problems.join("; ")}`);
 }
 
-async function killLeftovers(layout: DockerdLayout, hierarchies: string[]): Promise<void> {
+function killLeftovers(layout: DockerdLayout, hierarchies: string[]): void {
   const pids = new Set<number>();
   // containerd and its shims name our private directory on their command line.
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.includes(layout.dir)) pids.add(Number(entry));
+  for (const entry of readdirSync("/proc")) {
+    if (/^\d+$/.test(entry) && readOrEmpty(`/proc/${entry}/cmdline`).includes(layout.dir)) pids.add(Number(entry));
   }
   // Container processes are exactly the members of our cgroup parent.
   for (const root of hierarchies) {
-    for (const pid of await cgroupMembers(posix.join(root, layout.cgroupParent))) pids.add(pid);
+    for (const dir of cgroupTree(posix.join(root, layout.cgroupParent))) {
+      for (const pid of readOrEmpty(join(dir, "cgroup.procs")).split("\n").filter(Boolean)) pids.add(Number(pid));
+    }
   }
   pids.delete(process.pid);
   for (const pid of pids) {
@@ -231,30 +274,19 @@ async function killLeftovers(layout: DockerdLayout, hierarchies: string[]): Prom
   }
 }
 
-async function cgroupMembers(dir: string): Promise<number[]> {
-  const procs = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
-  const members = procs.split("\n").filter(Boolean).map(Number);
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) {
-    if (entry.isDirectory()) members.push(...(await cgroupMembers(join(dir, entry.name))));
-  }
-  return members;
-}
-
 /** A killed process leaves its cgroup a moment later: rmdir answers EBUSY until then. */
-async function removeCgroups(cgroupParent: string, hierarchies: string[]): Promise<void> {
+function removeCgroups(cgroupParent: string, hierarchies: string[]): void {
   for (const root of hierarchies) {
-    const dirs = await cgroupTree(posix.join(root, cgroupParent));
-    for (const dir of dirs.reverse()) {
+    for (const dir of cgroupTree(posix.join(root, cgroupParent)).reverse()) {
       for (let tries = 0; ; tries++) {
         try {
-          await rmdir(dir);
+          rmdirSync(dir);
           break;
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === "ENOENT") break;
           if (code !== "EBUSY" || tries >= 50) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
+          sleepSync(100);
         }
       }
     }
@@ -262,30 +294,56 @@ async function removeCgroups(cgroupParent: string, hierarchies: string[]): Promi
 }
 
 /** `dir` and every directory below it, parents first; empty when `dir` does not exist. */
-async function cgroupTree(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return undefined;
+function cgroupTree(dir: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
-  });
-  if (entries === undefined) return [];
+  }
   const tree = [dir];
   for (const entry of entries) {
-    if (entry.isDirectory()) tree.push(...(await cgroupTree(join(dir, entry.name))));
+    if (entry.isDirectory()) tree.push(...cgroupTree(join(dir, entry.name)));
   }
   return tree;
 }
 
-async function unmountBelow(dir: string): Promise<void> {
+function unmountBelow(dir: string): void {
   // Unmounting a parent can take its children along; re-read after each pass.
   for (let pass = 0; pass < 5; pass++) {
-    const targets = mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), dir);
+    const targets = mountPointsBelow(readFileSync("/proc/self/mountinfo", "utf8"), dir);
     if (targets.length === 0) return;
     for (const target of targets) {
-      await execFileAsync("umount", [target]).catch(() => execFileAsync("umount", ["--lazy", target]).catch(() => {}));
+      // Busy (a killed process still exiting): detach it now, the kernel frees it when idle.
+      if (!umount([target])) umount(["--lazy", target]);
     }
   }
-  const left = mountPointsBelow(await readFile("/proc/self/mountinfo", "utf8"), dir);
+  const left = mountPointsBelow(readFileSync("/proc/self/mountinfo", "utf8"), dir);
   if (left.length > 0) throw new Error(`still mounted: ${left.join(", ")}`);
+}
+
+/** False when umount fails, e.g. because unmounting a parent already took this mount along. */
+function umount(args: string[]): boolean {
+  try {
+    execFileSync("umount", args, { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A process that exits between listing /proc and reading its files reads as empty. */
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 export interface MountEntry {
