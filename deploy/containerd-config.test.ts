@@ -10,6 +10,9 @@ import { parse as parseToml } from "smol-toml";
 import { defaultNriSocket } from "../cli/args.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
 
+// Deno type-checks import.meta without `url` under this project's node-only types.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
 const nriPluginId = "io.containerd.nri.v1.nri";
 /** Where deploy/install.sh puts the pre-launched plugin and its configuration by default. */
 const pluginPath = "/opt/nri/plugins";
@@ -18,7 +21,7 @@ const pluginConfigPath = "/etc/nri/conf.d";
 type Table = Record<string, unknown>;
 
 function readDeployFile(path: string): string {
-  return readFileSync(new URL(path, import.meta.url), "utf8");
+  return readFileSync(new URL(path, moduleUrl), "utf8");
 }
 
 function nriTable(config: Table): Table {
@@ -98,8 +101,8 @@ function installWithContainerdConfig(dir: string, config: string): void {
   const result = spawnSync(
     "/bin/sh",
     [
-      fileURLToPath(new URL("./install.sh", import.meta.url)),
-      "--node", fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url)),
+      fileURLToPath(new URL("./install.sh", moduleUrl)),
+      "--node", fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl)),
       "--skip-deps", "--no-start",
       "--prefix", join(dir, "usr"),
       "--plugin-dir", join(dir, "plugins"),

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,12 +12,16 @@ import { parse as parseToml } from "smol-toml";
 import { defaultMountpoint, defaultPluginIndex, defaultPluginName, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 
-const installScript = fileURLToPath(new URL("./install.sh", import.meta.url));
+// Deno type-checks import.meta without `url` under this project's node-only types.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
+const installScript = fileURLToPath(new URL("./install.sh", moduleUrl));
+const repoRoot = fileURLToPath(new URL("..", moduleUrl));
 // A Node >= 22.18 to install with, also when the test runs under Deno: the project's pinned one.
-const pinnedNode = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
+const pinnedNode = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
 
 /** The paths containerd 1.7 is configured with by the project's drop-in. */
-const nriConfig = (parseToml(readFileSync(new URL("./containerd/procview-nri.v2.toml", import.meta.url), "utf8")).plugins as Record<
+const nriConfig = (parseToml(readFileSync(new URL("./containerd/procview-nri.v2.toml", moduleUrl), "utf8")).plugins as Record<
   string,
   Record<string, string>
 >)["io.containerd.nri.v1.nri"];
@@ -95,7 +99,7 @@ test(
     assert.match(wrapper, /exec >>\/var\/log\/procview\/nri\.log 2>&1/, "stdio is /dev/null under containerd: log to a file");
 
     const conf = join(destdir, nriConfig.plugin_config_path, `${pluginFile}.conf`);
-    assert.equal(readFileSync(conf, "utf8"), readFileSync(new URL("./nri/10-procview.conf", import.meta.url), "utf8"));
+    assert.equal(readFileSync(conf, "utf8"), readFileSync(new URL("./nri/10-procview.conf", moduleUrl), "utf8"));
     assert.ok(existsSync(join(destdir, "etc/logrotate.d/procview")));
 
     const app = join(destdir, "usr/local/lib/procview");
@@ -129,12 +133,24 @@ test(
 
 test(
   "install.sh run twice gives the same tree and keeps an edited plugin configuration",
-  withTempDir((destdir) => {
-    installOk(["--destdir", destdir]);
+  withTempDir((dir) => {
+    // From a frozen copy of the sources: the work tree may change between the two runs.
+    const checkout = join(dir, "checkout");
+    for (const part of ["package.json", "package-lock.json", "bin", "cli", "core", "fuse", "nri-plugin", "proto", "deploy"]) {
+      if (existsSync(join(repoRoot, part))) cpSync(join(repoRoot, part), join(checkout, part), { recursive: true });
+    }
+    const destdir = join(dir, "root");
+    const installFrozen = () => {
+      const result = spawnSync("/bin/sh", [join(checkout, "deploy/install.sh"), "--node", pinnedNode, "--skip-deps", "--destdir", destdir], {
+        encoding: "utf8",
+      });
+      assert.equal(result.status, 0, result.stderr);
+    };
+    installFrozen();
     const conf = join(destdir, nriConfig.plugin_config_path, `${pluginFile}.conf`);
     writeFileSync(conf, "# edited by the operator\n");
     const first = snapshot(destdir);
-    installOk(["--destdir", destdir]);
+    installFrozen();
     assert.deepEqual(snapshot(destdir), first);
     assert.equal(readFileSync(conf, "utf8"), "# edited by the operator\n");
   }),

@@ -9,6 +9,9 @@ import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/ar
 import { defaultStateDir } from "../core/registry.ts";
 import { decideViews } from "../nri-plugin/annotations.ts";
 
+// Deno type-checks import.meta without `url` under this project's node-only types.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
 interface VolumeMount {
   name: string;
   mountPath: string;
@@ -48,7 +51,7 @@ interface Manifest {
 }
 
 function loadManifests(): Manifest[] {
-  const documents = parseAllDocuments(readFileSync(new URL("./kubernetes/procview.yaml", import.meta.url), "utf8"));
+  const documents = parseAllDocuments(readFileSync(new URL("./kubernetes/procview.yaml", moduleUrl), "utf8"));
   return documents.map((document) => {
     assert.deepEqual(document.errors, [], "the YAML must parse without errors");
     return document.toJS() as Manifest;
@@ -183,7 +186,7 @@ test("every container requests resources and both run the same image", () => {
 });
 
 test("the containers run the node and entry script the Containerfile installs", () => {
-  const containerfile = readFileSync(new URL("./Containerfile", import.meta.url), "utf8");
+  const containerfile = readFileSync(new URL("./Containerfile", moduleUrl), "utf8");
   assert.match(containerfile, /^COPY --from=build \S+\/bin\/node \/usr\/local\/bin\/node$/m);
   assert.match(containerfile, /^COPY --from=build \/opt\/procview \/opt\/procview$/m);
   assert.match(containerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/node", "\/opt\/procview\/bin\/procview\.js"\]$/m);

@@ -6,8 +6,11 @@ import { fileURLToPath } from "node:url";
 import { defaultMountpoint } from "../cli/args.ts";
 import { viewFiles } from "../core/views.ts";
 
-const readme = readFileSync(new URL("./README.md", import.meta.url), "utf8");
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+// Deno type-checks import.meta without `url` under this project's node-only types.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
+const readme = readFileSync(new URL("./README.md", moduleUrl), "utf8");
+const repoRoot = fileURLToPath(new URL("..", moduleUrl));
 
 /** The LXCFS-compatible files the FUSE server serves below the mountpoint, for Docker/nerdctl users. */
 const lxcfsCompatibleFiles = [

@@ -9,6 +9,9 @@ import { fileURLToPath } from "node:url";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 
+// Deno type-checks import.meta without `url` under this project's node-only types.
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+
 type Unit = Map<string, Map<string, string[]>>;
 
 /** A unit file as section → key → values (a key may repeat); comments and blank lines dropped. */
@@ -37,7 +40,7 @@ function value(unit: Unit, section: string, key: string): string {
 }
 
 function unitFile(name: string): string {
-  return fileURLToPath(new URL(`./systemd/${name}`, import.meta.url));
+  return fileURLToPath(new URL(`./systemd/${name}`, moduleUrl));
 }
 
 /** The procview arguments of ExecStart, after node and the entry script. */
@@ -108,8 +111,8 @@ test("the FUSE unit's commands mount at the default mountpoint, and its start ch
   // installed paths (install.sh makes the same substitution). Run in a private mount
   // namespace with fresh tmpfs on /var/lib and /run, so that the default mountpoint and
   // state dir are private to this test and vanish with it.
-  const node = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
-  const checkout = fileURLToPath(new URL("..", import.meta.url));
+  const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
+  const checkout = fileURLToPath(new URL("..", moduleUrl));
   const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/bin/node ", `${node} `).replace("/usr/local/lib/procview/", checkout);
   const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
   assert.ok(startCheck);
