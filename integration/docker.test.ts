@@ -19,6 +19,7 @@ import {
   startDockerd,
   type Dockerd,
 } from "./docker.ts";
+import { isRunning } from "./leftovers.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -112,15 +113,8 @@ async function assertNothingLeft(dir: string, cgroupParent: string, containerPid
     if (cmdline.includes(dir)) survivors.push(`${entry}: ${cmdline.replaceAll("\0", " ")}`);
   }
   assert.deepEqual(survivors, []);
-  if (containerPid !== undefined) assert.equal(await isRunning(containerPid), false, "container process ended");
-}
-
-/** A killed orphan may linger as a zombie until PID 1 reaps it: that counts as ended. */
-async function isRunning(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  if (stat === undefined) return false;
-  const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
-  return state !== "Z" && state !== "X";
+  // A killed orphan may linger as a zombie until PID 1 reaps it: isRunning counts that as ended.
+  if (containerPid !== undefined) assert.equal(isRunning(containerPid), false, "container process ended");
 }
 
 /** The engine's private directory, read from its socket path. */

@@ -12,12 +12,13 @@
 import { Buffer } from "node:buffer";
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { unescapeMountinfo } from "../core/cgroup-path.ts";
+import { cgroupMembers, killAll, removeCgroupTrees } from "./leftovers.ts";
 
 export interface Dockerd {
   /** Path of the engine's API socket. */
@@ -244,69 +245,32 @@ function cleanUp(layout: DockerdLayout): void {
       problems.push(`${what}: ${describe(error)}`);
     }
   };
-  const hierarchies = cgroupHierarchyRoots(readFileSync("/proc/self/mountinfo", "utf8"));
-  attempt("processes", () => killLeftovers(layout, hierarchies));
-  attempt("cgroups", () => removeCgroups(layout.cgroupParent, hierarchies));
+  const cgroupDirs = cgroupHierarchyRoots(readFileSync("/proc/self/mountinfo", "utf8")).map((root) =>
+    posix.join(root, layout.cgroupParent),
+  );
+  // Container processes are exactly the members of our cgroup parent.
+  attempt("processes", () => killAll([...processesNaming(layout.dir), ...cgroupMembers(cgroupDirs)]));
+  attempt("cgroups", () => removeCgroups(cgroupDirs));
   attempt("mounts", () => unmountBelow(layout.dir));
   attempt("files", () => rmSync(layout.dir, { recursive: true, force: true }));
   if (problems.length > 0) throw new Error(`cleaning up dockerd in ${layout.dir} failed: ${problems.join("; ")}`);
 }
 
-function killLeftovers(layout: DockerdLayout, hierarchies: string[]): void {
-  const pids = new Set<number>();
-  // containerd and its shims name our private directory on their command line.
-  for (const entry of readdirSync("/proc")) {
-    if (/^\d+$/.test(entry) && readOrEmpty(`/proc/${entry}/cmdline`).includes(layout.dir)) pids.add(Number(entry));
-  }
-  // Container processes are exactly the members of our cgroup parent.
-  for (const root of hierarchies) {
-    for (const dir of cgroupTree(posix.join(root, layout.cgroupParent))) {
-      for (const pid of readOrEmpty(join(dir, "cgroup.procs")).split("\n").filter(Boolean)) pids.add(Number(pid));
-    }
-  }
-  pids.delete(process.pid);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-    }
-  }
+/** dockerd's containerd and shims name our private directory on their command line. */
+function processesNaming(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && readOrEmpty(`/proc/${entry}/cmdline`).includes(dir))
+    .map(Number);
 }
 
 /** A killed process leaves its cgroup a moment later: rmdir answers EBUSY until then. */
-function removeCgroups(cgroupParent: string, hierarchies: string[]): void {
-  for (const root of hierarchies) {
-    for (const dir of cgroupTree(posix.join(root, cgroupParent)).reverse()) {
-      for (let tries = 0; ; tries++) {
-        try {
-          rmdirSync(dir);
-          break;
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === "ENOENT") break;
-          if (code !== "EBUSY" || tries >= 50) throw error;
-          sleepSync(100);
-        }
-      }
-    }
+function removeCgroups(cgroupDirs: readonly string[]): void {
+  let remaining = removeCgroupTrees(cgroupDirs);
+  for (let tries = 0; remaining.length > 0 && tries < 50; tries++) {
+    sleepSync(100);
+    remaining = removeCgroupTrees(cgroupDirs);
   }
-}
-
-/** `dir` and every directory below it, parents first; empty when `dir` does not exist. */
-function cgroupTree(dir: string): string[] {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  const tree = [dir];
-  for (const entry of entries) {
-    if (entry.isDirectory()) tree.push(...cgroupTree(join(dir, entry.name)));
-  }
-  return tree;
+  if (remaining.length > 0) throw new Error(`busy: ${remaining.join(", ")}`);
 }
 
 function unmountBelow(dir: string): void {
