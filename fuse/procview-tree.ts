@@ -10,7 +10,6 @@
  */
 
 import { readFileSync } from "node:fs";
-import { posix } from "node:path";
 import { parseCgroupLayout, parseProcCgroup, type CgroupLayout } from "../core/cgroup-path.ts";
 import { createLogger, isLogLevel, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
@@ -73,7 +72,7 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
 
 /** The reader's cgroups as /proc/<pid>/cgroup lists them; read at every open, so no reader ever gets another's. */
 function readerCgroup(procDir: string, ctx: RequestContext): CgroupPaths {
-  const text = Number.isSafeInteger(ctx.pid) && ctx.pid > 0 ? readOptionalFile(posix.join(procDir, String(ctx.pid), "cgroup")) : undefined;
+  const text = Number.isSafeInteger(ctx.pid) && ctx.pid > 0 ? readOptionalFile(`${procDir}/${ctx.pid}/cgroup`) : undefined;
   if (text === undefined) throw new FsError(errno.ENOENT, `reader pid ${ctx.pid} has no /proc entry`);
   return parseProcCgroup(text);
 }

@@ -1,6 +1,5 @@
 /** A cgroup's CPU figures: which CPUs it may run on, its quota, and the CPU time it used. */
 
-import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { parseCpuList } from "./cpu-list.ts";
 import { locateCgroupChain, parseFlatKeyed, readRequiredFile, type CgroupPaths } from "./files.ts";
@@ -43,12 +42,14 @@ export function readCpuSnapshot(layout: CgroupLayout, cgroup: CgroupPaths): CpuS
 export function readCpuPlacement(layout: CgroupLayout, cgroup: CgroupPaths): CpuPlacement {
   const cpu = locateCgroupChain(layout, "cpu", cgroup);
   if (cpu === undefined) throw new Error("no cpu cgroup hierarchy holds this cgroup");
-  readRequiredFile(cpu.chain[0], "cgroup.procs");
-  return { cpuset: readEffectiveCpuset(layout, cgroup), quotaCpus: readQuotaCpus(cpu.chain, cpu.version) };
+  readRequiredFile(`${cpu.chain[0]}/cgroup.procs`);
+  // The v2 root cgroup has no cpu.max: only its descendants can have a quota.
+  const quotaChain = cpu.version === 2 ? cpu.chain.slice(0, -1) : cpu.chain;
+  return { cpuset: readEffectiveCpuset(layout, cgroup), quotaCpus: readQuotaCpus(quotaChain, cpu.version) };
 }
 
 function readV1Usage(dir: string): { usage: CpuTime; perCpu: Map<number, CpuTime> | undefined } {
-  const all = readOptionalFile(posix.join(dir, "cpuacct.usage_all"));
+  const all = readOptionalFile(`${dir}/cpuacct.usage_all`);
   if (all !== undefined) {
     const perCpu = parseUsageAll(all);
     const usage = { user: 0, system: 0 };
@@ -59,7 +60,7 @@ function readV1Usage(dir: string): { usage: CpuTime; perCpu: Map<number, CpuTime
     return { usage, perCpu };
   }
   // Kernels before 4.7 have no usage_all; cpuacct.stat has the split in USER_HZ ticks.
-  const stat = parseFlatKeyed(readRequiredFile(dir, "cpuacct.stat"));
+  const stat = parseFlatKeyed(readRequiredFile(`${dir}/cpuacct.stat`));
   const tickNs = 1e9 / userHz;
   return { usage: { user: (stat.get("user") ?? 0) * tickNs, system: (stat.get("system") ?? 0) * tickNs }, perCpu: undefined };
 }
@@ -75,7 +76,7 @@ export function parseUsageAll(text: string): Map<number, CpuTime> {
 }
 
 function readV2Usage(dir: string): { usage: CpuTime; perCpu: undefined } {
-  const stat = parseFlatKeyed(readRequiredFile(dir, "cpu.stat"));
+  const stat = parseFlatKeyed(readRequiredFile(`${dir}/cpu.stat`));
   return { usage: { user: (stat.get("user_usec") ?? 0) * 1000, system: (stat.get("system_usec") ?? 0) * 1000 }, perCpu: undefined };
 }
 
@@ -87,7 +88,7 @@ function readEffectiveCpuset(layout: CgroupLayout, cgroup: CgroupPaths): number[
   const dirs = located.version === 1 ? located.chain.slice(0, 1) : located.chain;
   for (const dir of dirs) {
     for (const name of names) {
-      const text = readOptionalFile(posix.join(dir, name));
+      const text = readOptionalFile(`${dir}/${name}`);
       if (text === undefined) continue;
       const cpus = parseCpuList(text);
       if (cpus.length > 0) return cpus;
@@ -106,14 +107,14 @@ function readQuotaCpus(chain: readonly string[], version: 1 | 2): number {
 }
 
 function readV1Quota(dir: string): number | undefined {
-  const quota = readOptionalFile(posix.join(dir, "cpu.cfs_quota_us"));
-  const period = readOptionalFile(posix.join(dir, "cpu.cfs_period_us"));
+  const quota = readOptionalFile(`${dir}/cpu.cfs_quota_us`);
+  const period = readOptionalFile(`${dir}/cpu.cfs_period_us`);
   if (quota === undefined || period === undefined) return undefined;
   return quotaRatio(quota.trim(), period.trim());
 }
 
 function readV2Quota(dir: string): number | undefined {
-  const max = readOptionalFile(posix.join(dir, "cpu.max"));
+  const max = readOptionalFile(`${dir}/cpu.max`);
   if (max === undefined) return undefined;
   const [quota = "", period = ""] = max.trim().split(" ");
   return quotaRatio(quota, period);

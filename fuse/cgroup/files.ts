@@ -7,6 +7,8 @@ import { posix } from "node:path";
 import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile } from "../reader/optional-file.ts";
 
+export { readRequiredFile } from "../reader/optional-file.ts";
+
 /**
  * v1 prints "no limit" as the page counter maximum (9223372036854771712 with 4 KiB pages);
  * anything this large is no limit on any real machine.
@@ -30,12 +32,28 @@ export function parseCount(text: string): number {
 
 /** "key value" lines (memory.stat, cpu.stat) → key → value; malformed lines are skipped. */
 export function parseFlatKeyed(text: string): Map<string, number> {
+  // A hand-written scanner: memory.stat has ~40 lines and is parsed at every meminfo open.
   const values = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const match = /^(\S+) (\d+)$/.exec(line);
-    if (match) values.set(match[1], Number(match[2]));
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const space = text.indexOf(" ", start);
+    if (space > start && space < end - 1) {
+      const digits = text.slice(space + 1, end);
+      if (isDigits(digits)) values.set(text.slice(start, space), Number(digits));
+    }
+    start = end + 1;
   }
   return values;
+}
+
+function isDigits(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return text.length > 0;
 }
 
 /** A controller's directory for a cgroup and for each of its ancestors, nearest first. */
@@ -79,23 +97,10 @@ export function smallestLimit(chain: readonly string[], file: string): { limit: 
   let limit = Infinity;
   let found = false;
   for (const dir of chain) {
-    const text = readOptionalFile(posix.join(dir, file));
+    const text = readOptionalFile(`${dir}/${file}`);
     if (text === undefined) continue;
     found = true;
     limit = Math.min(limit, parseLimit(text));
   }
   return { limit, found };
 }
-
-/** A file that every live cgroup has: its absence means the cgroup is gone. */
-export function readRequiredFile(dir: string, file: string): string {
-  const path = posix.join(dir, file);
-  const text = readOptionalFile(path);
-  if (text === undefined) {
-    const error: NodeJS.ErrnoException = new Error(`cgroup file missing: ${path}`);
-    error.code = "ENOENT";
-    throw error;
-  }
-  return text;
-}
-

@@ -1,6 +1,5 @@
 /** A cgroup's block I/O per device, from v1 blkio (recursive counters) or v2 io.stat. */
 
-import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile } from "../reader/optional-file.ts";
 import { locateCgroupChain, readRequiredFile, type CgroupPaths } from "./files.ts";
@@ -29,7 +28,7 @@ export function readIoSnapshot(layout: CgroupLayout, cgroup: CgroupPaths): IoSna
   if (located === undefined) throw new Error("no blkio/io cgroup hierarchy holds this cgroup");
   const dir = located.chain[0];
   if (located.version === 2) {
-    const text = readOptionalFile(posix.join(dir, "io.stat"));
+    const text = readOptionalFile(`${dir}/io.stat`);
     return text === undefined ? noIoAccounting(dir) : parseIoStat(text);
   }
   return readBlkio(dir);
@@ -69,7 +68,7 @@ export function parseIoStat(text: string): Map<string, DeviceIo> {
 function readBlkio(dir: string): Map<string, DeviceIo> {
   const read = (...names: string[]): Map<string, Map<string, number>> | undefined => {
     for (const name of names) {
-      const text = readOptionalFile(posix.join(dir, name));
+      const text = readOptionalFile(`${dir}/${name}`);
       if (text !== undefined) return parseBlkioFile(text);
     }
     return undefined;
@@ -113,6 +112,6 @@ export function parseBlkioFile(text: string): Map<string, Map<string, number>> {
 
 /** Without the I/O files a live cgroup (the io controller not enabled) has no per-device figures; a gone one is ENOENT. */
 function noIoAccounting(dir: string): Map<string, DeviceIo> {
-  readRequiredFile(dir, "cgroup.procs");
+  readRequiredFile(`${dir}/cgroup.procs`);
   return new Map();
 }

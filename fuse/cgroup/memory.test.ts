@@ -23,6 +23,13 @@ test("v1: a limit set only on an ancestor applies", () => {
   assert.deepEqual(memory.swap, { limit: Infinity, usage: 0 });
 });
 
+test("v1 without memory.stat's hierarchical limits: the limit files of every ancestor are read", () => {
+  const memory = readMemorySnapshot(v1FixtureLayout(), "/parent/statless");
+  assert.equal(memory.limit, 64 * MiB);
+  assert.equal(memory.stat.size, 0);
+  assert.deepEqual(memory.swap, { limit: Infinity, usage: 0 });
+});
+
 test("v1: no limit anywhere is Infinity", () => {
   assert.equal(readMemorySnapshot(v1FixtureLayout(), "/").limit, Infinity);
 });

@@ -3,11 +3,11 @@
  * are normalised here, so the renderers deal with one shape.
  */
 
-import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import {
   locateCgroupChain,
   parseCount,
+  parseLimit,
   parseFlatKeyed,
   readRequiredFile,
   smallestLimit,
@@ -58,37 +58,61 @@ export function readMemorySnapshot(layout: CgroupLayout, cgroup: CgroupPaths): M
 
 function readV1(chain: readonly string[]): MemorySnapshot {
   const dir = chain[0];
-  const usage = parseCount(readRequiredFile(dir, "memory.usage_in_bytes"));
-  const limit = smallestLimit(chain, "memory.limit_in_bytes").limit;
+  const usage = parseCount(readRequiredFile(`${dir}/memory.usage_in_bytes`));
+  const rawStat = parseFlatKeyed(readOptionalFile(`${dir}/memory.stat`) ?? "");
   const stat = new Map<string, number>();
-  for (const [key, value] of parseFlatKeyed(readOptionalFile(posix.join(dir, "memory.stat")) ?? "")) {
+  for (const [key, value] of rawStat) {
     if (!key.startsWith("total_")) continue;
     const name = key.slice("total_".length);
     stat.set(v1StatNames.get(name) ?? name, value);
   }
-  return { limit, usage, stat, swap: readV1Swap(chain, limit, usage) };
+  // The kernel prints the smallest limit over the cgroup and its ancestors in memory.stat;
+  // reading it there saves a file per ancestor on every open.
+  const limit = hierarchicalLimit(rawStat, "hierarchical_memory_limit") ?? smallestLimit(chain, "memory.limit_in_bytes").limit;
+  return { limit, usage, stat, swap: readV1Swap(chain, rawStat, limit, usage) };
 }
 
-/** v1 accounts memory+swap together (memsw); swap is what memsw allows beyond memory. */
-function readV1Swap(chain: readonly string[], memoryLimit: number, memoryUsage: number): SwapSnapshot | undefined {
-  const memsw = smallestLimit(chain, "memory.memsw.limit_in_bytes");
-  const memswUsageText = readOptionalFile(posix.join(chain[0], "memory.memsw.usage_in_bytes"));
-  if (!memsw.found || memswUsageText === undefined) return undefined;
-  const usage = Math.max(0, parseCount(memswUsageText) - memoryUsage);
-  const swappiness = readOptionalFile(posix.join(chain[0], "memory.swappiness"));
-  // The kernel does not swap out a cgroup whose swappiness is 0: it has no swap to offer.
-  if (swappiness !== undefined && swappiness.trim() === "0") return { limit: 0, usage };
-  const limit = memsw.limit === Infinity || memoryLimit === Infinity ? Infinity : Math.max(0, memsw.limit - memoryLimit);
+function hierarchicalLimit(rawStat: ReadonlyMap<string, number>, key: string): number | undefined {
+  const value = rawStat.get(key);
+  return value === undefined ? undefined : parseLimit(String(value));
+}
+
+/**
+ * v1 accounts memory+swap together (memsw); swap is what memsw allows beyond memory. With
+ * swap accounting on, memory.stat carries the hierarchical memsw limit and the swap in use,
+ * so only swappiness needs another file.
+ */
+function readV1Swap(chain: readonly string[], rawStat: ReadonlyMap<string, number>, memoryLimit: number, memoryUsage: number): SwapSnapshot | undefined {
+  const statSwap = rawStat.get("total_swap");
+  let usage: number;
+  let memswLimit: number;
+  if (statSwap !== undefined && rawStat.has("hierarchical_memsw_limit")) {
+    usage = statSwap;
+    memswLimit = hierarchicalLimit(rawStat, "hierarchical_memsw_limit") ?? Infinity;
+  } else {
+    const memswUsageText = readOptionalFile(`${chain[0]}/memory.memsw.usage_in_bytes`);
+    // Without swap accounting (swapaccount=0) there are no memsw files.
+    if (memswUsageText === undefined) return undefined;
+    usage = Math.max(0, parseCount(memswUsageText) - memoryUsage);
+    memswLimit = smallestLimit(chain, "memory.memsw.limit_in_bytes").limit;
+  }
+  const swappiness = readOptionalFile(`${chain[0]}/memory.swappiness`);
+  // The kernel does not swap out a cgroup whose swappiness is 0: it has no swap to offer
+  // beyond what it already uses.
+  if (swappiness !== undefined && swappiness.trim() === "0") return { limit: usage, usage };
+  const limit = memswLimit === Infinity || memoryLimit === Infinity ? Infinity : Math.max(0, memswLimit - memoryLimit);
   return { limit, usage };
 }
 
 function readV2(chain: readonly string[]): MemorySnapshot {
   const dir = chain[0];
-  const usage = parseCount(readRequiredFile(dir, "memory.current"));
-  const limit = smallestLimit(chain, "memory.max").limit;
-  const stat = parseFlatKeyed(readOptionalFile(posix.join(dir, "memory.stat")) ?? "");
-  const swapMax = smallestLimit(chain, "memory.swap.max");
-  const swapCurrent = readOptionalFile(posix.join(dir, "memory.swap.current"));
+  const usage = parseCount(readRequiredFile(`${dir}/memory.current`));
+  // The v2 root cgroup has no limit files: only its descendants can be limited.
+  const limited = chain.slice(0, -1);
+  const limit = smallestLimit(limited, "memory.max").limit;
+  const stat = parseFlatKeyed(readOptionalFile(`${dir}/memory.stat`) ?? "");
+  const swapMax = smallestLimit(limited, "memory.swap.max");
+  const swapCurrent = readOptionalFile(`${dir}/memory.swap.current`);
   const swap = swapMax.found && swapCurrent !== undefined ? { limit: swapMax.limit, usage: parseCount(swapCurrent) } : undefined;
   return { limit, usage, stat, swap };
 }

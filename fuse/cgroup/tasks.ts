@@ -1,7 +1,6 @@
 /** The processes and threads of a cgroup and of every cgroup below it (a container may nest its own). */
 
 import { readdirSync } from "node:fs";
-import { posix } from "node:path";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile } from "../reader/optional-file.ts";
 import { locateCgroupChain, readRequiredFile, type CgroupPaths } from "./files.ts";
@@ -20,7 +19,7 @@ export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind:
   if (located === undefined) throw new Error("no cpu cgroup hierarchy holds this cgroup");
   const file = kind === "processes" ? "cgroup.procs" : located.version === 1 ? "tasks" : "cgroup.threads";
   const ids: number[] = [];
-  collectIds(readRequiredFile(located.chain[0], file), ids);
+  collectIds(readRequiredFile(`${located.chain[0]}/${file}`), ids);
   collectDescendants(located.chain[0], file, ids, 1);
   return ids;
 }
@@ -36,8 +35,8 @@ function collectDescendants(dir: string, file: string, ids: number[], depth: num
   }
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const child = posix.join(dir, entry.name);
-    const text = readOptionalFile(posix.join(child, file));
+    const child = `${dir}/${entry.name}`;
+    const text = readOptionalFile(`${child}/${file}`);
     if (text !== undefined) collectIds(text, ids);
     collectDescendants(child, file, ids, depth + 1);
   }

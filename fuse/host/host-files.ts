@@ -4,10 +4,8 @@
  * splitting cpuinfo costs more than rendering a view; the rest is read fresh at each open.
  */
 
-import { readFileSync } from "node:fs";
-import { posix } from "node:path";
 import { parseCpuList } from "../cgroup/cpu-list.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
 import { parseHostCpuinfo, type HostCpuinfo } from "./cpuinfo.ts";
 import { parseHostDiskstats, type HostDisk } from "./diskstats.ts";
 import { parseHostMeminfo, type HostMeminfo } from "./meminfo.ts";
@@ -70,7 +68,7 @@ export class HostFiles {
   /** Online host CPUs; without the sysfs file, the CPUs cpuinfo lists. */
   onlineCpus(): readonly number[] {
     if (!this.isFresh(this.cachedOnline)) {
-      const text = readOptionalFile(posix.join(this.sysDir, "devices/system/cpu/online"));
+      const text = readOptionalFile(`${this.sysDir}/devices/system/cpu/online`);
       const cpus = text === undefined ? [...this.cpuinfo().blocks.keys()].sort((a, b) => a - b) : parseCpuList(text);
       this.cachedOnline = { value: cpus, readAt: this.now() };
     }
@@ -82,6 +80,6 @@ export class HostFiles {
   }
 
   private readProc(name: string): string {
-    return readFileSync(posix.join(this.procDir, name), "latin1");
+    return readRequiredFile(`${this.procDir}/${name}`);
   }
 }

@@ -19,3 +19,12 @@ test("the running kernel's /proc/meminfo parses", () => {
   const host = readHostMeminfo();
   assert.ok((host.values.get("MemTotal") ?? 0) > 0);
 });
+
+test("lines that are not 'Name: number [kB]' are skipped", () => {
+  const host = parseHostMeminfo("MemTotal:  100 kB\nBad line\nOdd: 12 MB\nNo Space:1 kB\nAlso bad: x\nHugePages_Total:   3\nTrailing:  5 kB");
+  assert.deepEqual(host.lines, [
+    { name: "MemTotal", value: 100, hasKbUnit: true },
+    { name: "HugePages_Total", value: 3, hasKbUnit: false },
+    { name: "Trailing", value: 5, hasKbUnit: true },
+  ]);
+});

@@ -17,17 +17,38 @@ export interface HostMeminfo {
 }
 
 export function parseHostMeminfo(text: string): HostMeminfo {
+  // A hand-written scanner: the host's meminfo (~55 lines) is parsed at every meminfo open.
   const lines: MeminfoLine[] = [];
   const values = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const match = /^([^:\s]+):\s+(\d+)( kB)?$/.exec(line);
-    if (!match) continue;
-    const entry = { name: match[1], value: Number(match[2]), hasKbUnit: match[3] !== undefined };
-    lines.push(entry);
-    values.set(entry.name, entry.value);
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const entry = parseMeminfoLine(text, start, end);
+    if (entry !== undefined) {
+      lines.push(entry);
+      values.set(entry.name, entry.value);
+    }
+    start = end + 1;
   }
   if (!values.has("MemTotal")) throw new Error("host meminfo has no MemTotal line");
   return { lines, values };
+}
+
+/** "Name:   1234 kB" or "Name:   1234" between start and end; undefined for anything else. */
+function parseMeminfoLine(text: string, start: number, end: number): MeminfoLine | undefined {
+  const colon = text.indexOf(":", start);
+  if (colon <= start || colon >= end) return undefined;
+  let digitsStart = colon + 1;
+  while (digitsStart < end && text.charCodeAt(digitsStart) === 32) digitsStart++;
+  let digitsEnd = digitsStart;
+  while (digitsEnd < end && text.charCodeAt(digitsEnd) >= 48 && text.charCodeAt(digitsEnd) <= 57) digitsEnd++;
+  if (digitsEnd === digitsStart || digitsStart === colon + 1) return undefined;
+  const unit = text.slice(digitsEnd, end);
+  if (unit !== "" && unit !== " kB") return undefined;
+  const name = text.slice(start, colon);
+  if (name.includes(" ")) return undefined;
+  return { name, value: Number(text.slice(digitsStart, digitsEnd)), hasKbUnit: unit !== "" };
 }
 
 export function readHostMeminfo(path = "/proc/meminfo"): HostMeminfo {

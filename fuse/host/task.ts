@@ -1,6 +1,5 @@
 /** What procfs says about one process or thread of a cgroup. */
 
-import { posix } from "node:path";
 import { readOptionalFile } from "../reader/optional-file.ts";
 
 export interface TaskStatus {
@@ -31,12 +30,12 @@ export function parseStartTicks(statText: string): number | undefined {
 
 /** A task's status; undefined when it has exited meanwhile (tasks come and go while a cgroup is read). */
 export function readTaskStatus(procDir: string, tid: number): TaskStatus | undefined {
-  const text = readOptionalFile(posix.join(procDir, String(tid), "status"));
+  const text = readOptionalFile(`${procDir}/${tid}/status`);
   return text === undefined ? undefined : parseTaskStatus(text);
 }
 
 export function readStartTicks(procDir: string, pid: number): number | undefined {
-  const text = readOptionalFile(posix.join(procDir, String(pid), "stat"));
+  const text = readOptionalFile(`${procDir}/${pid}/stat`);
   return text === undefined ? undefined : parseStartTicks(text);
 }
 
