@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -99,8 +99,8 @@ async function until(what: string, condition: () => boolean, timeoutMs = 15_000)
   }
 }
 
-async function runBusybox(name: string): Promise<{ podId: string; id: string }> {
-  const podId = await cri!.runPod({ name, uid: `uid-${name}`, namespace: "procview-nri", cgroupParent: containerd!.cgroupParent });
+async function runBusybox(name: string, annotations: Record<string, string> = {}): Promise<{ podId: string; id: string }> {
+  const podId = await cri!.runPod({ name, uid: `uid-${name}`, namespace: "procview-nri", cgroupParent: containerd!.cgroupParent, annotations });
   const id = await cri!.createContainer(podId, { name: "busybox", image: containerd!.images.busybox, command: ["sleep", "3600"] });
   await cri!.startContainer(id);
   return { podId, id };
@@ -145,4 +145,11 @@ test("removing a container reaches the plugin as REMOVE_CONTAINER and drops its 
   assert.equal(new ContainerRegistry(join(dir, "state")).get(id), undefined);
   await cri!.stopPod(podId);
   await cri!.removePod(podId);
+});
+
+test("a pod annotation opting the container out leaves it the host's /proc/meminfo", async () => {
+  const { id } = await runBusybox("opted-out", { "procview.noderesource.dev/container.busybox": "disabled" });
+  const hostFirstLine = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
+  assert.equal((await meminfoIn(id)).split("\n")[0], hostFirstLine);
+  assert.equal(new ContainerRegistry(join(dir, "state")).get(id), undefined);
 });
