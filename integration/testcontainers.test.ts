@@ -122,6 +122,12 @@ test("with procview's LXCFS-style views bound read-only, a container sees its ow
     assert.ok(uptime < hostUptime, `container uptime ${uptime} s is below the host's ${hostUptime} s`);
   });
 
+  await t.test("a container with another limit reading the same files sees its own", async () => {
+    const other = await startIdleContainer((c) => c.withResourcesQuota({ memory: 100 / 1024 }).withBindMounts(binds));
+    const firstLine = await run(other, ["head", "-n", "1", "/proc/meminfo"]);
+    assert.match(firstLine, /^MemTotal:\s+102400 kB\n$/);
+  });
+
   await t.test("the views cannot be written from inside the container", async () => {
     const result = await container.exec(["sh", "-c", "echo 1 > /proc/meminfo"]);
     assert.notEqual(result.exitCode, 0);
