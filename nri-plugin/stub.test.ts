@@ -317,3 +317,31 @@ test(
     assert.equal(runtime.connections, 1);
   }),
 );
+
+test(
+  "a Synchronize answered past the runtime's deadline, or failed, makes the stub reconnect instead of idling as a zombie",
+  withRuntime({}, async ({ runtime, start }) => {
+    let syncs = 0;
+    start({
+      ...createOnly,
+      synchronize: async () => {
+        syncs++;
+        if (syncs === 1) await new Promise((resolve) => setTimeout(resolve, 300));
+        if (syncs === 2) throw new Error("cannot list");
+        return [];
+      },
+    });
+    const first = await runtime.next();
+    await first.registered;
+    await assert.rejects(first.call("Synchronize", syncRequest.encode({}), { timeoutMs: 200 }));
+    await first.closed;
+    const second = await runtime.next();
+    await second.registered;
+    await assert.rejects(second.call("Synchronize", syncRequest.encode({})), /cannot list/);
+    await second.closed;
+    const third = await runtime.next();
+    await third.registered;
+    assert.deepEqual(syncResponse.decode(await third.call("Synchronize", syncRequest.encode({}))), {});
+    assert.equal(syncs, 3);
+  }),
+);

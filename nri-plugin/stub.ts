@@ -378,7 +378,7 @@ class Session {
       throw err;
     }
     const elapsed = Date.now() - started;
-    const budget = Math.min(context.timeoutMs ?? this.requestTimeoutMs, this.requestTimeoutMs);
+    const budget = this.deadlineOf(context);
     if (elapsed >= budget) {
       this.logger.error("synchronize answered too late for the runtime, reconnecting", { elapsedMs: elapsed, budgetMs: budget });
       setImmediate(() => this.close());
@@ -387,6 +387,11 @@ class Session {
     }
     this.logger.info("synchronized with the NRI runtime", { pods: pods.length, containers: containers.length });
     return codecs.synchronizeResponse.encode({ update });
+  }
+
+  /** The runtime's deadline for a call: its own timeout, else the configured or default request timeout. */
+  private deadlineOf(context: CallContext): number {
+    return context.timeoutMs ?? this.requestTimeoutMs;
   }
 
   /**
@@ -401,7 +406,7 @@ class Session {
     method: string,
   ): TtrpcHandler {
     return async (payload, context) => {
-      const budget = Math.min(context.timeoutMs ?? this.requestTimeoutMs, this.requestTimeoutMs) - deadlineMarginMs;
+      const budget = this.deadlineOf(context) - deadlineMarginMs;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), Math.max(budget, 0))));
       try {
