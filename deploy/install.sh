@@ -144,7 +144,9 @@ cp "$source_dir/package.json" "$source_dir/package-lock.json" "$staged/"
 for part in bin cli core fuse nri-plugin proto deploy; do
 	if [ -d "$source_dir/$part" ]; then cp -R "$source_dir/$part" "$staged/"; fi
 done
+# Tests and their fixtures are not part of the program.
 find "$staged" -name '*.test.ts' -exec rm -f {} +
+find "$staged" -type d -name testdata -prune -exec rm -rf {} +
 if [ "$skip_deps" = no ]; then
 	npm_cli=$(command -v npm) || die "no npm on PATH to install the runtime dependencies (or give --skip-deps)"
 	(cd "$staged" && "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund) ||

@@ -104,8 +104,8 @@ test(
 
     const app = join(destdir, "usr/local/lib/procview");
     assert.ok(existsSync(join(app, "package.json")) && existsSync(join(app, "cli/args.ts")));
-    const tests = readdirSync(app, { recursive: true }).filter((name) => String(name).endsWith(".test.ts"));
-    assert.deepEqual(tests, [], "tests are not installed");
+    const tests = readdirSync(app, { recursive: true }).filter((name) => /\.test\.ts$|(^|\/)testdata$/.test(String(name)));
+    assert.deepEqual(tests, [], "tests and their fixtures are not installed");
   }),
 );
 
