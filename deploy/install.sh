@@ -234,6 +234,8 @@ if [ ! -e "$conf" ]; then
 	cp "$source_dir/deploy/nri/10-procview.conf" "$conf"
 fi
 
+# Running services are not restarted: a new FUSE server would leave running containers'
+# binds pointing at the old, dead mount. An upgrade takes effect at the next restart.
 if [ -z "$destdir" ] && [ "$start" = yes ] && [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
 	systemctl enable --now procview-fuse.service
