@@ -159,6 +159,8 @@ class Stub implements NriStub {
   private sessionClosed: Promise<void> = Promise.resolve();
   private stopped = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A connection attempt not yet answered by the runtime. */
+  private dialing: Socket | undefined;
   private delayMs: number;
   private finish: () => void = () => {};
 
@@ -190,6 +192,7 @@ class Stub implements NriStub {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    this.dialing?.destroy();
     this.session?.close();
     await this.sessionClosed;
     this.finish();
@@ -197,19 +200,17 @@ class Stub implements NriStub {
 
   private dial(socketPath: string): void {
     const socket: Socket = connect(socketPath);
+    this.dialing = socket;
     let connected = false;
     socket.once("connect", () => {
       connected = true;
-      // stop() came while this connection was being made.
-      if (this.stopped) {
-        socket.destroy();
-        return;
-      }
+      this.dialing = undefined;
       this.logger.info("connected to the NRI runtime", { socketPath });
       this.adopt(socket);
     });
     socket.once("error", (err) => {
       if (connected) return;
+      this.dialing = undefined;
       // Expected while the runtime restarts: log once per outage, then quietly retry.
       if (this.delayMs === this.delays.initial) this.logger.warn("cannot reach the NRI runtime, retrying", { socketPath, error: err });
       this.scheduleReconnect(socketPath);
