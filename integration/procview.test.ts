@@ -1,0 +1,119 @@
+/**
+ * The walking skeleton on the real stack: a private containerd 1.7 with NRI, procview's
+ * FUSE server and NRI plugin started through the CLI, pods made through the CRI the way
+ * kubelet makes them. Needs root and /dev/fuse; the harness fetches containerd and runc.
+ */
+
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { startContainerd, type Containerd } from "./containerd.ts";
+import { connectCri, type CriClient } from "./cri.ts";
+import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
+
+const fiftyMiB = 52428800;
+
+let dir: string;
+let containerd: Containerd | undefined;
+let cri: CriClient | undefined;
+let fuse: ProcviewFuse | undefined;
+let plugin: ProcviewProcess | undefined;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "procview-it-"));
+  const shared = join(dir, "shared");
+  await mkdir(shared);
+  // The FUSE server mounts below `shared` after containerd's namespace exists: a shared
+  // mount lets that mount reach the containers (on systemd hosts / is shared anyway).
+  containerd = await startContainerd({ sharedDirs: [shared] });
+  cri = connectCri(containerd.criAddress);
+  fuse = await startProcviewFuse({ dir: shared });
+  plugin = await startPlugin();
+});
+
+after(async () => {
+  await cri?.teardown().catch(() => {});
+  cri?.close();
+  await plugin?.stop();
+  await fuse?.stop();
+  await containerd?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function startPlugin(): Promise<ProcviewProcess> {
+  return startProcviewNri({
+    socket: containerd!.nriSocket,
+    mountpoint: fuse!.mountpoint,
+    stateDir: fuse!.stateDir,
+    logFile: join(dir, "nri.log"),
+  });
+}
+
+/** A running busybox container in a pod of its own. */
+async function runBusybox(name: string, memoryLimitBytes = fiftyMiB): Promise<string> {
+  try {
+    return await createAndStart(name, memoryLimitBytes);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd!.logTail(30)}`, { cause: err });
+  }
+}
+
+async function createAndStart(name: string, memoryLimitBytes: number): Promise<string> {
+  const pod = await cri!.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd!.cgroupParent });
+  const id = await cri!.createContainer(pod, {
+    name: "busybox",
+    image: containerd!.images.busybox,
+    command: ["sleep", "3600"],
+    memoryLimitBytes,
+  });
+  await cri!.startContainer(id);
+  return id;
+}
+
+async function exec(id: string, command: string[]): Promise<string> {
+  const result = await cri!.execSync(id, command, 10);
+  assert.equal(result.exitCode, 0, `${command.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function hostMemTotalLine(): Promise<string> {
+  return (await readFile("/proc/meminfo", "utf8")).split("\n")[0] + "\n";
+}
+
+test("a busybox limited to 50 MiB reads MemTotal 51200 kB, padded like the kernel", async () => {
+  const id = await runBusybox("headline");
+  assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), "MemTotal:          51200 kB\n");
+});
+
+test("the view is a read-only bind: writing it fails inside the container", async () => {
+  const id = await runBusybox("readonly");
+  const mountLine = (await exec(id, ["cat", "/proc/self/mountinfo"])).split("\n").find((line) => line.split(" ")[4] === "/proc/meminfo");
+  assert.ok(mountLine, "a mount sits on /proc/meminfo");
+  assert.match(mountLine.split(" ")[5], /(^|,)ro(,|$)/);
+  const write = await cri!.execSync(id, ["sh", "-c", "echo 1 > /proc/meminfo"], 10);
+  assert.notEqual(write.exitCode, 0);
+  assert.match(write.stderr, /Read-only file system/);
+});
+
+test("with the FUSE server down, the plugin adds no binds and the container still starts", async () => {
+  await fuse!.stop();
+  try {
+    const id = await runBusybox("fuse-down");
+    assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), await hostMemTotalLine());
+    assert.ok(
+      plugin!.records().some((record) => record.msg === "FUSE server not serving; container starts without procview views" && record.container === "busybox"),
+      "the plugin logs why the container got no views",
+    );
+  } finally {
+    fuse = await startProcviewFuse({ dir: join(dir, "shared") });
+  }
+});
+
+test("with the plugin not connected, a container still starts and shows the host's MemTotal", async () => {
+  await plugin!.stop();
+  const id = await runBusybox("no-plugin");
+  assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), await hostMemTotalLine());
+  plugin = await startPlugin();
+});
