@@ -1,5 +1,6 @@
 /** A cgroup's block I/O per device, from v1 blkio (recursive counters) or v2 io.stat. */
 
+import { readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile } from "../reader/optional-file.ts";
 import { locateCgroupChain, readRequiredFile, type CgroupPaths } from "./files.ts";
@@ -66,12 +67,19 @@ export function parseIoStat(text: string): Map<string, DeviceIo> {
  * and times only with CFQ/BFQ; every file is "major:minor Read|Write|Sync|Async|Discard|Total value".
  */
 function readBlkio(dir: string): Map<string, DeviceIo> {
+  // Which of these files exist depends on the kernel and the I/O scheduler: one directory
+  // listing is cheaper than failing to open the absent ones.
+  let present: Set<string>;
+  try {
+    present = new Set(readdirSync(dir));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return noIoAccounting(dir);
+    throw error;
+  }
   const read = (...names: string[]): Map<string, Map<string, number>> | undefined => {
-    for (const name of names) {
-      const text = readOptionalFile(`${dir}/${name}`);
-      if (text !== undefined) return parseBlkioFile(text);
-    }
-    return undefined;
+    const name = names.find((candidate) => present.has(candidate));
+    const text = name === undefined ? undefined : readOptionalFile(`${dir}/${name}`);
+    return text === undefined ? undefined : parseBlkioFile(text);
   };
   const ops = read("blkio.throttle.io_serviced_recursive", "blkio.io_serviced_recursive", "blkio.bfq.io_serviced_recursive");
   if (ops === undefined) return noIoAccounting(dir);
