@@ -36,10 +36,10 @@ test("liveness needs status, matching mountpoint, a live pid and the mount", () 
     const liveness = checkFuseLiveness(mountpoint, probe(over));
     return liveness.live ? "live" : liveness.reason;
   };
-  assert.match(checkFuseLiveness("/var/lib/procview", probe({ readStatus: () => undefined })).reason ?? "", /no FUSE server status/);
+  assert.match(reasonOf("/var/lib/procview", { readStatus: () => undefined }), /no FUSE server status/);
   assert.match(reasonOf("/elsewhere", {}), /serves \/var\/lib\/procview/);
-  assert.match(checkFuseLiveness("/var/lib/procview", probe({ isAlive: () => false })).reason ?? "", /pid 42 is gone/);
-  assert.match(checkFuseLiveness("/var/lib/procview", probe({ mountinfo: () => "" })).reason ?? "", /no fuse.procview mount/);
+  assert.match(reasonOf("/var/lib/procview", { isAlive: () => false }), /pid 42 is gone/);
+  assert.match(reasonOf("/var/lib/procview", { mountinfo: () => "" }), /no fuse.procview mount/);
 });
 
 test("status file round trip; clearing leaves a successor's file alone", () => {
