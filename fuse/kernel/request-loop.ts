@@ -13,7 +13,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createLogger, type LogLevel, type Logger } from "../../core/log.ts";
+import { createLogger, isLogLevel, type Logger } from "../../core/log.ts";
 import { createHandleStoreMemory, type HandleStoreSize } from "./handle-store.ts";
 import { createLoopControl, openGate, readersLeft, requestStop } from "./loop-control.ts";
 import { createNodeTableMemory } from "./node-table.ts";
@@ -43,9 +43,8 @@ export interface RequestLoopOptions {
   treeOptions: unknown;
   state: SharedFuseState;
   workers?: number;
+  /** Receives the workers' records too. */
   logger?: Logger;
-  /** Log level inside the workers. */
-  logLevel?: LogLevel;
 }
 
 export type LoopEnd = "stopped" | "unmounted" | "failed";
@@ -65,12 +64,16 @@ export interface WorkerData {
   treeModule: string;
   treeOptions: unknown;
   workerIndex: number;
-  logLevel: LogLevel;
 }
 
-export type WorkerReport = { type: "ready" } | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
+export type WorkerReport =
+  | { type: "ready" }
+  | { type: "log"; line: string }
+  | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
 
 export const defaultWorkers = 2;
+/** `import.meta.url` through a cast: Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url. */
+const workerUrl = new URL("./worker.ts", (import.meta as ImportMeta & { url: string }).url);
 const stopPollMs = 20;
 
 export async function startRequestLoop(options: RequestLoopOptions): Promise<RequestLoop> {
@@ -90,9 +93,8 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
       treeModule: options.treeModule,
       treeOptions: options.treeOptions,
       workerIndex,
-      logLevel: options.logLevel ?? "info",
     };
-    const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: data });
+    const worker = new Worker(workerUrl, { workerData: data });
     let becameReady: () => void = () => {};
     let failedToStart: (err: Error) => void = () => {};
     ready.push(
@@ -102,7 +104,8 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
       }),
     );
     worker.on("message", (report: WorkerReport) => {
-      if (report.type === "ready") becameReady();
+      if (report.type === "log") relayLog(logger, report.line);
+      else if (report.type === "ready") becameReady();
       else if (report.type === "failed") {
         ends.push("failed");
         failedToStart(new Error(`FUSE worker ${workerIndex}: ${report.message}`));
@@ -165,4 +168,10 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
     stop: () => (stopping ??= stop()),
     finished,
   };
+}
+
+/** Re-emits a worker's JSON log line through the main thread's logger. */
+function relayLog(logger: Logger, line: string): void {
+  const { level, msg, time: _time, ...fields } = JSON.parse(line) as Record<string, unknown>;
+  if (typeof level === "string" && isLogLevel(level)) logger[level](String(msg), fields);
 }

@@ -15,7 +15,8 @@ import { FuseSession, requestBufferSize } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
 
 const data = workerData as WorkerData;
-const logger = createLogger({ level: data.logLevel, fields: { component: "fuse", worker: data.workerIndex } });
+// Records go to the loop's logger in the main thread, which filters and writes them.
+const logger = createLogger({ level: "debug", fields: { worker: data.workerIndex }, write: (line) => report({ type: "log", line }) });
 
 function report(message: WorkerReport): void {
   parentPort!.postMessage(message);

@@ -1,6 +1,5 @@
 /**
- * A small tree for the FUSE server's tests: static files, a file whose content is
- * built at open (an open counter), a file that reports who opened it, a file that
+ * A small tree for the FUSE server's tests: static files, a file that reports who opened it, a file that
  * throws, and a directory whose entries the test controls through a directory on disk.
  */
 
@@ -27,7 +26,6 @@ function dir(children: () => Record<string, FsNode>): DirNode {
 
 export function createTree(options: unknown): DirNode {
   const { dynamicDir } = options as FixtureOptions;
-  let opens = 0;
   const dynamic: DirNode = {
     kind: "dir",
     lookup: (name) => (existsSync(join(dynamicDir, name)) ? file(() => readFileSync(join(dynamicDir, name))) : undefined),
@@ -36,7 +34,6 @@ export function createTree(options: unknown): DirNode {
   const big = "0123456789abcdef".repeat(20_000);
   const fixed = {
     "hello.txt": file(() => "hello, fuse\n"),
-    "counter.txt": file(() => `opened ${++opens} times\n`),
     "whoami.txt": file((ctx) => JSON.stringify(ctx)),
     "big.txt": file(() => big),
     "broken.txt": file(() => {

@@ -1,0 +1,253 @@
+/**
+ * The FUSE server against the real kernel: a real mount of the fixture tree (needs
+ * root and /dev/fuse), read through ordinary file system calls and child processes.
+ */
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { Buffer } from "node:buffer";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createLogger } from "../core/log.ts";
+import { checkFuseLiveness, hostLivenessProbe, readFuseStatus } from "../core/fuse-status.ts";
+import { startFuseServer, type FuseServer } from "./daemon.ts";
+import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./kernel/mount.ts";
+
+const run = promisify(execFile);
+// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
+const here = (import.meta as ImportMeta & { url: string }).url;
+const fixtureTree = new URL("./kernel/testdata/fixture-tree.ts", here).href;
+
+function errorCode(action: () => unknown): string | undefined {
+  try {
+    action();
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  }
+  return undefined;
+}
+
+/** Worker log records reach the main thread's logger asynchronously. */
+async function eventually(condition: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 500 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), "condition never became true");
+}
+
+interface Sandbox {
+  dir: string;
+  mountpoint: string;
+  stateDir: string;
+  dynamicDir: string;
+  logLines: string[];
+}
+
+function sandbox(): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), "procview-fuse-test-"));
+  chmodSync(dir, 0o755); // non-root readers must reach the mount
+  const dynamicDir = join(dir, "dynamic");
+  mkdirSync(dynamicDir);
+  return { dir, mountpoint: join(dir, "mnt", "nested"), stateDir: join(dir, "state"), dynamicDir, logLines: [] };
+}
+
+function start(box: Sandbox, workers = 2): Promise<FuseServer> {
+  return startFuseServer({
+    mountpoint: box.mountpoint,
+    stateDir: box.stateDir,
+    treeModule: fixtureTree,
+    treeOptions: { dynamicDir: box.dynamicDir },
+    workers,
+    logger: createLogger({ write: (line) => box.logLines.push(line) }),
+  });
+}
+
+function cleanup(box: Sandbox): void {
+  if (isProcviewMount(box.mountpoint)) {
+    execFile("umount", ["-c", "-l", box.mountpoint]);
+  }
+  rmSync(box.dir, { recursive: true, force: true });
+}
+
+describe("a mounted fixture tree", () => {
+  const box = sandbox();
+  let server: FuseServer;
+  const file = (name: string) => join(box.mountpoint, name);
+
+  before(async () => {
+    server = await start(box);
+  });
+  after(() => cleanup(box));
+
+  test("mounts as fuse.procview at the created mountpoint and announces itself", () => {
+    assert.equal(server.mountpoint, box.mountpoint);
+    assert.ok(isProcviewMount(box.mountpoint));
+    assert.deepEqual(
+      { pid: readFuseStatus(box.stateDir)?.pid, mountpoint: readFuseStatus(box.stateDir)?.mountpoint },
+      { pid: process.pid, mountpoint: box.mountpoint },
+    );
+    assert.equal(checkFuseLiveness(box.mountpoint, hostLivenessProbe(box.stateDir)).live, true);
+  });
+
+  test("files read whole, content built at every open", () => {
+    assert.equal(readFileSync(file("hello.txt"), "utf8"), "hello, fuse\n");
+    const backing = join(box.dynamicDir, "state");
+    writeFileSync(backing, "version one\n");
+    assert.equal(readFileSync(file("dynamic/state"), "utf8"), "version one\n");
+    writeFileSync(backing, "version two\n");
+    assert.equal(readFileSync(file("dynamic/state"), "utf8"), "version two\n", "no page cache between opens");
+    // One open, one snapshot: a change after the open does not show in later reads.
+    const fd = openSync(file("dynamic/state"), "r");
+    const head = Buffer.alloc(8);
+    assert.equal(readSync(fd, head, 0, 8, null), 8);
+    writeFileSync(backing, "VERSION THREE\n");
+    const tail = Buffer.alloc(64);
+    const tailLength = readSync(fd, tail, 0, 64, null);
+    closeSync(fd);
+    assert.equal(head.toString() + tail.subarray(0, tailLength).toString(), "version two\n");
+    assert.equal(readFileSync(file("big.txt"), "utf8"), "0123456789abcdef".repeat(20_000), "many READs of one snapshot");
+    assert.equal(readFileSync(file("sub/inner.txt"), "utf8"), "inner\n");
+  });
+
+  test("directories list their names", () => {
+    assert.deepEqual(readdirSync(box.mountpoint).sort(), ["big.txt", "broken.txt", "denied.txt", "dynamic", "hello.txt", "sub", "whoami.txt"]);
+    const entries = readdirSync(box.mountpoint, { withFileTypes: true });
+    assert.ok(entries.find((entry) => entry.name === "sub")?.isDirectory());
+    assert.ok(entries.find((entry) => entry.name === "hello.txt")?.isFile());
+  });
+
+  test("stat: files 0444 with size 0, directories 0555", () => {
+    const stat = statSync(file("hello.txt"));
+    assert.equal(stat.mode, 0o100444);
+    assert.equal(stat.size, 0);
+    assert.equal(statSync(file("sub")).mode, 0o040555);
+    assert.equal(statSync(box.mountpoint).mode, 0o040555);
+  });
+
+  test("nothing can be written: EROFS", () => {
+    assert.equal(errorCode(() => writeFileSync(file("hello.txt"), "x")), "EROFS");
+    assert.equal(errorCode(() => writeFileSync(file("new.txt"), "x")), "EROFS");
+    assert.equal(errorCode(() => mkdirSync(file("newdir"))), "EROFS");
+  });
+
+  test("a missing name is ENOENT, and a name that appears later is found at once", () => {
+    assert.equal(errorCode(() => readFileSync(file("dynamic/late"))), "ENOENT");
+    writeFileSync(join(box.dynamicDir, "late"), "arrived\n");
+    assert.equal(readFileSync(file("dynamic/late"), "utf8"), "arrived\n");
+  });
+
+  test("a node that throws is EIO (and logged), an FsError its errno; serving goes on", async () => {
+    assert.equal(errorCode(() => readFileSync(file("broken.txt"))), "EIO");
+    await eventually(() => box.logLines.some((line) => line.includes("fixture node failure") && line.includes('"level":"error"')));
+    assert.equal(errorCode(() => readFileSync(file("denied.txt"))), "EACCES");
+    assert.equal(readFileSync(file("hello.txt"), "utf8"), "hello, fuse\n");
+  });
+
+  test("8 concurrent readers each get the whole file", async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, () => run("cat", [file("big.txt")], { maxBuffer: 1 << 20 })));
+    for (const { stdout } of results) assert.equal(stdout, "0123456789abcdef".repeat(20_000));
+  });
+
+  test("a non-root reader can read (allow_other)", async () => {
+    const { stdout } = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "cat", file("hello.txt")]);
+    assert.equal(stdout, "hello, fuse\n");
+  });
+
+  test("the node sees the reading process's pid, uid and gid", async () => {
+    const child = spawn("setpriv", ["--reuid=65534", "--regid=65533", "--clear-groups", "cat", file("whoami.txt")], { stdio: ["ignore", "pipe", "inherit"] });
+    let output = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    await new Promise((resolve) => child.on("close", resolve));
+    // setpriv execs cat in the same process, so the pid is the child's.
+    assert.deepEqual(JSON.parse(output), { pid: child.pid, uid: 65534, gid: 65533 });
+  });
+
+  test("stop unmounts, clears the status file and settles closed", async () => {
+    await server.stop();
+    await server.closed;
+    assert.equal(isProcviewMount(box.mountpoint), false);
+    assert.equal(readFileSync("/proc/self/mountinfo", "utf8").includes(box.mountpoint), false);
+    assert.equal(readFuseStatus(box.stateDir), undefined);
+    await server.stop();
+  });
+});
+
+describe("starting and ending", () => {
+  test("a mountpoint that is a file is a clear error", async () => {
+    const box = sandbox();
+    try {
+      mkdirSync(join(box.dir, "mnt"));
+      writeFileSync(box.mountpoint, "");
+      await assert.rejects(start(box), /is not a directory/);
+    } finally {
+      cleanup(box);
+    }
+  });
+
+  test("a mountpoint below a file is a clear error", async () => {
+    const box = sandbox();
+    try {
+      writeFileSync(join(box.dir, "mnt"), "");
+      await assert.rejects(start(box), /cannot create mountpoint/);
+    } finally {
+      cleanup(box);
+    }
+  });
+
+  test("a stale procview mount of a dead server is removed first, and logged", async () => {
+    const box = sandbox();
+    try {
+      mkdirSync(box.mountpoint, { recursive: true });
+      const fd = openFuseDevice();
+      await mountFuse(fd, box.mountpoint);
+      closeSync(fd); // the "server" dies: the mount stays, dead
+      assert.equal(errorCode(() => statSync(box.mountpoint)), "ENOTCONN");
+      const server = await start(box);
+      assert.ok(box.logLines.some((line) => line.includes("stale procview mount") && line.includes('"level":"warn"')));
+      assert.equal(readFileSync(join(box.mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+      await server.stop();
+      assert.equal(readFileSync("/proc/self/mountinfo", "utf8").includes(box.mountpoint), false, "the stale mount is gone too");
+    } finally {
+      cleanup(box);
+    }
+  });
+
+  test("a live procview mount is not mounted over", async () => {
+    const box = sandbox();
+    try {
+      const server = await start(box);
+      await assert.rejects(start(box), /already served by a live procview FUSE server/);
+      await server.stop();
+    } finally {
+      cleanup(box);
+    }
+  });
+
+  test("a tree module without createTree fails the start and leaves no mount", async () => {
+    const box = sandbox();
+    try {
+      await assert.rejects(
+        startFuseServer({ mountpoint: box.mountpoint, stateDir: box.stateDir, treeModule: new URL("../core/views.ts", here).href, treeOptions: {}, logger: createLogger({ write: () => {} }) }),
+        /does not export createTree/,
+      );
+      assert.equal(isProcviewMount(box.mountpoint), false);
+      assert.equal(existsSync(join(box.stateDir, "fuse.json")), false);
+    } finally {
+      cleanup(box);
+    }
+  });
+
+  test("an unmount from outside settles closed and clears the status file", async () => {
+    const box = sandbox();
+    try {
+      const server = await start(box, 3);
+      await unmountFuse(box.mountpoint);
+      await server.closed;
+      assert.equal(readFuseStatus(box.stateDir), undefined);
+      await server.stop();
+    } finally {
+      cleanup(box);
+    }
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The request loop on a real mount (needs root and /dev/fuse): stopping between
+ * requests and carrying on with a new loop on the same fd, as a handover will.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { Buffer } from "node:buffer";
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../../core/log.ts";
+import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./mount.ts";
+import { createSharedFuseState, startRequestLoop } from "./request-loop.ts";
+
+// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
+const fixtureTree = new URL("./testdata/fixture-tree.ts", (import.meta as ImportMeta & { url: string }).url).href;
+const quiet = createLogger({ write: () => {} });
+
+async function eventually(condition: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 1000 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), "condition never became true");
+}
+
+async function withMount(body: (mount: { fd: number; mountpoint: string; dynamicDir: string }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "procview-loop-test-"));
+  chmodSync(dir, 0o755);
+  const mountpoint = join(dir, "mnt");
+  const dynamicDir = join(dir, "dynamic");
+  mkdirSync(mountpoint);
+  mkdirSync(dynamicDir);
+  const fd = openFuseDevice();
+  try {
+    await mountFuse(fd, mountpoint);
+    await body({ fd, mountpoint, dynamicDir });
+  } finally {
+    if (isProcviewMount(mountpoint)) await unmountFuse(mountpoint, { lazy: true });
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("stop between requests, then a new loop on the same fd and state keeps the mount serving", async () => {
+  await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+    const state = createSharedFuseState();
+    const options = { fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state, logger: quiet };
+    const first = await startRequestLoop({ ...options, workers: 2 });
+    const hello = join(mountpoint, "hello.txt");
+
+    // A reader that never pauses: a request taken and not answered would hang it for good.
+    const reader = spawn("sh", ["-c", 'while cat "$0" >/dev/null; do echo; done', join(mountpoint, "sub", "inner.txt")], { stdio: ["ignore", "pipe", "inherit"] });
+    let reads = 0;
+    reader.stdout.on("data", (chunk: Buffer) => (reads += chunk.length));
+    let readerExit: number | null | undefined;
+    reader.on("exit", (code) => (readerExit = code));
+    await eventually(() => reads > 20);
+
+    const held = openSync(hello, "r"); // its handle must outlive the first loop
+    await first.stop();
+    assert.equal(await first.finished, "stopped");
+    assert.ok(isProcviewMount(mountpoint), "the mount outlives the loop");
+
+    const second = await startRequestLoop({ ...options, workers: 3 });
+    const readsAtRestart = reads;
+    await eventually(() => reads > readsAtRestart + 20);
+    const content = Buffer.alloc(64);
+    const length = readSync(held, content, 0, 64, 0);
+    closeSync(held);
+    assert.equal(content.subarray(0, length).toString(), "hello, fuse\n", "the open handle carried over");
+    assert.equal(readFileSync(hello, "utf8"), "hello, fuse\n");
+
+    reader.kill();
+    await eventually(() => readerExit !== undefined);
+    assert.equal(readerExit, null, "the reader ran until killed, no read failed");
+    await second.stop();
+    assert.equal(await second.finished, "stopped");
+  });
+});
+
+test("a loop whose mount is removed ends as unmounted", async () => {
+  await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+    const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state: createSharedFuseState(), workers: 1, logger: quiet });
+    assert.equal(readFileSync(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+    await unmountFuse(mountpoint);
+    assert.equal(await loop.finished, "unmounted");
+    await loop.stop();
+  });
+});
+
+test("a tree that cannot be built fails the start, and no worker is left reading", async () => {
+  await withMount(async ({ fd, mountpoint }) => {
+    const state = createSharedFuseState();
+    await assert.rejects(
+      startRequestLoop({ fd, mountpoint, treeModule: new URL("./testdata/no-such-tree.ts", fixtureTree).href, treeOptions: {}, state, workers: 2, logger: quiet }),
+      /FUSE worker \d/,
+    );
+    // Had a worker stayed in a read, it would take this loop's requests; the new loop serves them all.
+    const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir: mountpoint }, state, workers: 1, logger: quiet });
+    assert.equal(readFileSync(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+    await loop.stop();
+  });
+});
+
+test("the worker count is validated", async () => {
+  const base = { fd: -1, mountpoint: "/nonexistent", treeModule: fixtureTree, treeOptions: {}, state: createSharedFuseState({ nodes: 4, handles: { handles: 1, chunks: 1, chunkSize: 4 } }) };
+  await assert.rejects(startRequestLoop({ ...base, workers: 0 }), /workers must be an integer in 1\.\.64/);
+  await assert.rejects(startRequestLoop({ ...base, workers: 1.5 }), /workers must be/);
+});
