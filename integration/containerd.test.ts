@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,7 +10,7 @@ import { join, posix } from "node:path";
 import { startContainerd, type Containerd } from "./containerd.ts";
 import { connectCri, type CriClient } from "./cri.ts";
 import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
-import { isRunning, shimPids } from "./leftovers.ts";
+import { isRunning, mountNamespaceMembers, shimPids } from "./leftovers.ts";
 
 // The real stack, nothing mocked: trixie's containerd 1.7 with NRI on, bookworm's runc,
 // a busybox image built here, driven through the CRI as kubelet would drive it.
@@ -23,20 +23,6 @@ function mountinfo(pid: number | "self"): string {
 
 function cgroupProcs(dir: string): number[] {
   return readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
-}
-
-/** Every process whose mount namespace is `namespace` (e.g. "mnt:[4026532]"). */
-function processesInMountNamespace(namespace: string): number[] {
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        return readlinkSync(`/proc/${entry}/ns/mnt`) === namespace;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 describe("private containerd with NRI, driven through the CRI", () => {
@@ -128,7 +114,8 @@ describe("private containerd with NRI, driven through the CRI", () => {
     const containerProcesses = cgroupProcs(memoryCgroup);
     const shims = shimPids(containerd.criAddress);
     const containerdPid = containerd.pid;
-    const namespace = readlinkSync(`/proc/${containerdPid}/ns/mnt`);
+    // Everything in containerd's mount namespace: holder, containerd, shims, not-yet-unshared runc.
+    const namespaceMembers = mountNamespaceMembers(readlinkSync(`/proc/${containerdPid}/ns/mnt`));
     const cgroupDirs = cgroupHierarchyRoots(mountinfo("self")).map((root) => posix.join(root, containerd.cgroupParent));
     assert.ok(shims.length > 0, "the pod runs in a shim");
     assert.ok(cgroupDirs.filter(existsSync).length > 1, "the pod has cgroups in several hierarchies");
@@ -138,9 +125,11 @@ describe("private containerd with NRI, driven through the CRI", () => {
     await containerd.stop();
     await containerd.stop(); // idempotent, as after() relies on
 
-    for (const pid of [containerdPid, ...shims, ...containerProcesses]) assert.equal(isRunning(pid), false, `pid ${pid} gone`);
+    assert.ok(namespaceMembers.includes(containerdPid) && namespaceMembers.length >= 2 + shims.length);
+    for (const pid of new Set([containerdPid, ...shims, ...containerProcesses, ...namespaceMembers])) {
+      assert.equal(isRunning(pid), false, `pid ${pid} gone`);
+    }
     assert.deepEqual(shimPids(containerd.criAddress), []);
-    assert.deepEqual(processesInMountNamespace(namespace), [], "containerd's mount namespace, with its mounts, is gone");
     assert.deepEqual(mountPointsBelow(mountinfo("self"), sharedDir), []);
     assert.deepEqual(mountPointsBelow(mountinfo("self"), containerd.dir), []);
     assert.deepEqual(cgroupDirs.filter(existsSync), []);
@@ -174,12 +163,20 @@ describe("stop() with a mount left below a shared dir", () => {
 
 describe("startContainerd failures", () => {
   test("a shared dir that does not exist fails start-up cleanly, naming it", async () => {
-    const missing = join(tmpdir(), "procview-no-such-dir", "x");
-    await mkdir(join(tmpdir(), "procview-no-such-dir"), { recursive: true });
-    const before = readdirSync(tmpdir()).filter((entry) => entry.startsWith("procview-containerd-"));
-    await assert.rejects(startContainerd({ sharedDirs: [missing] }), /containerd did not start: .*procview-no-such-dir\/x/s);
-    const afterwards = readdirSync(tmpdir()).filter((entry) => entry.startsWith("procview-containerd-"));
-    assert.deepEqual(afterwards.filter((entry) => !before.includes(entry)), [], "its private folder is removed");
-    await rm(join(tmpdir(), "procview-no-such-dir"), { recursive: true, force: true });
+    const parent = await mkdtemp(join(tmpdir(), "procview-no-such-"));
+    const missing = join(parent, "x");
+    try {
+      const error = await startContainerd({ sharedDirs: [missing] }).then(
+        () => assert.fail("startContainerd accepted a missing shared dir"),
+        (reason: unknown) => reason as Error,
+      );
+      assert.match(error.message, new RegExp(`containerd did not start: .*${missing}`, "s"));
+      // The error quotes the log inside the instance's private folder, which is gone by now.
+      const folder = /--- containerd log \((\/\S+)\/containerd\.log, tail\) ---/.exec(error.message)?.[1];
+      assert.ok(folder !== undefined, `the error names the log: ${error.message}`);
+      assert.equal(existsSync(folder), false, "its private folder is removed");
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
   });
 });

@@ -14,7 +14,7 @@
 
 import { spawn, spawnSync, execFile, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
@@ -23,7 +23,7 @@ import { containerdConfigToml, type ContainerdConfig } from "./containerd-config
 import { connectCri, type CriClient } from "./cri.ts";
 import { debianPackage } from "./debian-packages.ts";
 import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
-import { cgroupMembers, isRunning, killAll, removeCgroupTrees, shimPids } from "./leftovers.ts";
+import { cgroupMembers, isRunning, killAll, mountNamespaceMembers, removeCgroupTrees, shimPids } from "./leftovers.ts";
 import { buildTestImages } from "./oci-image.ts";
 
 export interface ContainerdOptions {
@@ -113,6 +113,23 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     cgroupHierarchyRoots(readFileSync("/proc/self/mountinfo", "utf8")).map((root) => posix.join(root, cgroupParent));
 
   let holderPid: number | undefined;
+  /**
+   * containerd's mount namespace: whatever still runs in it belongs to this instance.
+   * The open file pins it, so its inode number, by which members are recognised, cannot
+   * pass to another instance's new namespace while we look for members.
+   */
+  let namespace: { id: string; fd: number } | undefined;
+  const namespaceMembers = (): number[] => {
+    if (namespace !== undefined) return mountNamespaceMembers(namespace.id);
+    // Start-up failed before the namespace was known: the holder is all there is.
+    return holderPid === undefined ? [] : [holderPid];
+  };
+  /** Once nothing runs in it any more: unpinned, the namespace and its mounts go away. */
+  const releaseNamespace = () => {
+    if (namespace !== undefined) closeSync(namespace.fd);
+    namespace = undefined;
+    holderPid = undefined;
+  };
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let running = false;
@@ -151,6 +168,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       if (!isRunning(pid)) throw failure("the mount namespace holder exited");
       return mountPointsBelow(await readFile(`/proc/${pid}/mountinfo`, "utf8"), "/run").includes("/run");
     });
+    const fd = openSync(`/proc/${pid}/ns/mnt`, "r");
+    namespace = { id: readlinkSync(`/proc/${pid}/ns/mnt`), fd };
   };
 
   const spawnContainerd = async () => {
@@ -217,13 +236,13 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       client?.close();
       await attempt("stopping containerd", terminate);
       await attempt("ending left-over shims and container processes", async () => {
-        const leftovers = () =>
-          [...shimPids(paths.grpcAddress), ...cgroupMembers(cgroupDirs()), ...(holderPid === undefined ? [] : [holderPid])].filter(isRunning);
+        const leftovers = () => [...shimPids(paths.grpcAddress), ...cgroupMembers(cgroupDirs()), ...namespaceMembers()].filter(isRunning);
         await waitUntil(leftoverTimeoutMs, () => {
           const pids = leftovers();
           killAll(pids);
           return pids.length === 0;
         }, () => `still running: ${leftovers().join(", ")}`);
+        releaseNamespace();
       });
       await attempt("unbinding shared folders", async () => {
         const stuck: string[] = [];
@@ -257,14 +276,10 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
 
   /** Synchronous best effort for a test process that exits without calling stop(). */
   const emergencyCleanup = () => {
-    const pids = [
-      ...(running && child?.pid !== undefined ? [child.pid] : []),
-      ...(holderPid === undefined ? [] : [holderPid]),
-      ...shimPids(paths.grpcAddress),
-      ...cgroupMembers(cgroupDirs()),
-    ];
+    const pids = [...namespaceMembers(), ...shimPids(paths.grpcAddress), ...cgroupMembers(cgroupDirs())];
     killAll(pids);
     waitUntilSync(leftoverTimeoutMs, () => pids.every((pid) => !isRunning(pid)));
+    releaseNamespace();
     for (const shared of boundDirs.reverse()) spawnSync("umount", ["--lazy", shared]);
     waitUntilSync(leftoverTimeoutMs, () => removeCgroupTrees(cgroupDirs()).length === 0);
     rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 /**
  * What a private containerd can leave on the host after it stops: shims (they outlive
- * containerd by design), container processes, cgroup folders. Synchronous on purpose:
+ * containerd by design), container processes, anything else still in its mount
+ * namespace, cgroup folders. Synchronous on purpose:
  * the process-exit safety net can only run synchronous code.
  */
 
-import { readdirSync, readFileSync, rmdirSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 
 /** Shims started by the containerd listening on `grpcAddress` (they carry `-address <it>`). */
@@ -16,6 +17,20 @@ export function shimPids(grpcAddress: string): number[] {
     const address = argv.indexOf("-address");
     if (address >= 0 && argv[address + 1] === grpcAddress && argv[0].endsWith("containerd-shim-runc-v2")) {
       pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
+/** Every process in the mount namespace `namespace` (as /proc/<pid>/ns/mnt reads, "mnt:[…]"). */
+export function mountNamespaceMembers(namespace: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/mnt`) === namespace) pids.push(Number(entry));
+    } catch {
+      // Gone, or a zombie: it has left every namespace.
     }
   }
   return pids;
