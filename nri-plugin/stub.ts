@@ -79,7 +79,7 @@ export interface NriStub {
 }
 
 export const apiVersions = ["v1alpha1", "v1beta1"] as const;
-export const defaultRequestTimeoutMs = 2000;
+const defaultRequestTimeoutMs = 2000;
 /** Answer this long before the runtime's deadline, to leave room for the round trip. */
 const deadlineMarginMs = 300;
 /** Events a runtime before NRI 0.12 accepts (bits past REMOVE_CONTAINER make it refuse the plugin). */
