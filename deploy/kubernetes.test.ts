@@ -191,3 +191,50 @@ test("the containers run the node and entry script the Containerfile installs", 
   assert.match(containerfile, /^COPY --from=build \/opt\/procview \/opt\/procview$/m);
   assert.match(containerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/node", "\/opt\/procview\/bin\/procview\.js"\]$/m);
 });
+
+/**
+ * Field names of the Kubernetes API objects the manifest uses (apps/v1 DaemonSet, core/v1
+ * PodSpec, Container, …), limited to what a node agent may need. A misspelt field is
+ * dropped by the API server with at most a warning, so the test rejects unknown ones.
+ */
+const knownFields: Record<string, readonly string[]> = {
+  daemonSetSpec: ["selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"],
+  podSpec: [
+    "automountServiceAccountToken", "containers", "dnsPolicy", "hostIPC", "hostNetwork", "hostPID", "initContainers",
+    "nodeSelector", "priorityClassName", "securityContext", "serviceAccountName", "terminationGracePeriodSeconds",
+    "tolerations", "volumes",
+  ],
+  container: ["args", "command", "env", "image", "imagePullPolicy", "livenessProbe", "name", "readinessProbe", "resources", "securityContext", "startupProbe", "volumeMounts"],
+  volumeMount: ["mountPath", "mountPropagation", "name", "readOnly", "subPath"],
+  volume: ["hostPath", "name"],
+  hostPath: ["path", "type"],
+  securityContext: ["allowPrivilegeEscalation", "capabilities", "privileged", "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser"],
+  probe: ["exec", "failureThreshold", "initialDelaySeconds", "periodSeconds", "successThreshold", "timeoutSeconds"],
+  resources: ["limits", "requests"],
+};
+
+function assertKnownFields(kind: string, object: object | undefined): void {
+  if (!object) return;
+  for (const key of Object.keys(object)) assert.ok(knownFields[kind].includes(key), `unknown ${kind} field: ${key}`);
+}
+
+test("the manifest uses only field names the Kubernetes API knows, and valid enum values", () => {
+  const spec = daemonSet?.spec as unknown as Record<string, object>;
+  assertKnownFields("daemonSetSpec", spec);
+  assertKnownFields("podSpec", podSpec);
+  for (const c of podSpec.containers) {
+    assertKnownFields("container", c);
+    assertKnownFields("securityContext", c.securityContext);
+    assertKnownFields("resources", c.resources);
+    assertKnownFields("probe", (c as unknown as Record<string, object | undefined>).readinessProbe);
+    for (const mount of c.volumeMounts) {
+      assertKnownFields("volumeMount", mount);
+      if (mount.mountPropagation) assert.ok(["None", "HostToContainer", "Bidirectional"].includes(mount.mountPropagation));
+    }
+  }
+  for (const volume of podSpec.volumes) {
+    assertKnownFields("volume", volume);
+    assertKnownFields("hostPath", volume.hostPath);
+    assert.ok(["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"].includes(volume.hostPath.type));
+  }
+});
