@@ -2,8 +2,8 @@
 
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { parseCpuList } from "./cpu-list.ts";
-import { locateCgroupChain, parseFlatKeyed, readRequiredFile, type CgroupPaths } from "./files.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { locateCgroupChain, parseFlatKeyed, type CgroupPaths } from "./files.ts";
+import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
 
 /** The kernel's USER_HZ: /proc/stat and cpuacct.stat count in these ticks on every Linux architecture procview runs on. */
 export const userHz = 100;

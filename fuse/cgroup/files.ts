@@ -7,8 +7,6 @@ import { posix } from "node:path";
 import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile } from "../reader/optional-file.ts";
 
-export { readRequiredFile } from "../reader/optional-file.ts";
-
 /**
  * v1 prints "no limit" as the page counter maximum (9223372036854771712 with 4 KiB pages);
  * anything this large is no limit on any real machine.
@@ -19,7 +17,11 @@ const unlimitedThreshold = 2 ** 62;
 export function parseLimit(text: string): number {
   const trimmed = text.trim();
   if (trimmed === "max") return Infinity;
-  const value = parseCount(trimmed);
+  return limitFromBytes(parseCount(trimmed));
+}
+
+/** A limit already read as a number (memory.stat's hierarchical_* lines); Infinity for no limit. */
+export function limitFromBytes(value: number): number {
   return value >= unlimitedThreshold ? Infinity : value;
 }
 

@@ -2,8 +2,8 @@
 
 import { readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
-import { locateCgroupChain, readRequiredFile, type CgroupPaths } from "./files.ts";
+import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { locateCgroupChain, type CgroupPaths } from "./files.ts";
 
 export interface DeviceIo {
   readOps: number;

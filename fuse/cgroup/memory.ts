@@ -7,13 +7,12 @@ import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import {
   locateCgroupChain,
   parseCount,
-  parseLimit,
+  limitFromBytes,
   parseFlatKeyed,
-  readRequiredFile,
   smallestLimit,
   type CgroupPaths,
 } from "./files.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
 
 export interface SwapSnapshot {
   /** Swap the cgroup may use, bytes; Infinity when unlimited. */
@@ -74,7 +73,7 @@ function readV1(chain: readonly string[]): MemorySnapshot {
 
 function hierarchicalLimit(rawStat: ReadonlyMap<string, number>, key: string): number | undefined {
   const value = rawStat.get(key);
-  return value === undefined ? undefined : parseLimit(String(value));
+  return value === undefined ? undefined : limitFromBytes(value);
 }
 
 /**

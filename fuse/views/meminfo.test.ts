@@ -101,9 +101,15 @@ test("v2: pod limit, slab lines, MemAvailable counts reclaimable slab and never 
   assert.equal(valuesOf(renderMeminfo(generous, host)).get("MemAvailable"), 10 * 1024);
 });
 
-test("missing memory.stat: breakdown lines are host values capped at the container's total", () => {
+test("missing memory.stat: the container's breakdown lines are 0, not the host's memory", () => {
   const values = valuesOf(renderMeminfo(readMemorySnapshot(v2FixtureLayout(), "/nostat"), host));
   assert.equal(values.get("MemTotal"), 50 * 1024);
-  assert.equal(values.get("Cached"), Math.min(host.values.get("Cached")!, 50 * 1024));
-  assert.equal(values.get("Active(anon)"), host.values.get("Active(anon)"));
+  assert.equal(values.get("MemFree"), 40 * 1024);
+  for (const line of ["Cached", "Active(anon)", "Active", "Slab", "SReclaimable", "AnonPages", "Shmem"]) assert.equal(values.get(line), 0, line);
+  assert.equal(values.get("CommitLimit"), host.values.get("CommitLimit"), "lines no cgroup tells stay the host's");
+});
+
+test("v1 has no slab figures per cgroup: slab lines are 0", () => {
+  const values = valuesOf(renderMeminfo(readMemorySnapshot(v1FixtureLayout(), "/limited"), host));
+  for (const line of ["Slab", "SReclaimable", "SUnreclaim", "KReclaimable", "KernelStack"]) assert.equal(values.get(line), 0, line);
 });

@@ -1,6 +1,7 @@
 /**
  * /proc/meminfo as a container should see it: its own limit as MemTotal, its own usage
- * breakdown, host values for the lines a cgroup cannot tell.
+ * breakdown, host values for the lines no cgroup tells (Vmalloc*, HugePages_*, Commit*,
+ * DirectMap*, …).
  */
 
 import type { MemorySnapshot } from "../cgroup/memory.ts";
@@ -57,13 +58,12 @@ export function containerMeminfoValues(memory: MemorySnapshot, host: HostMeminfo
     // cgroups charge block-device buffers as page cache; it shows under Cached.
     ["Buffers", 0],
   ]);
-  for (const [line, key] of statLines) {
-    const value = statKb(key);
-    // Host figures for the container's own memory would exceed its total on a big host.
-    values.set(line, Math.min(value ?? hostValue(line), total));
-  }
-  const slab = statKb("slab") ?? sumDefined(statKb("slab_reclaimable"), statKb("slab_unreclaimable"));
-  values.set("Slab", Math.min(slab ?? hostValue("Slab"), total));
+  // These lines break down the container's own memory. Where its cgroup version does not
+  // count one (slab on v1), 0 is shown: the host's figure would charge the host's memory
+  // to the container, and `free` subtracts Cached and SReclaimable from MemTotal - MemFree.
+  for (const [line, key] of statLines) values.set(line, Math.min(statKb(key) ?? 0, total));
+  const slab = statKb("slab") ?? (statKb("slab_reclaimable") ?? 0) + (statKb("slab_unreclaimable") ?? 0);
+  values.set("Slab", Math.min(slab, total));
   values.set("Active", Math.min(values.get("Active(anon)")! + values.get("Active(file)")!, total));
   values.set("Inactive", Math.min(values.get("Inactive(anon)")! + values.get("Inactive(file)")!, total));
 
@@ -94,8 +94,4 @@ export function formatMeminfoLine(name: string, value: number, hasKbUnit: boolea
 
 function kb(bytes: number): number {
   return bytes === Infinity ? Infinity : Math.floor(Math.max(0, bytes) / 1024);
-}
-
-function sumDefined(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined || b === undefined ? undefined : a + b;
 }
