@@ -26,7 +26,7 @@ export interface FuseServer {
   readonly mountpoint: string;
   /** Stops serving between requests, unmounts, clears the status file. */
   stop(): Promise<void>;
-  /** Resolves once the server has ended: after stop(), or when the mount is removed from outside. */
+  /** Resolves if the server ends without stop(): the mount was removed from outside (or every worker failed). */
   closed: Promise<void>;
 }
 
@@ -72,14 +72,17 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     closeSync(fd);
   };
 
-  const closed = loop.finished.then((end) => {
+  let announceClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (announceClosed = resolve));
+  void loop.finished.then(async (end) => {
     if (stopping) return;
     // Not asked to stop: the mount was removed from outside or every worker failed.
     logger.warn("FUSE server ended without stop()", { mountpoint, end });
     if (end === "failed" && isProcviewMount(mountpoint)) {
-      return unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.error("unmount failed", { mountpoint, err })).then(release);
+      await unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.error("unmount failed", { mountpoint, err }));
     }
     release();
+    announceClosed();
   });
 
   const stopServing = async (): Promise<void> => {
@@ -95,7 +98,6 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
       }
     }
     release();
-    await closed;
     logger.info("FUSE server stopped", { mountpoint });
   };
   let stopped: Promise<void> | undefined;
