@@ -28,6 +28,7 @@ test("run takes the documented defaults", () => {
       stateDir: "/run/procview",
       name: "procview",
       index: "10",
+      defaultPolicy: "all",
       socketPath: "/var/run/nri/nri.sock",
     },
   });
@@ -39,10 +40,10 @@ test("fuse and nri take their flags", () => {
     logLevel: "debug",
     fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4 },
   });
-  assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05"], {}), {
+  assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05", "--default-policy", "opted-in"], {}), {
     kind: "nri",
     logLevel: "info",
-    nri: { mountpoint: "/m", stateDir: "/run/procview", name: "pv", index: "05", socketPath: "/s/nri.sock" },
+    nri: { mountpoint: "/m", stateDir: "/run/procview", name: "pv", index: "05", defaultPolicy: "opted-in", socketPath: "/s/nri.sock" },
   });
 });
 
@@ -53,6 +54,7 @@ test("pre-launched mode takes socket fd, name and index from the runtime's env",
     stateDir: "/run/procview",
     name: "procview",
     index: "10",
+    defaultPolicy: "all",
     socketFd: 3,
   });
 });
@@ -66,6 +68,7 @@ test("bad input is a usage error naming the problem", () => {
     [["fuse", "--workers", "0"], {}, /--workers must be a whole number/],
     [["fuse", "--log-level", "loud"], {}, /--log-level must be/],
     [["nri", "--index", "7"], {}, /two digits/],
+    [["nri", "--default-policy", "some"], {}, /--default-policy must be all or opted-in/],
     [["nri", "--name", "a b"], {}, /plugin name 'a b'/],
     [["nri"], { NRI_PLUGIN_SOCKET: "three" }, /NRI_PLUGIN_SOCKET must be a file descriptor/],
     [["nri", "--socket", "/s"], { NRI_PLUGIN_SOCKET: "3" }, /conflicts/],

@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 import { defaultStateDir } from "../core/registry.ts";
+import { isDefaultPolicy, type DefaultPolicy } from "../nri-plugin/annotations.ts";
 
 export const defaultMountpoint = "/var/lib/procview";
 export const defaultNriSocket = "/var/run/nri/nri.sock";
@@ -24,6 +25,8 @@ export interface NriSettings {
   stateDir: string;
   name: string;
   index: string;
+  /** Whether containers without a procview annotation get the views. */
+  defaultPolicy: DefaultPolicy;
   /** External mode: the runtime's NRI socket. */
   socketPath?: string;
   /** Pre-launched mode: the socket fd the runtime handed over (NRI_PLUGIN_SOCKET). */
@@ -78,6 +81,8 @@ Options:
   --mountpoint DIR    the FUSE server's mountpoint (default ${defaultMountpoint})
   --name NAME         plugin name (default ${defaultPluginName})
   --index NN          two-digit plugin index, orders plugins (default ${defaultPluginIndex})
+  --default-policy P  all: every container gets the views unless its pod opts out;
+                      opted-in: only pods annotated procview.noderesource.dev=enabled (default all)
 ${commonOptionsHelp}`;
 
 const runHelp = `Usage: procview run [options]
@@ -90,6 +95,7 @@ Options:
   --workers N         (default ${defaultWorkers})
   --name NAME         (default ${defaultPluginName})
   --index NN          (default ${defaultPluginIndex})
+  --default-policy P  all or opted-in (default all)
 ${commonOptionsHelp}`;
 
 const helpOf = { fuse: fuseHelp, nri: nriHelp, run: runHelp } as const;
@@ -102,12 +108,13 @@ const optionSpecs = {
   socket: { type: "string" },
   name: { type: "string" },
   index: { type: "string" },
+  "default-policy": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
   fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "help"]),
-  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "help"]),
+  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "help"]),
   run: new Set(Object.keys(optionSpecs)),
 };
 
@@ -161,13 +168,15 @@ function nriSettings(
   const index = env.NRI_PLUGIN_IDX || text("index") || defaultPluginIndex;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`plugin name '${name}' has characters NRI does not accept`);
   if (!/^[0-9]{2}$/.test(index)) throw new UsageError(`plugin index must be two digits (00-99), not '${index}'`);
+  const defaultPolicy = text("default-policy") ?? "all";
+  if (!isDefaultPolicy(defaultPolicy)) throw new UsageError(`--default-policy must be all or opted-in, not '${defaultPolicy}'`);
   if (inherited !== undefined && inherited !== "") {
     const fd = Number(inherited);
     if (!Number.isInteger(fd) || fd < 0) throw new UsageError(`NRI_PLUGIN_SOCKET must be a file descriptor number, not '${inherited}'`);
     if (text("socket") !== undefined) throw new UsageError("--socket conflicts with NRI_PLUGIN_SOCKET (pre-launched mode)");
-    return { mountpoint, stateDir, name, index, socketFd: fd };
+    return { mountpoint, stateDir, name, index, defaultPolicy, socketFd: fd };
   }
-  return { mountpoint, stateDir, name, index, socketPath: absolute("--socket", text("socket") ?? defaultNriSocket) };
+  return { mountpoint, stateDir, name, index, defaultPolicy, socketPath: absolute("--socket", text("socket") ?? defaultNriSocket) };
 }
 
 function absolute(flag: string, path: string): string {

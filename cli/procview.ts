@@ -31,8 +31,17 @@ async function startFuse(settings: FuseSettings, logger: Logger): Promise<Runnin
   return server;
 }
 
-function startNri(settings: NriSettings, logger: Logger): Promise<Running> {
-  return runNriPlugin({ ...settings, logger: logger.child({ component: "nri" }) });
+async function startNri(settings: NriSettings, logger: Logger): Promise<Running> {
+  const plugin = await runNriPlugin({ ...settings, logger: logger.child({ component: "nri" }) });
+  // A pre-launched plugin whose socket the runtime closed can never be reached again;
+  // exiting lets containerd launch a fresh one instead of leaving an orphan.
+  if (settings.socketFd !== undefined) {
+    void plugin.done.then(() => {
+      logger.warn("the runtime closed the pre-launched plugin's socket; exiting");
+      process.exit(1);
+    });
+  }
+  return plugin;
 }
 
 async function main(argv: string[]): Promise<number> {
