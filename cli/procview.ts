@@ -13,6 +13,8 @@ interface Running {
 }
 
 const procviewTree = new URL("../fuse/procview-tree.ts", import.meta.url).href;
+/** Set once a signal asked us to stop, so parts ending on their own are told apart. */
+let stopping = false;
 
 async function startFuse(settings: FuseSettings, logger: Logger): Promise<Running> {
   const server = await startFuseServer({
@@ -24,7 +26,8 @@ async function startFuse(settings: FuseSettings, logger: Logger): Promise<Runnin
     logger: logger.child({ component: "fuse" }),
   });
   // An unmount from outside ends the server: exit so a supervisor restarts it.
-  server.closed.then(() => {
+  void server.closed.then(() => {
+    if (stopping) return;
     logger.warn("FUSE mount went away; exiting", { mountpoint: settings.mountpoint });
     process.exit(1);
   });
@@ -37,6 +40,7 @@ async function startNri(settings: NriSettings, logger: Logger): Promise<Running>
   // exiting lets containerd launch a fresh one instead of leaving an orphan.
   if (settings.socketFd !== undefined) {
     void plugin.done.then(() => {
+      if (stopping) return;
       logger.warn("the runtime closed the pre-launched plugin's socket; exiting");
       process.exit(1);
     });
@@ -63,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger({ level: command.logLevel });
   const running: Running[] = [];
   const stopAll = async (signal: string) => {
+    stopping = true;
     logger.info("stopping", { signal });
     for (const part of running.reverse()) await part.stop();
     process.exit(0);
