@@ -14,14 +14,14 @@ import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { createProcviewTree, createTree } from "./procview-tree.ts";
 import { viewRenderers, type ViewSources } from "./views/catalog.ts";
-import { LoadAverageTracker } from "./views/loadavg.ts";
+import { createLoadAverageMemory, LoadAverageTracker } from "./views/loadavg.ts";
 import { renderMeminfo } from "./views/meminfo.ts";
 
 const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };
 type TestContext = { after(fn: () => void): void };
 
 function fixtureSources(t: TestContext, layout: CgroupLayout = v1FixtureLayout()): ViewSources {
-  const loadAverages = new LoadAverageTracker(() => undefined);
+  const loadAverages = new LoadAverageTracker(createLoadAverageMemory(), () => undefined);
   t.after(() => loadAverages.stop());
   return { layout, host: new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir }), cpuView: { limitByQuota: false }, loadAverages };
 }
@@ -161,6 +161,7 @@ test("createTree checks its options", () => {
   assert.throws(() => createTree({ stateDir: "relative" }), /absolute stateDir/);
   assert.throws(() => createTree({ stateDir: "/tmp", procDir: "proc" }), /procDir must be an absolute path/);
   assert.throws(() => createTree({ stateDir: "/tmp", cpuLimitByQuota: "yes" as never }), /cpuLimitByQuota must be a boolean/);
+  assert.throws(() => createTree({ stateDir: "/tmp", loadAverageMemory: new ArrayBuffer(8) as never }), /SharedArrayBuffer/);
   const tree = createTree({ stateDir: "/nonexistent-procview-state" });
   assert.deepEqual((walk(tree, "containers") as DirNode).list(hostCtx), []);
 });

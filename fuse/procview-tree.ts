@@ -18,7 +18,7 @@ import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { readOptionalFile } from "./reader/optional-file.ts";
 import { activeThreadCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
-import { LoadAverageTracker } from "./views/loadavg.ts";
+import { createLoadAverageMemory, LoadAverageTracker } from "./views/loadavg.ts";
 
 export interface ProcviewTreeOptions {
   /** The state directory shared with the NRI plugin (holds containers/<id>.json). */
@@ -27,6 +27,12 @@ export interface ProcviewTreeOptions {
   cpuLimitByQuota?: boolean;
   /** The cgroup mounts; read from /proc/self/mountinfo when absent. */
   cgroupLayout?: CgroupLayout;
+  /**
+   * Load averages shared by every worker's tree (createLoadAverageMemory() in the main thread;
+   * structured cloning shares it). Without it each worker keeps its own, and successive reads
+   * of /proc/loadavg served by different workers can disagree.
+   */
+  loadAverageMemory?: SharedArrayBuffer;
   /** The host's procfs and sysfs; "/proc" and "/sys" when absent (tests point them at fixtures). */
   procDir?: string;
   sysDir?: string;
@@ -46,7 +52,7 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     layout,
     host,
     cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
-    loadAverages: new LoadAverageTracker(activeThreadCounter(layout, host)),
+    loadAverages: new LoadAverageTracker(checked.loadAverageMemory ?? createLoadAverageMemory(), activeThreadCounter(layout, host)),
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger);
 }
@@ -136,6 +142,9 @@ function checkOptions(options: ProcviewTreeOptions): ProcviewTreeOptions {
     if (value !== undefined && (typeof value !== "string" || !value.startsWith("/"))) {
       throw new Error(`procview tree ${key} must be an absolute path, got ${JSON.stringify(value)}`);
     }
+  }
+  if (options.loadAverageMemory !== undefined && !(options.loadAverageMemory instanceof SharedArrayBuffer)) {
+    throw new Error("procview tree loadAverageMemory must be a SharedArrayBuffer from createLoadAverageMemory()");
   }
   if (options.cpuLimitByQuota !== undefined && typeof options.cpuLimitByQuota !== "boolean") {
     throw new Error("procview tree cpuLimitByQuota must be a boolean");
