@@ -141,6 +141,14 @@ test("LXCFS layout: each reader sees the cgroup of its own process", (t) => {
   assert.match(openFile(v2, "proc/meminfo", asReader(201)), /^MemTotal: {9}102400 kB\n/);
 });
 
+test("LXCFS layout: a reader in the root cgroup (the host itself) gets the host's task figures", (t) => {
+  const { tree } = fixtureTree(t);
+  const hostReader = { pid: 301, uid: 0, gid: 0 };
+  assert.equal(openFile(tree, "proc/loadavg", hostReader), "0.52 0.58 0.59 2/345 6789\n");
+  assert.match(openFile(tree, "proc/stat", hostReader), /^procs_running 7\nprocs_blocked 2\n/m);
+  assert.match(openFile(tree, "proc/uptime", hostReader), /^1000\.50 /);
+});
+
 test("LXCFS layout: a reader without a /proc entry is ENOENT", (t) => {
   const { tree } = fixtureTree(t);
   for (const pid of [105, 0, -1]) {

@@ -12,6 +12,7 @@ test("reads every host file a view needs", () => {
   assert.equal(host.stat().cpus.size, 4);
   assert.equal(host.uptime().uptime, 1000.5);
   assert.equal(host.diskstats().length, 4);
+  assert.equal(host.loadavg(), "0.52 0.58 0.59 2/345 6789\n");
   assert.equal(host.cpuinfo().blocks.size, 4);
   assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);
 });

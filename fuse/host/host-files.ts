@@ -54,6 +54,11 @@ export class HostFiles {
     return parseHostUptime(this.readProc("uptime"));
   }
 
+  /** The host's /proc/loadavg as the kernel prints it. */
+  loadavg(): string {
+    return this.readProc("loadavg");
+  }
+
   diskstats(): HostDisk[] {
     return parseHostDiskstats(this.readProc("diskstats"));
   }

@@ -11,7 +11,7 @@ import { readIoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot } from "../cgroup/memory.ts";
 import { readCgroupTasks } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
-import { countTaskStates, oldestStartTicks } from "../host/task.ts";
+import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
 import { renderDiskstats } from "./diskstats.ts";
 import { LoadAverageTracker, renderLoadavg } from "./loadavg.ts";
@@ -37,8 +37,17 @@ function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
 }
 
-function threadCounts(cgroup: CgroupPaths, sources: ViewSources) {
+function threadCounts(cgroup: CgroupPaths, sources: ViewSources): TaskCounts {
   return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
+}
+
+/**
+ * The root cgroup is the whole host (a reader outside any container, through the LXCFS
+ * layout): its task figures are the host's own, and walking every task of the machine
+ * at each open would make such reads expensive.
+ */
+function isRootCgroup(cgroup: CgroupPaths, sources: ViewSources): boolean {
+  return relativePathFor(sources.layout, "cpu", cgroup) === "/";
 }
 
 export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, ViewRenderer>([
@@ -48,16 +57,17 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/stat", (cgroup, sources) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    return renderStat(cpu, visible, sources.host.stat(), threadCounts(cgroup, sources));
+    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources));
   }],
   ["proc/uptime", (cgroup, sources) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    const start = oldestStartTicks(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "processes"));
+    const start = isRootCgroup(cgroup, sources) ? undefined : oldestStartTicks(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "processes"));
     return renderUptime(sources.host.uptime(), start, cpu, visible.length);
   }],
   ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
+    if (isRootCgroup(cgroup, sources)) return sources.host.loadavg();
     const counts = threadCounts(cgroup, sources);
     // One tracker entry per cgroup, named by its path in the hierarchy the threads are listed from.
     const key = relativePathFor(sources.layout, "cpu", cgroup) ?? "/";
