@@ -1,7 +1,5 @@
 /** The host's /proc/meminfo: the line order and every value a container view falls back to. */
 
-import { readFileSync } from "node:fs";
-
 export interface MeminfoLine {
   name: string;
   /** kB for kB lines, a plain count otherwise (HugePages_Total …). */
@@ -49,8 +47,4 @@ function parseMeminfoLine(text: string, start: number, end: number): MeminfoLine
   const name = text.slice(start, colon);
   if (name.includes(" ")) return undefined;
   return { name, value: Number(text.slice(digitsStart, digitsEnd)), hasKbUnit: unit !== "" };
-}
-
-export function readHostMeminfo(path = "/proc/meminfo"): HostMeminfo {
-  return parseHostMeminfo(readFileSync(path, "latin1"));
 }

@@ -34,7 +34,7 @@ export function readTaskStatus(procDir: string, tid: number): TaskStatus | undef
   return text === undefined ? undefined : parseTaskStatus(text);
 }
 
-export function readStartTicks(procDir: string, pid: number): number | undefined {
+function readStartTicks(procDir: string, pid: number): number | undefined {
   const text = readOptionalFile(`${procDir}/${pid}/stat`);
   return text === undefined ? undefined : parseStartTicks(text);
 }

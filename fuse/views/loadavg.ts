@@ -53,7 +53,7 @@ const claiming = 2;
 const removed = 3;
 
 /** Room for this many cgroups read within `forgetAfterMs` (at 32 bytes each). */
-export const defaultLoadAverageSlots = 4096;
+const defaultLoadAverageSlots = 4096;
 
 /** The memory a tree's tracker uses; pass one to every worker's createTree to share it. */
 export function createLoadAverageMemory(slots: number = defaultLoadAverageSlots): SharedArrayBuffer {
