@@ -125,13 +125,6 @@ export class HandleStore {
     });
   }
 
-  /** Length of an open handle's content, or undefined. */
-  lengthOf(handle: number): number | undefined {
-    return this.#lock.withLock(() => {
-      const slot = this.#liveSlot(handle);
-      return slot === undefined ? undefined : this.#slots[slot * stride + F_LENGTH];
-    });
-  }
 
   /** Frees the handle and its content; false if it was not open. */
   release(handle: number): boolean {
