@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startContainerd, type Containerd } from "./containerd.ts";
-import { connectCri, type CriClient } from "./cri.ts";
+import { connectCri, type ContainerResources, type CriClient } from "./cri.ts";
+import { viewFiles } from "../core/views.ts";
 import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
 
 const fiftyMiB = 52428800;
@@ -52,21 +53,21 @@ function startPlugin(): Promise<ProcviewProcess> {
 }
 
 /** A running busybox container in a pod of its own. */
-async function runBusybox(name: string, memoryLimitBytes = fiftyMiB): Promise<string> {
+async function runBusybox(name: string, resources: ContainerResources = { memoryLimitBytes: fiftyMiB }): Promise<string> {
   try {
-    return await createAndStart(name, memoryLimitBytes);
+    return await createAndStart(name, resources);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd!.logTail(30)}`, { cause: err });
   }
 }
 
-async function createAndStart(name: string, memoryLimitBytes: number): Promise<string> {
+async function createAndStart(name: string, resources: ContainerResources): Promise<string> {
   const pod = await cri!.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd!.cgroupParent });
   const id = await cri!.createContainer(pod, {
     name: "busybox",
     image: containerd!.images.busybox,
     command: ["sleep", "3600"],
-    memoryLimitBytes,
+    ...resources,
   });
   await cri!.startContainer(id);
   return id;
@@ -85,6 +86,22 @@ async function hostMemTotalLine(): Promise<string> {
 test("a busybox limited to 50 MiB reads MemTotal 51200 kB, padded like the kernel", async () => {
   const id = await runBusybox("headline");
   assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), "MemTotal:          51200 kB\n");
+});
+
+test("with cpuset 0 it sees one processor, cpu/online 0, a fresh uptime, and every view reads", async () => {
+  const id = await runBusybox("cpuset", { memoryLimitBytes: fiftyMiB, cpusetCpus: "0" });
+  assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), "MemTotal:          51200 kB\n");
+  assert.equal(await exec(id, ["grep", "-c", "^processor", "/proc/cpuinfo"]), "1\n");
+  assert.equal(await exec(id, ["cat", "/sys/devices/system/cpu/online"]), "0\n");
+  const uptime = Number((await exec(id, ["cat", "/proc/uptime"])).split(" ")[0]);
+  assert.ok(uptime >= 0 && uptime < 60, `uptime ${uptime} s`);
+  const mounted = (await exec(id, ["cat", "/proc/self/mountinfo"])).split("\n").map((line) => line.split(" ")[4]);
+  for (const view of viewFiles) {
+    assert.ok(mounted.includes(view.target), `${view.target} is bound`);
+    // busybox cat reads with sendfile(2), which goes through the page cache up to st_size.
+    const content = await exec(id, ["cat", view.target]);
+    assert.ok(content.length > 0 && content.endsWith("\n"), `${view.target} reads whole: ${JSON.stringify(content)}`);
+  }
 });
 
 test("the view is a read-only bind: writing it fails inside the container", async () => {
