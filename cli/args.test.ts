@@ -22,7 +22,7 @@ test("run takes the documented defaults", () => {
   assert.deepEqual(parseCommandLine(["run"], {}), {
     kind: "run",
     logLevel: "info",
-    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2 },
+    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, cpuLimitByQuota: false },
     nri: {
       mountpoint: "/var/lib/procview",
       stateDir: "/run/procview",
@@ -35,10 +35,10 @@ test("run takes the documented defaults", () => {
 });
 
 test("fuse and nri take their flags", () => {
-  assert.deepEqual(parseCommandLine(["fuse", "--mountpoint", "/mnt/pv/", "--state-dir", "/tmp/s", "--workers", "4", "--log-level", "debug"], {}), {
+  assert.deepEqual(parseCommandLine(["fuse", "--mountpoint", "/mnt/pv/", "--state-dir", "/tmp/s", "--workers", "4", "--log-level", "debug", "--cpu-limit-by-quota"], {}), {
     kind: "fuse",
     logLevel: "debug",
-    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4 },
+    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4, cpuLimitByQuota: true },
   });
   assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05", "--default-policy", "opted-in"], {}), {
     kind: "nri",

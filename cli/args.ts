@@ -18,6 +18,8 @@ export interface FuseSettings {
   mountpoint: string;
   stateDir: string;
   workers: number;
+  /** Show ceil(quota/period) CPUs instead of the whole cpuset (LXCFS's --enable-cfs). */
+  cpuLimitByQuota: boolean;
 }
 
 export interface NriSettings {
@@ -67,6 +69,8 @@ Serves the views under MOUNTPOINT until SIGTERM or SIGINT, then unmounts.
 Options:
   --mountpoint DIR    where to mount (default ${defaultMountpoint})
   --workers N         request-serving threads (default ${defaultWorkers})
+  --cpu-limit-by-quota
+                      show ceil(quota/period) CPUs when a CPU quota is set, not the whole cpuset
 ${commonOptionsHelp}`;
 
 const nriHelp = `Usage: procview nri [options]
@@ -93,6 +97,7 @@ Options:
   --mountpoint DIR    (default ${defaultMountpoint})
   --socket PATH       (default ${defaultNriSocket})
   --workers N         (default ${defaultWorkers})
+  --cpu-limit-by-quota
   --name NAME         (default ${defaultPluginName})
   --index NN          (default ${defaultPluginIndex})
   --default-policy P  all or opted-in (default all)
@@ -109,11 +114,12 @@ const optionSpecs = {
   name: { type: "string" },
   index: { type: "string" },
   "default-policy": { type: "string" },
+  "cpu-limit-by-quota": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
-  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "help"]),
+  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "cpu-limit-by-quota", "help"]),
   nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "help"]),
   run: new Set(Object.keys(optionSpecs)),
 };
@@ -143,7 +149,12 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
 
   const mountpoint = absolute("--mountpoint", text("mountpoint") ?? defaultMountpoint);
   const stateDir = absolute("--state-dir", text("state-dir") ?? defaultStateDir);
-  const fuse = (): FuseSettings => ({ mountpoint, stateDir, workers: workerCount(text("workers")) });
+  const fuse = (): FuseSettings => ({
+    mountpoint,
+    stateDir,
+    workers: workerCount(text("workers")),
+    cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
+  });
   const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, env);
 
   switch (kind) {

@@ -3,9 +3,11 @@
  * plugin, stop them cleanly on SIGTERM/SIGINT.
  */
 
-import { createLogger, type Logger } from "../core/log.ts";
+import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
 import { startFuseServer } from "../fuse/daemon.ts";
+import type { ProcviewTreeOptions } from "../fuse/procview-tree.ts";
+import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
 
 interface Running {
@@ -16,12 +18,18 @@ const procviewTree = new URL("../fuse/procview-tree.ts", import.meta.url).href;
 /** Set once a signal asked us to stop, so parts ending on their own are told apart. */
 let stopping = false;
 
-async function startFuse(settings: FuseSettings, logger: Logger): Promise<Running> {
+async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLevel): Promise<Running> {
   const server = await startFuseServer({
     mountpoint: settings.mountpoint,
     stateDir: settings.stateDir,
     treeModule: procviewTree,
-    treeOptions: { stateDir: settings.stateDir },
+    treeOptions: {
+      stateDir: settings.stateDir,
+      cpuLimitByQuota: settings.cpuLimitByQuota,
+      logLevel,
+      // One set of load averages for every worker thread, so successive reads agree.
+      loadAverageMemory: createLoadAverageMemory(),
+    } satisfies ProcviewTreeOptions,
     workers: settings.workers,
     logger: logger.child({ component: "fuse" }),
   });
@@ -76,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", () => void stopAll("SIGINT"));
 
   try {
-    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger));
+    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger, command.logLevel));
     if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, logger));
   } catch (err) {
     logger.error("failed to start", { err });
