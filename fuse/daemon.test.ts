@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -135,6 +135,20 @@ describe("a mounted fixture tree", () => {
     assert.equal(errorCode(() => readFileSync(file("dynamic/late"))), "ENOENT");
     writeFileSync(join(box.dynamicDir, "late"), "arrived\n");
     assert.equal(readFileSync(file("dynamic/late"), "utf8"), "arrived\n");
+  });
+
+  test("ids the kernel forgets are dropped: names coming and going do not grow the node table", async () => {
+    // STATFS reports the server's live node ids as `files`.
+    const liveIds = () => statfsSync(box.mountpoint).files;
+    const before = liveIds();
+    const names = Array.from({ length: 300 }, (_, i) => `container-${i}`);
+    for (const name of names) writeFileSync(join(box.dynamicDir, name), name);
+    for (const name of names) assert.equal(readFileSync(file(`dynamic/${name}`), "utf8"), name);
+    assert.ok(liveIds() >= before + names.length);
+    for (const name of names) rmSync(join(box.dynamicDir, name));
+    // Evicting dentries and inodes makes the kernel send FORGET for every id it held.
+    writeFileSync("/proc/sys/vm/drop_caches", "2");
+    await eventually(() => liveIds() < before + 10);
   });
 
   test("a node that throws is EIO (and logged), an FsError its errno; serving goes on", async () => {
