@@ -22,6 +22,11 @@ const serveScript = fileURLToPath(new URL("./testdata/serve-fixture.ts", here));
 const pinnedDeno = fileURLToPath(new URL("../../node_modules/.bin/deno", here));
 const deno = existsSync(pinnedDeno) ? pinnedDeno : "deno";
 
+async function eventually(condition: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 500 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(condition(), "condition never became true");
+}
+
 function errorCode(action: () => unknown): string | undefined {
   try {
     action();
@@ -38,7 +43,9 @@ test("a server running under deno run -A serves its mount to this process", asyn
   const stateDir = join(dir, "state");
   const dynamicDir = join(dir, "dynamic");
   mkdirSync(dynamicDir);
-  const server = spawn(deno, ["run", "-A", serveScript, mountpoint, stateDir, dynamicDir, "2"], { stdio: ["pipe", "pipe", "inherit"] });
+  const server = spawn(deno, ["run", "-A", serveScript, mountpoint, stateDir, dynamicDir, "2"], { stdio: ["pipe", "pipe", "pipe"] });
+  let logs = "";
+  server.stderr.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
   const exited = new Promise<number | null>((resolve) => server.on("exit", resolve));
   try {
     const announced = await new Promise<{ serving: string; pid: number }>((resolve, reject) => {
@@ -47,7 +54,7 @@ test("a server running under deno run -A serves its mount to this process", asyn
         output += chunk;
         if (output.includes("\n")) resolve(JSON.parse(output.split("\n")[0]));
       });
-      void exited.then((code) => reject(new Error(`deno server exited (${code}) before serving`)));
+      void exited.then((code) => reject(new Error(`deno server exited (${code}) before serving:\n${logs}`)));
     });
     assert.equal(announced.serving, mountpoint);
     assert.equal(readFuseStatus(stateDir)?.pid, server.pid);
@@ -60,6 +67,7 @@ test("a server running under deno run -A serves its mount to this process", asyn
     assert.equal(errorCode(() => writeFileSync(join(mountpoint, "hello.txt"), "x")), "EROFS");
     assert.equal(errorCode(() => readFileSync(join(mountpoint, "missing"))), "ENOENT");
     assert.equal(errorCode(() => readFileSync(join(mountpoint, "broken.txt"))), "EIO");
+    await eventually(() => /"level":"error","msg":"FUSE request failed".*fixture node failure/.test(logs));
 
     const readers = await Promise.all(Array.from({ length: 8 }, () => run("cat", [join(mountpoint, "big.txt")], { maxBuffer: 1 << 20 })));
     for (const { stdout } of readers) assert.equal(stdout.length, 320_000);
