@@ -253,6 +253,17 @@ describe("starting and ending", () => {
     }
   });
 
+  test("a state dir that cannot be written fails the start and leaves no mount", async () => {
+    const box = sandbox();
+    try {
+      writeFileSync(join(box.dir, "not-a-dir"), "");
+      await assert.rejects(start({ ...box, stateDir: join(box.dir, "not-a-dir", "state") }), /cannot write the FUSE status file/);
+      assert.equal(isProcviewMount(box.mountpoint), false);
+    } finally {
+      cleanup(box);
+    }
+  });
+
   test("an unmount from outside settles closed and clears the status file", async () => {
     const box = sandbox();
     try {

@@ -41,6 +41,11 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     throw err;
   }
 
+  // Nothing must stay mounted if the start fails: a mount nobody serves hangs its callers.
+  const abandonMount = async (): Promise<void> => {
+    await unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.warn("unmount after failed start failed", { mountpoint, err }));
+    closeSync(fd);
+  };
   let loop;
   try {
     loop = await startRequestLoop({
@@ -53,14 +58,18 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
       logger,
     });
   } catch (err) {
-    // Nothing answers the mount: detach it before the fd goes, so no caller hangs on it.
-    await unmountFuse(mountpoint, { lazy: true }).catch((unmountErr) => logger.warn("unmount after failed start failed", { err: unmountErr }));
-    closeSync(fd);
+    await abandonMount();
     throw err;
   }
 
   const pid = process.pid;
-  writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+  try {
+    writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+  } catch (err) {
+    await loop.stop();
+    await abandonMount();
+    throw new Error(`cannot write the FUSE status file in ${o.stateDir}: ${(err as Error).message}`);
+  }
   logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid });
 
   let stopping = false;
