@@ -10,8 +10,8 @@ test("one id per (parent, name), counted per lookup", () => {
   assert.notEqual(table.lookup(1, "other").nodeId, first.nodeId);
   const nested = table.lookup(first.nodeId, "containers");
   assert.notEqual(nested.nodeId, first.nodeId, "same name under another parent is another node");
-  assert.deepEqual(table.path(nested.nodeId), ["containers", "containers"]);
-  assert.deepEqual(table.path(1), []);
+  assert.deepEqual(table.path(nested.nodeId)?.names, ["containers", "containers"]);
+  assert.deepEqual(table.path(1)?.names, []);
   assert.equal(table.parentOf(nested.nodeId), first.nodeId);
 });
 
@@ -20,7 +20,7 @@ test("an id lives until every lookup is forgotten", () => {
   const { nodeId } = table.lookup(1, "a");
   table.lookup(1, "a");
   table.forget(nodeId, 1);
-  assert.deepEqual(table.path(nodeId), ["a"]);
+  assert.deepEqual(table.path(nodeId)?.names, ["a"]);
   table.forget(nodeId, 1);
   assert.equal(table.path(nodeId), undefined);
   assert.equal(table.generationOf(nodeId), undefined);
@@ -32,7 +32,7 @@ test("a parent outlives its forgotten lookups while it has live children", () =>
   const dir = table.lookup(1, "dir").nodeId;
   const file = table.lookup(dir, "file").nodeId;
   table.forget(dir, 1);
-  assert.deepEqual(table.path(file), ["dir", "file"]);
+  assert.deepEqual(table.path(file)?.names, ["dir", "file"]);
   table.forget(file, 1);
   assert.equal(table.path(dir), undefined, "freed together with its last child");
   assert.equal(table.liveCount, 1);
@@ -59,7 +59,7 @@ test("a reused id gets a new generation", () => {
   const second = table.lookup(1, "b");
   assert.equal(second.nodeId, first.nodeId);
   assert.ok(second.generation > first.generation);
-  assert.deepEqual(table.path(second.nodeId), ["b"]);
+  assert.deepEqual(table.path(second.nodeId), { names: ["b"], generation: second.generation });
 });
 
 test("a full table answers ENFILE; root and unknown ids are never freed or found", () => {
@@ -68,7 +68,7 @@ test("a full table answers ENFILE; root and unknown ids are never freed or found
   table.lookup(1, "b");
   assert.throws(() => table.lookup(1, "c"), (err: unknown) => err instanceof FsError && err.errno === errno.ENFILE);
   table.forget(1, 100);
-  assert.deepEqual(table.path(1), []);
+  assert.deepEqual(table.path(1)?.names, []);
   table.forget(3000, 1);
   assert.equal(table.path(3000), undefined);
   assert.throws(() => table.lookup(77, "x"), (err: unknown) => err instanceof FsError && err.errno === errno.ENOENT);
@@ -77,7 +77,7 @@ test("a full table answers ENFILE; root and unknown ids are never freed or found
 test("names: UTF-8 round trip, longer than 255 bytes refused", () => {
   const table = new NodeTable(createNodeTableMemory(8));
   const { nodeId } = table.lookup(1, "größe-✓");
-  assert.deepEqual(table.path(nodeId), ["größe-✓"]);
+  assert.deepEqual(table.path(nodeId)?.names, ["größe-✓"]);
   assert.throws(() => table.lookup(1, "x".repeat(256)), (err: unknown) => err instanceof FsError && err.errno === errno.ENAMETOOLONG);
 });
 
@@ -90,7 +90,7 @@ test("hash chains survive removals at their head, middle and tail", () => {
   names.forEach((name, i) => {
     if (i % 2 === 0) {
       assert.equal(table.lookup(1, name).nodeId, ids[i], name);
-      assert.deepEqual(table.path(ids[i]), [name]);
+      assert.deepEqual(table.path(ids[i])?.names, [name]);
     }
   });
   assert.equal(table.liveCount, 1 + 30);
@@ -101,7 +101,7 @@ test("views built on the same memory see one table", () => {
   const one = new NodeTable(memory);
   const other = new NodeTable(memory);
   const { nodeId } = one.lookup(1, "shared");
-  assert.deepEqual(other.path(nodeId), ["shared"]);
+  assert.deepEqual(other.path(nodeId)?.names, ["shared"]);
   assert.equal(other.lookup(1, "shared").nodeId, nodeId);
 });
 

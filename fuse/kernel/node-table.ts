@@ -136,15 +136,18 @@ export class NodeTable {
     });
   }
 
-  /** Names from the root down to `nodeId` ([] for the root), or undefined if the id is not live. */
-  path(nodeId: number): string[] | undefined {
+  /**
+   * Names from the root down to `nodeId` ([] for the root) with the id's generation,
+   * read together so they always describe the same node; undefined if the id is not live.
+   */
+  path(nodeId: number): { names: string[]; generation: number } | undefined {
     return this.#lock.withLock(() => {
       if (!this.#isLive(nodeId)) return undefined;
       const names: string[] = [];
       for (let slot = nodeId; slot !== rootNodeId; slot = this.#slots[slot * stride + F_PARENT]) {
         names.push(this.#name(slot));
       }
-      return names.reverse();
+      return { names: names.reverse(), generation: this.#slots[nodeId * stride + F_GENERATION] };
     });
   }
 

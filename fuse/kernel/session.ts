@@ -291,20 +291,18 @@ export class FuseSession {
   /** The tree node behind a kernel node id: cached per worker, else walked from the root. */
   #resolve(nodeId: number, ctx: RequestContext): FsNode {
     if (nodeId === rootNodeId) return this.#root;
-    const generation = this.#nodes.generationOf(nodeId);
-    if (generation === undefined) throw new FsError(errno.ENOENT, `unknown node id ${nodeId}`);
     const cached = this.#resolved.get(nodeId);
-    if (cached?.generation === generation) return cached.node;
+    if (cached !== undefined && cached.generation === this.#nodes.generationOf(nodeId)) return cached.node;
     const path = this.#nodes.path(nodeId);
     if (path === undefined) throw new FsError(errno.ENOENT, `unknown node id ${nodeId}`);
     let node: FsNode = this.#root;
-    for (const name of path) {
+    for (const name of path.names) {
       if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
       const next: FsNode | undefined = node.lookup(name, ctx);
       if (next === undefined) throw new FsError(errno.ENOENT);
       node = next;
     }
-    this.#resolved.set(nodeId, { generation, node });
+    this.#resolved.set(nodeId, { generation: path.generation, node });
     return node;
   }
 

@@ -15,7 +15,7 @@ for (let round = 0; round < rounds; round++) {
   // Names shared by all workers (same ids expected) and names of this worker only.
   const shared = table.lookup(1, `shared-${round % 7}`);
   const own = table.lookup(shared.nodeId, `worker-${worker}-${round}`);
-  const path = table.path(own.nodeId)?.join("/");
+  const path = table.path(own.nodeId)?.names.join("/");
   if (path !== `shared-${round % 7}/worker-${worker}-${round}`) problems.push(`round ${round}: path ${path}`);
   const content = new TextEncoder().encode(`worker ${worker} round ${round} `.repeat(round % 5));
   const handle = store.open(content);
