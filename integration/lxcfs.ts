@@ -1,0 +1,128 @@
+/**
+ * Debian's LXCFS (package `lxcfs`, 5.0.3 on Debian 12) as the reference procview is
+ * compared with: run in the foreground as a child process on a private mountpoint, never
+ * as the system service. A private pidfile keeps it off /run/lxcfs.pid (LXCFS locks that
+ * file, so a second instance with the default would refuse to start). LXCFS itself makes
+ * the empty folders /run/lxcfs/{controllers,root} on the host and mounts its cgroup
+ * copies there only inside a mount namespace of its own.
+ */
+
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { unescapeMountinfo } from "../core/cgroup-path.ts";
+
+const lxcfsBinary = "lxcfs";
+const readyTimeoutMs = 15_000;
+const stopTimeoutMs = 10_000;
+
+export interface Lxcfs {
+  readonly pid: number;
+  readonly mountpoint: string;
+  readonly logFile: string;
+  running(): boolean;
+  /** SIGTERM (LXCFS unmounts itself), SIGKILL after 10 s, then a lazy unmount of whatever is left. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface LxcfsOptions {
+  /** A folder for mountpoint, pidfile and log; a fresh temp folder (removed by stop()) by default. */
+  dir?: string;
+}
+
+/** Instances not stopped yet: the exit handler kills and unmounts them when a test dies first. */
+const unstopped = new Map<number, { mountpoint: string; dir?: string }>();
+
+/** LXCFS serving on a private mountpoint, ready once the kernel lists its mount. */
+export async function startLxcfs(options: LxcfsOptions = {}): Promise<Lxcfs> {
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-lxcfs-")));
+  const mountpoint = join(dir, "mnt");
+  const logFile = join(dir, "lxcfs.log");
+  await mkdir(mountpoint, { recursive: true });
+  const logFd = openSync(logFile, "a");
+  const child = spawn(lxcfsBinary, ["--foreground", "--pidfile", join(dir, "lxcfs.pid"), mountpoint], {
+    stdio: ["ignore", logFd, logFd],
+  });
+  closeSync(logFd);
+  const spawned = await Promise.race([once(child, "spawn").then(() => true), once(child, "error").then(([error]) => error as Error)]);
+  if (spawned !== true) {
+    if (ownsDir) await rm(dir, { recursive: true, force: true });
+    throw new Error(`cannot start ${lxcfsBinary} (Debian package lxcfs): ${spawned.message}`);
+  }
+  const pid = child.pid!;
+  unstopped.set(pid, { mountpoint, dir: ownsDir ? dir : undefined });
+  installExitHandler();
+  const exited = once(child, "exit");
+  const running = () => child.exitCode === null && child.signalCode === null;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (running()) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), stopTimeoutMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (isLxcfsMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
+      unstopped.delete(pid);
+      if (ownsDir) await rm(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!isLxcfsMounted(mountpoint)) {
+    if (!running() || Date.now() > deadline) {
+      const log = readFileSync(logFile, "utf8");
+      await stop();
+      throw new Error(`lxcfs did not mount ${mountpoint}:\n${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return { pid, mountpoint, logFile, running, stop };
+}
+
+/** Whether an LXCFS filesystem is mounted at `mountpoint` in this mount namespace. */
+export function isLxcfsMounted(mountpoint: string): boolean {
+  return lxcfsMountpoints(readFileSync("/proc/self/mountinfo", "utf8")).includes(mountpoint);
+}
+
+/** Mount points of LXCFS filesystems in /proc/self/mountinfo text. */
+export function lxcfsMountpoints(mountinfo: string): string[] {
+  const mountpoints: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const separator = line.indexOf(" - ");
+    if (separator < 0) continue;
+    if (line.slice(separator + 3).split(" ")[0] !== "fuse.lxcfs") continue;
+    mountpoints.push(unescapeMountinfo(line.slice(0, separator).split(" ")[4] ?? ""));
+  }
+  return mountpoints;
+}
+
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  // Only synchronous work can run at exit: SIGKILL cannot unmount, so unmount lazily after it.
+  process.once("exit", () => {
+    for (const [pid, { mountpoint, dir }] of unstopped) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      try {
+        if (isLxcfsMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
+        if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      } catch (error) {
+        process.stderr.write(`procview integration: lxcfs clean-up at exit failed: ${(error as Error).message}\n`);
+      }
+    }
+  });
+}
