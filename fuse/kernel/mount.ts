@@ -10,9 +10,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "../../core/log.ts";
 import { fuseFsType, procviewMountpoints } from "../../core/fuse-status.ts";
 
-const fuseDevice = "/dev/fuse";
-
-export function openFuseDevice(): number {
+/** Opens /dev/fuse for reading and writing (another path only in tests). */
+export function openFuseDevice(fuseDevice = "/dev/fuse"): number {
   try {
     return openSync(fuseDevice, "r+");
   } catch (err) {
