@@ -48,10 +48,13 @@ export async function startLxcfs(options: LxcfsOptions = {}): Promise<Lxcfs> {
     stdio: ["ignore", logFd, logFd],
   });
   closeSync(logFd);
-  const spawned = await Promise.race([once(child, "spawn").then(() => true), once(child, "error").then(([error]) => error as Error)]);
-  if (spawned !== true) {
+  const spawnError = await Promise.race([
+    once(child, "spawn").then(() => undefined),
+    once(child, "error").then(([error]) => error as Error),
+  ]);
+  if (spawnError !== undefined) {
     if (ownsDir) await rm(dir, { recursive: true, force: true });
-    throw new Error(`cannot start ${lxcfsBinary} (Debian package lxcfs): ${spawned.message}`);
+    throw new Error(`cannot start ${lxcfsBinary} (Debian package lxcfs): ${spawnError.message}`);
   }
   const pid = child.pid!;
   unstopped.set(pid, { mountpoint, dir: ownsDir ? dir : undefined });
