@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createLogger } from "../core/log.ts";
 import { checkFuseLiveness, hostLivenessProbe, readFuseStatus } from "../core/fuse-status.ts";
@@ -260,6 +261,28 @@ describe("starting and ending", () => {
       await assert.rejects(start({ ...box, stateDir: join(box.dir, "not-a-dir", "state") }), /cannot write the FUSE status file/);
       assert.equal(isProcviewMount(box.mountpoint), false);
     } finally {
+      cleanup(box);
+    }
+  });
+
+  test("a process that exits without stop() ends at once and leaves no mount", async () => {
+    const box = sandbox();
+    const serveScript = fileURLToPath(new URL("./kernel/testdata/serve-fixture.ts", here));
+    const child = spawn(process.execPath, [serveScript, box.mountpoint, box.stateDir, box.dynamicDir, "2"], { stdio: ["pipe", "pipe", "ignore"] });
+    let exitCode: number | null | undefined;
+    child.on("exit", (code) => (exitCode = code));
+    try {
+      let output = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+      await eventually(() => output.includes("serving"));
+      assert.equal(readFileSync(join(box.mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+      child.stdin.write("exit\n");
+      await eventually(() => exitCode !== undefined);
+      assert.equal(exitCode, 3);
+      assert.equal(isProcviewMount(box.mountpoint), false);
+      assert.equal(readFuseStatus(box.stateDir), undefined);
+    } finally {
+      if (exitCode === undefined) child.kill("SIGKILL");
       cleanup(box);
     }
   });

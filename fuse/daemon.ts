@@ -7,7 +7,7 @@
 import { closeSync } from "node:fs";
 import { createLogger, type Logger } from "../core/log.ts";
 import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
-import { isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse } from "./kernel/mount.ts";
+import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse } from "./kernel/mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./kernel/request-loop.ts";
 
 export interface FuseServerOptions {
@@ -77,9 +77,18 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   const release = (): void => {
     if (released) return;
     released = true;
+    process.off("exit", cleanUpAtExit);
     clearFuseStatus(o.stateDir, pid);
     closeSync(fd);
   };
+
+  // An exit without stop() (a crash, process.exit) still ends serving and leaves no mount.
+  const cleanUpAtExit = (): void => {
+    loop.stopBlocking();
+    if (isProcviewMount(mountpoint)) detachFuseMountNow(mountpoint);
+    release();
+  };
+  process.on("exit", cleanUpAtExit);
 
   let announceClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => (announceClosed = resolve));

@@ -4,7 +4,7 @@
  * mount from looking for a /sbin/mount.fuse.procview helper.
  */
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, openSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Logger } from "../../core/log.ts";
@@ -35,6 +35,11 @@ export async function mountFuse(fd: number, mountpoint: string): Promise<void> {
 /** Lazy unmount detaches at once even while files are open (they keep the connection until closed). */
 export async function unmountFuse(mountpoint: string, options: { lazy?: boolean } = {}): Promise<void> {
   await run("umount", options.lazy ? ["-c", "-l", mountpoint] : ["-c", mountpoint]);
+}
+
+/** A lazy unmount that does not wait on the event loop, for a process that is exiting. */
+export function detachFuseMountNow(mountpoint: string): void {
+  spawnSync("umount", ["-c", "-l", mountpoint], { stdio: "ignore", timeout: 5000 });
 }
 
 export function isProcviewMount(mountpoint: string): boolean {

@@ -11,6 +11,7 @@
 
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, isLogLevel, type Logger } from "../../core/log.ts";
@@ -53,6 +54,12 @@ export interface RequestLoop {
   readonly workers: number;
   /** Stops every worker between requests; the fd stays open and the mount live. */
   stop(): Promise<void>;
+  /**
+   * stop() for a process that is exiting and cannot await: pokes through child
+   * processes. Node's exit waits for worker threads, so a worker left in a blocking
+   * read would keep a crashing process from ever ending.
+   */
+  stopBlocking(): void;
   /** Settles once every worker has left: "unmounted" if the mount went away under it. */
   readonly finished: Promise<LoopEnd>;
 }
@@ -163,9 +170,18 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
     await finished;
   };
 
+  const stopBlocking = (): void => {
+    requestStop(control);
+    // A poke that finds no reader left would wait forever: each has a deadline.
+    for (let pokes = 0; readersLeft(control) > 0 && pokes < count + 2; pokes++) {
+      spawnSync("stat", [pokePath], { stdio: "ignore", timeout: 2000, killSignal: "SIGKILL" });
+    }
+  };
+
   return {
     workers: count,
     stop: () => (stopping ??= stop()),
+    stopBlocking,
     finished,
   };
 }

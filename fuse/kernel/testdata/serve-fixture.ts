@@ -2,7 +2,8 @@
  * Runs the FUSE server on the fixture tree as a separate process, for tests that need
  * another runtime (deno run -A) or another process. Usage:
  *   serve-fixture.ts <mountpoint> <stateDir> <dynamicDir> [workers]
- * Prints one JSON line once serving; stops and exits when its stdin closes.
+ * Prints one JSON line once serving; stops and exits when its stdin closes. A line
+ * "exit" on stdin calls process.exit(3) without stop(), as a crash would.
  */
 
 import { startFuseServer } from "../../daemon.ts";
@@ -16,6 +17,9 @@ const server = await startFuseServer({
   workers: workers ? Number(workers) : undefined,
 });
 process.stdout.write(JSON.stringify({ serving: server.mountpoint, pid: process.pid }) + "\n");
+process.stdin.setEncoding("utf8").on("data", (chunk: string) => {
+  if (chunk.split("\n").includes("exit")) process.exit(3);
+});
 process.stdin.on("end", () => {
   void server.stop().then(() => process.exit(0));
 });
