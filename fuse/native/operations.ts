@@ -1,0 +1,111 @@
+/**
+ * A node tree (fuse/node.ts) served through fuse-native's path-based operations. fuse-native
+ * never says who is calling, so every node sees the same context with pid 0: trees must
+ * not depend on the reader (see caller-free-tree.ts).
+ *
+ * Content is built at open and reads slice that snapshot, as in the kernel backend; the
+ * mount uses direct_io, so files report size 0 like procfs and readers read to the end.
+ */
+
+import { Buffer } from "node:buffer";
+import type { Logger } from "../../core/log.ts";
+import { errno, FsError, type DirNode, type FsNode, type RequestContext } from "../node.ts";
+import type { NativeOperations, NativeStat } from "./load.ts";
+
+/** What fuse-native cannot tell us: no caller pid, uid or gid reaches the operations. */
+export const unknownCaller: RequestContext = { pid: 0, uid: 0, gid: 0 };
+
+/** O_WRONLY | O_RDWR | O_TRUNC: opens that would change a file. */
+const writingOpenFlags = 0o1 | 0o2 | 0o1000;
+
+const maxHandle = 0xffffffff;
+
+export interface TreeOperationsOptions {
+  logger: Logger;
+  /** Every node's mtime, atime and ctime. */
+  time: Date;
+}
+
+export function treeOperations(root: DirNode, options: TreeOperationsOptions): NativeOperations {
+  const { logger, time } = options;
+  const contents = new Map<number, Uint8Array>();
+  let lastHandle = 0;
+
+  const newHandle = (): number => {
+    do lastHandle = lastHandle >= maxHandle ? 1 : lastHandle + 1;
+    while (contents.has(lastHandle));
+    return lastHandle;
+  };
+
+  /** Runs one operation; a thrown FsError answers its errno, anything else EIO (logged), never a crash. */
+  const answer = (operation: string, path: string, fail: (status: number) => void, body: () => void): void => {
+    try {
+      body();
+    } catch (error) {
+      if (error instanceof FsError) return fail(-error.errno);
+      logger.error("FUSE operation failed", { operation, path, error });
+      fail(-errno.EIO);
+    }
+  };
+
+  const stat = (node: FsNode): NativeStat => ({
+    mode: node.kind === "dir" ? 0o040555 : 0o100444,
+    nlink: node.kind === "dir" ? 2 : 1,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: time,
+    atime: time,
+    ctime: time,
+  });
+
+  return {
+    getattr(path, cb) {
+      answer("getattr", path, cb, () => cb(0, stat(resolve(root, path))));
+    },
+    readdir(path, cb) {
+      answer("readdir", path, cb, () => {
+        const node = resolve(root, path);
+        if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
+        cb(0, node.list(unknownCaller));
+      });
+    },
+    open(path, flags, cb) {
+      answer("open", path, cb, () => {
+        if ((flags & writingOpenFlags) !== 0) throw new FsError(errno.EROFS);
+        const node = resolve(root, path);
+        if (node.kind !== "file") throw new FsError(errno.EISDIR);
+        const content = node.open(unknownCaller);
+        const handle = newHandle();
+        contents.set(handle, typeof content === "string" ? Buffer.from(content) : content);
+        cb(0, handle);
+      });
+    },
+    read(path, handle, buffer, length, position, cb) {
+      answer("read", path, cb, () => {
+        const content = contents.get(handle);
+        if (content === undefined) throw new FsError(errno.EBADF);
+        const slice = content.subarray(Math.min(position, content.length), Math.min(position + length, content.length));
+        buffer.set(slice);
+        cb(slice.length);
+      });
+    },
+    release(_path, handle, cb) {
+      contents.delete(handle);
+      cb(0);
+    },
+  };
+}
+
+/** The node at an absolute path, walking lookups from the root; ENOENT if any step is missing. */
+function resolve(root: DirNode, path: string): FsNode {
+  let node: FsNode = root;
+  for (const name of path.split("/")) {
+    if (name === "") continue;
+    if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
+    const next: FsNode | undefined = node.lookup(name, unknownCaller);
+    if (next === undefined) throw new FsError(errno.ENOENT);
+    node = next;
+  }
+  return node;
+}

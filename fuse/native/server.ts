@@ -1,0 +1,87 @@
+/**
+ * The FUSE server on fuse-native (`--backend fuse-native`, Node only): the same tree
+ * module, mountpoint handling and status file as fuse/daemon.ts, served on the main
+ * thread by libfuse 2.9. fuse-native hides the caller, so only the caller-free part of
+ * the tree is served (caller-free-tree.ts).
+ *
+ * Mount options: `direct_io` because files report size 0 (content is built at open),
+ * `ro` so the kernel refuses every write with EROFS, and fsname/subtype so mountinfo
+ * says `fuse.procview`, which the NRI plugin's liveness check (core/fuse-status.ts) looks for.
+ *
+ * Every operation is answered on the main thread: nothing on it may touch the mount
+ * synchronously (a sync read would wait for the thread that is to answer it).
+ */
+
+import { clearFuseStatus, fuseFsType, writeFuseStatus } from "../../core/fuse-status.ts";
+import { createLogger } from "../../core/log.ts";
+import type { FuseServer, FuseServerOptions } from "../daemon.ts";
+import { isProcviewMount, prepareMountpoint, unmountFuse } from "../kernel/mount.ts";
+import type { TreeModule } from "../node.ts";
+import { callerFreeTree } from "./caller-free-tree.ts";
+import { loadFuseNative, type NativeFuse } from "./load.ts";
+import { treeOperations } from "./operations.ts";
+
+export const nativeMountOptions: readonly string[] = ["direct_io", "ro", "noexec", "noatime"];
+
+/** How often the mount table is checked for an unmount from outside (fuse-native does not report it). */
+const mountCheckIntervalMs = 1000;
+
+/** Starts serving; `workers` is ignored (libfuse's threads hand every operation to the main thread). */
+export async function startNativeFuseServer(o: FuseServerOptions): Promise<FuseServer> {
+  const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
+  const fuseNative = loadFuseNative();
+  const treeModule = (await import(o.treeModule)) as TreeModule;
+  const root = callerFreeTree(await treeModule.createTree(o.treeOptions));
+  const mountpoint = await prepareMountpoint(o.mountpoint, logger);
+
+  const name = fuseFsType.slice("fuse.".length);
+  const operations = treeOperations(root, { logger, time: new Date() });
+  const fuse = fuseNative.createFuse(mountpoint, operations, { allowOther: true, fsname: name, subtype: name }, nativeMountOptions);
+  await mount(fuse, mountpoint);
+
+  const pid = process.pid;
+  writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+  logger.info("FUSE server serving (fuse-native)", { mountpoint, pid, servedLayout: "containers/<id>/… only: fuse-native does not tell who reads" });
+
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    clearInterval(mountCheck);
+    clearFuseStatus(o.stateDir, pid);
+    fuseNative.releaseEventLoop(mountpoint, fuse);
+  };
+
+  let announceClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (announceClosed = resolve));
+  const mountCheck = setInterval(() => {
+    if (released || isProcviewMount(mountpoint)) return;
+    logger.warn("FUSE server ended without stop(): the mount was removed", { mountpoint });
+    release();
+    announceClosed();
+  }, mountCheckIntervalMs);
+  mountCheck.unref();
+
+  const stopServing = async (): Promise<void> => {
+    if (!released && isProcviewMount(mountpoint)) {
+      try {
+        await unmountFuse(mountpoint);
+      } catch (err) {
+        // Busy (a reader holds a file open): detach now; open files then see the connection end.
+        logger.warn("unmount busy, detaching lazily", { mountpoint, err });
+        await unmountFuse(mountpoint, { lazy: true });
+      }
+    }
+    release();
+    logger.info("FUSE server stopped", { mountpoint });
+  };
+  let stopped: Promise<void> | undefined;
+
+  return { mountpoint, stop: () => (stopped ??= stopServing()), closed };
+}
+
+function mount(fuse: NativeFuse, mountpoint: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fuse.mount((err) => (err ? reject(new Error(`fuse-native cannot mount ${mountpoint}: ${err.message}`)) : resolve()));
+  });
+}
