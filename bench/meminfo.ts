@@ -132,10 +132,15 @@ async function warmUpAndCheck(readers: readonly Reader[], targets: readonly Targ
   }
 }
 
-async function measure(readers: readonly Reader[], targets: readonly Target[], settings: BenchSettings): Promise<TargetTotals[]> {
+interface Measurement {
+  totals: TargetTotals[];
+  /** Per target, the batches whose readers were never all running at once (procfs batches can be that short). */
+  notOverlapped: Map<string, number>;
+}
+
+async function measure(readers: readonly Reader[], targets: readonly Target[], settings: BenchSettings): Promise<Measurement> {
   const totals = new Map<string, TargetTotals>(targets.map((target) => [target.name, { target: target.name, reads: 0, wallNs: 0n, daemonCpuNs: target.daemonPid === undefined ? undefined : 0n }]));
   const perRound = splitEvenly(settings.reads, settings.rounds);
-  // Batches whose readers were never all running at once (procfs batches can be that short).
   const notOverlapped = new Map<string, number>();
   for (let round = 0; round < settings.rounds; round++) {
     // Rotate the order too, so no target always follows the same neighbour.
@@ -150,10 +155,7 @@ async function measure(readers: readonly Reader[], targets: readonly Target[], s
       if (readers.length > 1 && !readersOverlapped(spans)) notOverlapped.set(target.name, (notOverlapped.get(target.name) ?? 0) + 1);
     }
   }
-  for (const [target, batches] of notOverlapped) {
-    process.stdout.write(`note: ${target}: in ${batches} of ${settings.rounds} batches the ${readers.length} readers were never all running at once\n`);
-  }
-  return [...totals.values()];
+  return { totals: [...totals.values()], notOverlapped };
 }
 
 function describeMemory(name: string, pid: number): string {
@@ -213,9 +215,12 @@ async function main(): Promise<void> {
         `readers in cgroup ${cgroup.relativePath} (memory limit 1 GiB), ${cpuCount} CPUs, node ${process.version}\n`,
     );
     for (const readerCount of [1, settings.concurrent]) {
-      const results = await measure(readers.slice(0, readerCount), targets, settings);
+      const { totals, notOverlapped } = await measure(readers.slice(0, readerCount), targets, settings);
       process.stdout.write(`\n${readerCount === 1 ? "1 reader" : `${readerCount} concurrent readers (processes)`}:\n`);
-      process.stdout.write(formatThroughputTable(results, "lxcfs") + "\n");
+      process.stdout.write(formatThroughputTable(totals, "lxcfs") + "\n");
+      for (const [target, batches] of notOverlapped) {
+        process.stdout.write(`note: ${target}: in ${batches} of ${settings.rounds} batches the readers were never all running at once\n`);
+      }
       process.stdout.write(`${describeMemory("procview daemon", procview.pid)}; ${describeMemory("lxcfs", lxcfs.pid)}\n`);
     }
     process.stdout.write(`\ntotal ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);
