@@ -22,7 +22,7 @@ test("run takes the documented defaults", () => {
   assert.deepEqual(parseCommandLine(["run"], {}), {
     kind: "run",
     logLevel: "info",
-    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, cpuLimitByQuota: false },
+    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, backend: "kernel", cpuLimitByQuota: false },
     nri: {
       mountpoint: "/var/lib/procview",
       stateDir: "/run/procview",
@@ -38,7 +38,7 @@ test("fuse and nri take their flags", () => {
   assert.deepEqual(parseCommandLine(["fuse", "--mountpoint", "/mnt/pv/", "--state-dir", "/tmp/s", "--workers", "4", "--log-level", "debug", "--cpu-limit-by-quota"], {}), {
     kind: "fuse",
     logLevel: "debug",
-    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4, cpuLimitByQuota: true },
+    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4, backend: "kernel", cpuLimitByQuota: true },
   });
   assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05", "--default-policy", "opted-in"], {}), {
     kind: "nri",
@@ -73,8 +73,39 @@ test("bad input is a usage error naming the problem", () => {
     [["nri"], { NRI_PLUGIN_SOCKET: "three" }, /NRI_PLUGIN_SOCKET must be a file descriptor/],
     [["nri", "--socket", "/s"], { NRI_PLUGIN_SOCKET: "3" }, /conflicts/],
     [["fuse", "extra"], {}, /positional/],
+    [["fuse", "--backend", "libfuse"], {}, /--backend must be kernel or fuse-native, not 'libfuse'/],
+    [["fuse", "--backend", "fuse-native", "--workers", "4"], {}, /--workers applies to --backend kernel only/],
+    [["nri", "--backend", "kernel"], {}, /'procview nri' takes no --backend/],
   ];
   for (const [argv, env, message] of cases) {
     assert.throws(() => parseCommandLine(argv, env), (err: unknown) => err instanceof UsageError && message.test(err.message), argv.join(" "));
   }
+});
+
+test("--backend picks the FUSE server for fuse and run; kernel is the default and can be named", () => {
+  const backendOf = (argv: string[]) => {
+    const command = parseCommandLine(argv, {});
+    return command.kind === "fuse" || command.kind === "run" ? command.fuse.backend : undefined;
+  };
+  assert.equal(backendOf(["fuse"]), "kernel");
+  assert.equal(backendOf(["fuse", "--backend", "kernel", "--workers", "3"]), "kernel");
+  assert.equal(backendOf(["fuse", "--backend", "fuse-native"]), "fuse-native");
+  assert.equal(backendOf(["run", "--backend=fuse-native"]), "fuse-native");
+});
+
+test("fuse help says fuse-native has no reader-pid layout", () => {
+  const command = parseCommandLine(["fuse", "--help"], {});
+  assert.match(command.kind === "help" ? command.text : "", /--backend B[\s\S]*fuse-native[\s\S]*reader-pid layout is unavailable/);
+});
+
+test("under Deno, --backend fuse-native is refused and says why; the kernel backend is fine", () => {
+  for (const sub of ["fuse", "run"]) {
+    assert.throws(
+      () => parseCommandLine([sub, "--backend", "fuse-native"], {}, "deno"),
+      (err: unknown) => err instanceof UsageError && /fuse-native needs Node.*aborts under Deno.*--backend kernel/.test(err.message),
+      sub,
+    );
+  }
+  const command = parseCommandLine(["fuse", "--backend", "kernel"], {}, "deno");
+  assert.equal(command.kind === "fuse" && command.fuse.backend, "kernel");
 });

@@ -14,10 +14,17 @@ export const defaultPluginName = "procview";
 export const defaultPluginIndex = "10";
 export const defaultWorkers = 2;
 
+/** kernel: the FUSE protocol spoken from TypeScript; fuse-native: libfuse 2.9 through the fuse-native package (Node only). */
+export type FuseBackend = "kernel" | "fuse-native";
+
+/** The JavaScript runtime running the CLI: fuse-native's addon aborts under Deno. */
+export type Runtime = "node" | "deno";
+
 export interface FuseSettings {
   mountpoint: string;
   stateDir: string;
   workers: number;
+  backend: FuseBackend;
   /** Show ceil(quota/period) CPUs instead of the whole cpuset (LXCFS's --enable-cfs). */
   cpuLimitByQuota: boolean;
 }
@@ -68,7 +75,11 @@ Serves the views under MOUNTPOINT until SIGTERM or SIGINT, then unmounts.
 
 Options:
   --mountpoint DIR    where to mount (default ${defaultMountpoint})
-  --workers N         request-serving threads (default ${defaultWorkers})
+  --workers N         request-serving threads (default ${defaultWorkers}; kernel backend only)
+  --backend B         kernel (default): the FUSE protocol spoken from TypeScript;
+                      fuse-native: libfuse through the fuse-native package, Node only, and
+                      containers/<id>/… only: it cannot tell who reads, so the
+                      LXCFS-compatible reader-pid layout is unavailable
   --cpu-limit-by-quota
                       show ceil(quota/period) CPUs when a CPU quota is set, not the whole cpuset
 ${commonOptionsHelp}`;
@@ -97,6 +108,7 @@ Options:
   --mountpoint DIR    (default ${defaultMountpoint})
   --socket PATH       (default ${defaultNriSocket})
   --workers N         (default ${defaultWorkers})
+  --backend B         kernel or fuse-native (default kernel; see 'procview fuse --help')
   --cpu-limit-by-quota
   --name NAME         (default ${defaultPluginName})
   --index NN          (default ${defaultPluginIndex})
@@ -110,6 +122,7 @@ const optionSpecs = {
   "state-dir": { type: "string" },
   "log-level": { type: "string" },
   workers: { type: "string" },
+  backend: { type: "string" },
   socket: { type: "string" },
   name: { type: "string" },
   index: { type: "string" },
@@ -119,12 +132,16 @@ const optionSpecs = {
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
-  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "cpu-limit-by-quota", "help"]),
+  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "help"]),
   nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "help"]),
   run: new Set(Object.keys(optionSpecs)),
 };
 
-export function parseCommandLine(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Command {
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  runtime: Runtime = "node",
+): Command {
   const [subcommand, ...rest] = argv;
   if (subcommand === undefined || subcommand === "--help" || subcommand === "-h" || subcommand === "help") {
     return { kind: "help", text: mainHelp };
@@ -153,6 +170,7 @@ export function parseCommandLine(argv: readonly string[], env: Readonly<Record<s
     mountpoint,
     stateDir,
     workers: workerCount(text("workers")),
+    backend: fuseBackend(text("backend"), text("workers"), runtime),
     cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
   });
   const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, env);
@@ -193,6 +211,14 @@ function nriSettings(
 function absolute(flag: string, path: string): string {
   if (!path.startsWith("/")) throw new UsageError(`${flag} must be an absolute path, not '${path}'`);
   return path.length > 1 ? path.replace(/\/+$/, "") : path;
+}
+
+function fuseBackend(value: string | undefined, workers: string | undefined, runtime: Runtime): FuseBackend {
+  if (value === undefined || value === "kernel") return "kernel";
+  if (value !== "fuse-native") throw new UsageError(`--backend must be kernel or fuse-native, not '${value}'`);
+  if (runtime === "deno") throw new UsageError("--backend fuse-native needs Node: fuse-native's native addon aborts under Deno. Run procview with node, or use --backend kernel");
+  if (workers !== undefined) throw new UsageError("--workers applies to --backend kernel only: fuse-native answers every request on the main thread");
+  return "fuse-native";
 }
 
 function workerCount(value: string | undefined): number {

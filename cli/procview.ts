@@ -6,6 +6,7 @@
 import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
 import { startFuseServer } from "../fuse/daemon.ts";
+import { startNativeFuseServer } from "../fuse/native/server.ts";
 import type { ProcviewTreeOptions } from "../fuse/procview-tree.ts";
 import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
@@ -19,7 +20,15 @@ const procviewTree = new URL("../fuse/procview-tree.ts", import.meta.url).href;
 let stopping = false;
 
 async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLevel): Promise<Running> {
-  const server = await startFuseServer({
+  if (settings.backend === "fuse-native") {
+    logger.warn(
+      "--backend fuse-native: the LXCFS-compatible reader-pid layout (proc/meminfo … at the mount's root) is unavailable, " +
+        "because fuse-native does not say which process reads; only containers/<id>/… is served",
+      { mountpoint: settings.mountpoint },
+    );
+  }
+  const startServer = settings.backend === "fuse-native" ? startNativeFuseServer : startFuseServer;
+  const server = await startServer({
     mountpoint: settings.mountpoint,
     stateDir: settings.stateDir,
     treeModule: procviewTree,
@@ -59,7 +68,7 @@ async function startNri(settings: NriSettings, logger: Logger): Promise<Running>
 async function main(argv: string[]): Promise<number> {
   let command;
   try {
-    command = parseCommandLine(argv, process.env);
+    command = parseCommandLine(argv, process.env, "Deno" in globalThis ? "deno" : "node");
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`procview: ${err.message}\n`);
