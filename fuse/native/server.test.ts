@@ -7,7 +7,8 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,6 +26,8 @@ const run = promisify(execFile);
 // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
 const here = (import.meta as ImportMeta & { url: string }).url;
 const procviewTree = new URL("../procview-tree.ts", here).href;
+const startStopScript = new URL("./testdata/start-stop.ts", here).pathname;
+const procviewCli = new URL("../../cli/procview.ts", here).pathname;
 const MiB = 1024 * 1024;
 
 async function errorCode(action: () => Promise<unknown>): Promise<string | undefined> {
@@ -169,5 +172,43 @@ describe("stopping and losing the fuse-native mount", () => {
     assert.equal(readFuseStatus(box.stateDir), undefined);
     assert.match(box.logLines.join(""), /ended without stop\(\)/);
     await server.stop();
+  });
+});
+
+describe("the fuse-native backend in a process of its own", () => {
+  test("after stop() the process ends by itself: nothing of fuse-native holds its event loop", async (t) => {
+    const box = sandbox();
+    t.after(() => cleanup(box));
+    // The timeout only turns a hang into a failure.
+    const { stdout } = await run(process.execPath, [startStopScript, box.mountpoint, box.stateDir], { timeout: 60_000 });
+    assert.equal(stdout, "serving\nstopped\n");
+    assert.equal(isProcviewMount(box.mountpoint), false);
+  });
+
+  test("procview fuse --backend fuse-native serves registered containers, says the reader-pid layout is unavailable, stops on SIGTERM", async (t) => {
+    const box = sandbox();
+    t.after(() => cleanup(box));
+    const cgroupPath = `/procview-native-cli-test-${process.pid}-${Date.now()}`;
+    const cgroupDir = makeMemoryCgroup(cgroupPath, 40 * MiB);
+    t.after(() => rmdirSync(cgroupDir));
+    new ContainerRegistry(box.stateDir).put({ id: "cli-container", cgroupPath, recordedAt: Date.now() });
+
+    const child = spawn(process.execPath, [procviewCli, "fuse", "--backend", "fuse-native", "--mountpoint", box.mountpoint, "--state-dir", box.stateDir], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const exited = once(child, "exit");
+    t.after(() => child.kill("SIGKILL"));
+
+    await eventually(() => readFuseStatus(box.stateDir)?.pid === child.pid);
+    const meminfo = await readFile(join(box.mountpoint, "containers", "cli-container", "proc", "meminfo"), "utf8");
+    assert.equal(memTotalOf(meminfo), (40 * MiB) / 1024);
+    assert.match(stderr, /"level":"warn","msg":"--backend fuse-native: the LXCFS-compatible reader-pid layout .* is unavailable/);
+
+    child.kill("SIGTERM");
+    assert.deepEqual(await exited, [0, null]);
+    assert.equal(isProcviewMount(box.mountpoint), false);
+    assert.equal(readFuseStatus(box.stateDir), undefined);
   });
 });
