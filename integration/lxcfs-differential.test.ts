@@ -25,16 +25,18 @@ const usageToleranceKiB = 4096;
 const idleToleranceTicks = 50;
 
 /**
- * meminfo lines that intentionally differ on cgroup v1 (LXCFS 5.0.3 copies every line it
- * does not compute from the host's /proc/meminfo):
- * - KReclaimable, KernelStack, PageTables, Percpu: LXCFS shows the host's kernel memory;
- *   procview shows the cgroup's own counter (memory.stat slab_reclaimable, kernel_stack,
- *   pagetables, percpu on v2) and 0 on v1, which has none: the host's figure would charge
- *   the whole host's kernel memory to the container (fuse/views/meminfo.ts).
+ * meminfo lines that intentionally differ. LXCFS 5.0.3 copies every line it does not
+ * compute from the host's /proc/meminfo; procview computes these from the cgroup's
+ * memory.stat (slab_reclaimable, kernel_stack, pagetables, sec_pagetables, percpu,
+ * file_thp, zswap, zswapped on v2) and shows 0 where the cgroup version has no such
+ * counter (all of them on v1): the host's figure would charge the whole host's kernel
+ * memory, huge pages and zswap to the container (fuse/views/meminfo.ts).
  */
-const intentionallyDifferentMeminfo = new Set(["KReclaimable", "KernelStack", "PageTables", "Percpu"]);
-/** Host lines both pass through unchanged but that move with every host process between the two reads. */
-const movingHostMeminfo = new Set(["Committed_AS", "VmallocUsed"]);
+const intentionallyDifferentMeminfo = new Set([
+  "KReclaimable", "KernelStack", "PageTables", "SecPageTables", "Percpu", "FileHugePages", "Zswap", "Zswapped",
+]);
+/** Host lines both pass through unchanged but that move with other host processes between the two reads. */
+const movingHostMeminfo = new Set(["Committed_AS", "VmallocUsed", "Mlocked"]);
 /** Lines of the cgroup's own usage: equal up to what the reader's processes change between the reads. */
 const usageMeminfo = new Set([
   "MemFree", "MemAvailable", "Cached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
