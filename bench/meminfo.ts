@@ -27,7 +27,7 @@ import { batchWallNs, formatThroughputTable, readersOverlapped, splitEvenly, typ
 
 const usage = `Usage: node bench/meminfo.ts [--reads N] [--rounds R] [--concurrent C]
   --reads N       reads per target and reader count, all readers together (default 20000)
-  --rounds R      interleaved rounds the reads are split into (default 4)
+  --rounds R      interleaved rounds the reads are split into (default 10)
   --concurrent C  reader processes in the concurrent run (default 8)`;
 
 const memoryLimitBytes = 1024 * 1024 * 1024;
@@ -68,7 +68,7 @@ function parseSettings(argv: string[]): BenchSettings {
   };
   const settings = {
     reads: whole("reads", values.reads, 20_000, 10_000_000),
-    rounds: whole("rounds", values.rounds, 4, 100),
+    rounds: whole("rounds", values.rounds, 10, 100),
     concurrent: whole("concurrent", values.concurrent, 8, 64),
   };
   if (settings.reads < settings.rounds * settings.concurrent) {
