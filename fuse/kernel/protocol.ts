@@ -141,6 +141,26 @@ export function encodeReply(unique: bigint, errnoValue: number, body?: Uint8Arra
   return out;
 }
 
+/** Unsolicited messages to the kernel: unique 0, the notify code in the error field. */
+export const notifyCode = { STORE: 4 } as const;
+
+/**
+ * FUSE_NOTIFY_STORE: puts `data` in the kernel's page cache of `nodeId` at `offset` and
+ * grows the file's size to cover it.
+ */
+export function encodeNotifyStore(nodeId: number, offset: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(replyHeaderSize + 24 + data.byteLength);
+  const dv = view(out);
+  dv.setUint32(0, out.byteLength, true);
+  dv.setInt32(4, notifyCode.STORE, true);
+  dv.setBigUint64(8, 0n, true);
+  dv.setBigUint64(16, BigInt(nodeId), true);
+  dv.setBigUint64(24, BigInt(offset), true);
+  dv.setUint32(32, data.byteLength, true);
+  out.set(data, replyHeaderSize + 24);
+  return out;
+}
+
 export interface InitRequest {
   major: number;
   minor: number;

@@ -76,6 +76,7 @@ interface Fixture {
   nodes: NodeTable;
   handles: HandleStore;
   logLines: string[];
+  notifications: Uint8Array[];
   state: { opens: number; volatile: string; rootLookups: string[] };
   call(op: number, nodeId: number, body?: Uint8Array, caller?: Caller): Reply;
   lookup(parent: number, name: string): number;
@@ -113,7 +114,15 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
   const logLines: string[] = [];
   const nodes = new NodeTable(memory.nodes);
   const handles = new HandleStore(memory.handles);
-  const session = new FuseSession({ root, nodes, handles, logger: createLogger({ write: (line) => logLines.push(line) }), timeSeconds: 1_700_000_000 });
+  const notifications: Uint8Array[] = [];
+  const session = new FuseSession({
+    root,
+    nodes,
+    handles,
+    logger: createLogger({ write: (line) => logLines.push(line) }),
+    timeSeconds: 1_700_000_000,
+    notify: (message) => notifications.push(message),
+  });
   const call = (op: number, nodeId: number, body?: Uint8Array, caller?: Caller) => {
     const req = request(op, nodeId, body, caller);
     const reply = parseReply(session.handle(req.bytes));
@@ -133,7 +142,7 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
     call(opcode.RELEASE, nodeId, concat(u64s(fh), u32s(0, 0), u64s(0)));
     return new TextDecoder().decode(data.body);
   };
-  return { session, nodes, handles, logLines, state, call, lookup, openRead };
+  return { session, nodes, handles, logLines, notifications, state, call, lookup, openRead };
 }
 
 test("INIT: answers 7.31 at most and keeps only flags it implements", () => {
@@ -218,6 +227,24 @@ test("OPEN builds the content once, READs slice that snapshot, direct_io is set"
   call(opcode.READ, counter, readIn(fh1, 0, 3));
   call(opcode.READ, counter, readIn(fh1, 3, 100));
   assert.equal(state.opens, 1, "reads do not rebuild");
+});
+
+test("OPEN hands the kernel its snapshot (NOTIFY_STORE) so sendfile readers get the same bytes", () => {
+  const { call, lookup, notifications } = fixture();
+  const nodeId = lookup(1, "hello.txt");
+  assert.equal(notifications.length, 0, "LOOKUP builds nothing");
+  assert.equal(call(opcode.OPEN, nodeId, u32s(0, 0)).error, 0);
+  assert.equal(notifications.length, 1);
+  const dv = new DataView(notifications[0].buffer, notifications[0].byteOffset);
+  assert.equal(dv.getUint32(0, true), notifications[0].byteLength);
+  assert.equal(dv.getInt32(4, true), 4, "FUSE_NOTIFY_STORE");
+  assert.equal(dv.getBigUint64(8, true), 0n, "unique 0: unsolicited");
+  assert.equal(dv.getBigUint64(16, true), BigInt(nodeId));
+  assert.equal(dv.getBigUint64(24, true), 0n, "offset");
+  assert.equal(dv.getUint32(32, true), "hello\n".length);
+  assert.equal(new TextDecoder().decode(notifications[0].subarray(40)), "hello\n");
+  assert.equal(call(opcode.OPEN, lookup(1, "denied.txt"), u32s(0, 0)).error, errno.EACCES);
+  assert.equal(notifications.length, 1, "a failed build stores nothing");
 });
 
 test("READ slices at offset and size", () => {

@@ -21,6 +21,7 @@ import {
   encodeAttrReply,
   encodeEntryReply,
   encodeInitReply,
+  encodeNotifyStore,
   encodeOpenReply,
   encodeReply,
   encodeStatfsReply,
@@ -91,6 +92,8 @@ export interface SessionOptions {
   attrTimeoutMs?: number;
   /** Reported as every file's times, in seconds since the epoch. */
   timeSeconds?: number;
+  /** Sends an unsolicited message to the kernel, ahead of the reply being built. */
+  notify?: (message: Uint8Array) => void;
 }
 
 interface CachedNode {
@@ -109,8 +112,10 @@ export class FuseSession {
   readonly #attrTimeoutMs: number;
   readonly #timeSeconds: number;
   readonly #resolved = new Map<number, CachedNode>();
+  readonly #notify: (message: Uint8Array) => void;
 
   constructor(options: SessionOptions) {
+    this.#notify = options.notify ?? (() => {});
     this.#root = options.root;
     this.#nodes = options.nodes;
     this.#handles = options.handles;
@@ -233,7 +238,11 @@ export class FuseSession {
     if (node.kind !== "file") throw new FsError(errno.EISDIR);
     const content = node.open(ctx);
     const bytes = typeof content === "string" ? encoder.encode(content) : content;
-    // direct_io: procfs-style size 0 files are read until EOF, not up to a cached size.
+    // direct_io: read() comes to us until EOF whatever size the file reports (0, like procfs).
+    // sendfile(2) and splice(2) (busybox cat, libuv's copyfile) instead read the page cache
+    // up to the kernel's idea of the size: hand it this snapshot, which also sets that size
+    // (a shorter snapshot later trims it at the short read).
+    this.#notify(encodeNotifyStore(nodeId, 0, bytes));
     return encodeOpenReply(this.#handles.open(bytes), openFlag.DIRECT_IO);
   }
 

@@ -89,16 +89,25 @@ class ServingThread {
 const thread = new ServingThread(new Int32Array(data.control));
 try {
   const root = await buildTree();
+  const device = openDeviceIo(data.fd);
   const session = new FuseSession({
     root,
     nodes: new NodeTable(data.state.nodes),
     handles: new HandleStore(data.state.handles),
     logger,
+    notify: (message) => {
+      try {
+        device.write(message);
+      } catch (err) {
+        // Only an optimisation for sendfile readers: the reply still goes out.
+        logger.debug("FUSE notification rejected by the kernel", { err });
+      }
+    },
   });
   thread.enter();
   report({ type: "ready" });
   waitAtGate(new Int32Array(data.control));
-  const end = thread.serve(session, openDeviceIo(data.fd));
+  const end = thread.serve(session, device);
   thread.leave();
   report({ type: "ended", reason: end });
 } catch (err) {
