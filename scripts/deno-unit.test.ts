@@ -19,6 +19,8 @@ const unitTests = [
   "fuse/views/",
   "fuse/reader/",
   "fuse/procview-tree.test.ts",
+  "fuse/native/operations.test.ts",
+  "fuse/native/caller-free-tree.test.ts",
   "fuse/kernel/handle-store.test.ts",
   "fuse/kernel/node-table.test.ts",
   "fuse/kernel/protocol.test.ts",
