@@ -18,7 +18,9 @@ test("npm run demo prints the host, a plain container and a procview container s
   assert.match(titles, /^host\s+container, no procview\s+container, with procview/);
   assert.equal(rows.length, 6, stdout);
 
-  const columns = rows.map((row) => row.split(/ {3,}/));
+  // Cells are padded to the width of their column, which starts where its title does.
+  const starts = [0, titles.indexOf("container, no procview"), titles.indexOf("container, with procview")];
+  const columns = rows.map((row) => starts.map((start, i) => row.slice(start, starts[i + 1]).trim()));
   const [memTotalRow, , memAvailableRow] = columns;
   const hostMemTotal = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
   assert.deepEqual(memTotalRow, [hostMemTotal, hostMemTotal, "MemTotal:          51200 kB"]);
