@@ -7,7 +7,7 @@
 import { closeSync } from "node:fs";
 import { createLogger, type Logger } from "../core/log.ts";
 import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
-import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse } from "./kernel/mount.ts";
+import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse, unmountOrDetach } from "./kernel/mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./kernel/request-loop.ts";
 
 export interface FuseServerOptions {
@@ -106,15 +106,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   const stopServing = async (): Promise<void> => {
     stopping = true;
     await loop.stop();
-    if (!released && isProcviewMount(mountpoint)) {
-      try {
-        await unmountFuse(mountpoint);
-      } catch (err) {
-        // Busy (a reader holds a file open): detach now; open files then see the connection end.
-        logger.warn("unmount busy, detaching lazily", { mountpoint, err });
-        await unmountFuse(mountpoint, { lazy: true });
-      }
-    }
+    if (!released) await unmountOrDetach(mountpoint, logger);
     release();
     logger.info("FUSE server stopped", { mountpoint });
   };

@@ -37,6 +37,18 @@ export async function unmountFuse(mountpoint: string, options: { lazy?: boolean 
   await run("umount", options.lazy ? ["-c", "-l", mountpoint] : ["-c", mountpoint]);
 }
 
+/** Unmounts if the mount is still ours; busy (a reader holds a file open), detaches it lazily. */
+export async function unmountOrDetach(mountpoint: string, logger: Logger): Promise<void> {
+  if (!isProcviewMount(mountpoint)) return;
+  try {
+    await unmountFuse(mountpoint);
+  } catch (err) {
+    // Open files then see the connection end when the server goes.
+    logger.warn("unmount busy, detaching lazily", { mountpoint, err });
+    await unmountFuse(mountpoint, { lazy: true });
+  }
+}
+
 /** A lazy unmount that does not wait on the event loop, for a process that is exiting. */
 export function detachFuseMountNow(mountpoint: string): void {
   spawnSync("umount", ["-c", "-l", mountpoint], { stdio: "ignore", timeout: 5000 });

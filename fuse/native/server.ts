@@ -15,7 +15,7 @@
 import { clearFuseStatus, fuseFsType, writeFuseStatus } from "../../core/fuse-status.ts";
 import { createLogger } from "../../core/log.ts";
 import type { FuseServer, FuseServerOptions } from "../daemon.ts";
-import { isProcviewMount, prepareMountpoint, unmountFuse } from "../kernel/mount.ts";
+import { isProcviewMount, prepareMountpoint, unmountOrDetach } from "../kernel/mount.ts";
 import type { TreeModule } from "../node.ts";
 import { callerFreeTree } from "./caller-free-tree.ts";
 import { loadFuseNative, type NativeFuse } from "./load.ts";
@@ -63,15 +63,7 @@ export async function startNativeFuseServer(o: FuseServerOptions): Promise<FuseS
   mountCheck.unref();
 
   const stopServing = async (): Promise<void> => {
-    if (!released && isProcviewMount(mountpoint)) {
-      try {
-        await unmountFuse(mountpoint);
-      } catch (err) {
-        // Busy (a reader holds a file open): detach now; open files then see the connection end.
-        logger.warn("unmount busy, detaching lazily", { mountpoint, err });
-        await unmountFuse(mountpoint, { lazy: true });
-      }
-    }
+    if (!released) await unmountOrDetach(mountpoint, logger);
     release();
     logger.info("FUSE server stopped", { mountpoint });
   };
