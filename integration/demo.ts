@@ -5,12 +5,10 @@
  * Everything it starts it stops, and everything it makes it removes.
  */
 
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startContainerd, type Containerd } from "./containerd.ts";
-import { connectCri, type CriClient } from "./cri.ts";
-import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
+import { readFile } from "node:fs/promises";
+import type { Containerd } from "./containerd.ts";
+import type { CriClient } from "./cri.ts";
+import { startProcviewStack } from "./procview-stack.ts";
 
 const memoryLimitBytes = 50 * 1024 * 1024;
 const probe = ["sh", "-c", "head -n 5 /proc/meminfo; cat /proc/uptime"];
@@ -31,35 +29,17 @@ async function busyboxOutput(cri: CriClient, containerd: Containerd, name: strin
 }
 
 export async function runDemo(): Promise<DemoColumns> {
-  const dir = await mkdtemp(join(tmpdir(), "procview-demo-"));
-  const shared = join(dir, "shared");
-  await mkdir(shared);
-  let containerd: Containerd | undefined;
-  let cri: CriClient | undefined;
-  let fuse: ProcviewFuse | undefined;
-  let plugin: ProcviewProcess | undefined;
+  const stack = await startProcviewStack({ procview: false });
   try {
-    containerd = await startContainerd({ sharedDirs: [shared] });
-    cri = connectCri(containerd.criAddress);
-    const plain = await busyboxOutput(cri, containerd, "plain");
-    fuse = await startProcviewFuse({ dir: shared });
-    plugin = await startProcviewNri({
-      socket: containerd.nriSocket,
-      mountpoint: fuse.mountpoint,
-      stateDir: fuse.stateDir,
-      logFile: join(dir, "nri.log"),
-    });
-    const procview = await busyboxOutput(cri, containerd, "procview");
+    const plain = await busyboxOutput(stack.cri, stack.containerd, "plain");
+    await stack.startFuse();
+    await stack.startPlugin();
+    const procview = await busyboxOutput(stack.cri, stack.containerd, "procview");
     const hostMeminfo = (await readFile("/proc/meminfo", "utf8")).split("\n").slice(0, 5);
     const hostUptime = (await readFile("/proc/uptime", "utf8")).trimEnd();
     return { host: [...hostMeminfo, hostUptime], plain, procview };
   } finally {
-    await cri?.teardown().catch(() => {});
-    cri?.close();
-    await plugin?.stop();
-    await fuse?.stop();
-    await containerd?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stack.stop();
   }
 }
 

@@ -5,76 +5,48 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { after, before, test } from "node:test";
-import { startContainerd, type Containerd } from "./containerd.ts";
-import { connectCri, type ContainerResources, type CriClient } from "./cri.ts";
 import { viewFiles } from "../core/views.ts";
-import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
+import type { ContainerResources } from "./cri.ts";
+import { startProcviewStack, type ProcviewStack } from "./procview-stack.ts";
 
 const fiftyMiB = 52428800;
 
-let dir: string;
-let containerd: Containerd | undefined;
-let cri: CriClient | undefined;
-let fuse: ProcviewFuse | undefined;
-let plugin: ProcviewProcess | undefined;
+let stack: ProcviewStack | undefined;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "procview-it-"));
-  const shared = join(dir, "shared");
-  await mkdir(shared);
-  // The FUSE server mounts below `shared` after containerd's namespace exists: a shared
-  // mount lets that mount reach the containers (on systemd hosts / is shared anyway).
-  containerd = await startContainerd({ sharedDirs: [shared] });
-  cri = connectCri(containerd.criAddress);
-  fuse = await startProcviewFuse({ dir: shared });
-  plugin = await startPlugin();
+  stack = await startProcviewStack();
 });
 
 after(async () => {
-  await cri?.teardown().catch(() => {});
-  cri?.close();
-  await plugin?.stop();
-  await fuse?.stop();
-  await containerd?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await stack?.stop();
 });
-
-function startPlugin(): Promise<ProcviewProcess> {
-  return startProcviewNri({
-    socket: containerd!.nriSocket,
-    mountpoint: fuse!.mountpoint,
-    stateDir: fuse!.stateDir,
-    logFile: join(dir, "nri.log"),
-  });
-}
 
 /** A running busybox container in a pod of its own. */
 async function runBusybox(name: string, resources: ContainerResources = { memoryLimitBytes: fiftyMiB }): Promise<string> {
   try {
     return await createAndStart(name, resources);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd!.logTail(30)}`, { cause: err });
+    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${stack!.containerd.logTail(30)}`, { cause: err });
   }
 }
 
 async function createAndStart(name: string, resources: ContainerResources): Promise<string> {
-  const pod = await cri!.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd!.cgroupParent });
-  const id = await cri!.createContainer(pod, {
+  const { cri, containerd } = stack!;
+  const pod = await cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd.cgroupParent });
+  const id = await cri.createContainer(pod, {
     name: "busybox",
-    image: containerd!.images.busybox,
+    image: containerd.images.busybox,
     command: ["sleep", "3600"],
     ...resources,
   });
-  await cri!.startContainer(id);
+  await cri.startContainer(id);
   return id;
 }
 
 async function exec(id: string, command: string[]): Promise<string> {
-  const result = await cri!.execSync(id, command, 10);
+  const result = await stack!.cri.execSync(id, command, 10);
   assert.equal(result.exitCode, 0, `${command.join(" ")} failed: ${result.stderr}`);
   return result.stdout;
 }
@@ -111,28 +83,28 @@ test("the view is a read-only bind: writing it fails inside the container", asyn
   const mountLine = (await exec(id, ["cat", "/proc/self/mountinfo"])).split("\n").find((line) => line.split(" ")[4] === "/proc/meminfo");
   assert.ok(mountLine, "a mount sits on /proc/meminfo");
   assert.match(mountLine.split(" ")[5], /(^|,)ro(,|$)/);
-  const write = await cri!.execSync(id, ["sh", "-c", "echo 1 > /proc/meminfo"], 10);
+  const write = await stack!.cri.execSync(id, ["sh", "-c", "echo 1 > /proc/meminfo"], 10);
   assert.notEqual(write.exitCode, 0);
   assert.match(write.stderr, /Read-only file system/);
 });
 
 test("with the FUSE server down, the plugin adds no binds and the container still starts", async () => {
-  await fuse!.stop();
+  await stack!.fuse!.stop();
   try {
     const id = await runBusybox("fuse-down");
     assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), await hostMemTotalLine());
     assert.ok(
-      plugin!.records().some((record) => record.msg === "FUSE server not serving; container starts without procview views" && record.container === "busybox"),
+      stack!.plugin!.records().some((record) => record.msg === "FUSE server not serving; container starts without procview views" && record.container === "busybox"),
       "the plugin logs why the container got no views",
     );
   } finally {
-    fuse = await startProcviewFuse({ dir: join(dir, "shared") });
+    await stack!.startFuse();
   }
 });
 
 test("with the plugin not connected, a container still starts and shows the host's MemTotal", async () => {
-  await plugin!.stop();
+  await stack!.plugin!.stop();
   const id = await runBusybox("no-plugin");
   assert.equal(await exec(id, ["head", "-n", "1", "/proc/meminfo"]), await hostMemTotalLine());
-  plugin = await startPlugin();
+  await stack!.startPlugin();
 });

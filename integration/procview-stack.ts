@@ -1,0 +1,85 @@
+/**
+ * The whole real stack for a test or the demo: a private containerd with NRI, procview's
+ * FUSE server mounted where containerd's namespace sees it, and the NRI plugin, each
+ * started through the CLI. stop() takes it all down in the order that leaves nothing.
+ */
+
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startContainerd, type Containerd } from "./containerd.ts";
+import { connectCri, type CriClient } from "./cri.ts";
+import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
+
+export interface ProcviewStack {
+  readonly dir: string;
+  readonly containerd: Containerd;
+  readonly cri: CriClient;
+  /** Replaced by startFuse() after a stop. */
+  fuse: ProcviewFuse | undefined;
+  /** Replaced by startPlugin() after a stop. */
+  plugin: ProcviewProcess | undefined;
+  startFuse(): Promise<ProcviewFuse>;
+  startPlugin(extraArgs?: string[]): Promise<ProcviewProcess>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Start the FUSE server and the plugin right away (default true). */
+  procview?: boolean;
+}
+
+export async function startProcviewStack(options: StackOptions = {}): Promise<ProcviewStack> {
+  const dir = await mkdtemp(join(tmpdir(), "procview-stack-"));
+  // The FUSE server mounts below `shared` after containerd's namespace exists: a shared
+  // mount lets that mount reach the containers (on systemd hosts / is shared anyway).
+  const shared = join(dir, "shared");
+  await mkdir(shared);
+  let containerd: Containerd | undefined;
+  try {
+    containerd = await startContainerd({ sharedDirs: [shared] });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const stack: ProcviewStack = {
+    dir,
+    containerd,
+    cri: connectCri(containerd.criAddress),
+    fuse: undefined,
+    plugin: undefined,
+    async startFuse() {
+      stack.fuse = await startProcviewFuse({ dir: shared });
+      return stack.fuse;
+    },
+    async startPlugin(extraArgs = []) {
+      stack.plugin = await startProcviewNri({
+        socket: containerd.nriSocket,
+        mountpoint: join(shared, "mnt"),
+        stateDir: join(shared, "state"),
+        logFile: join(dir, "nri.log"),
+        extraArgs,
+      });
+      return stack.plugin;
+    },
+    async stop() {
+      // Pods first: their containers hold binds of the FUSE files.
+      await stack.cri.teardown().catch(() => {});
+      stack.cri.close();
+      await stack.plugin?.stop();
+      await stack.fuse?.stop();
+      await containerd.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  if (options.procview ?? true) {
+    try {
+      await stack.startFuse();
+      await stack.startPlugin();
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+  }
+  return stack;
+}
