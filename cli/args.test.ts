@@ -28,7 +28,7 @@ test("run takes the documented defaults", () => {
       stateDir: "/run/procview",
       name: "procview",
       index: "10",
-      defaultPolicy: "all",
+      flagSettings: {},
       socketPath: "/var/run/nri/nri.sock",
     },
   });
@@ -43,8 +43,27 @@ test("fuse and nri take their flags", () => {
   assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05", "--default-policy", "opted-in"], {}), {
     kind: "nri",
     logLevel: "info",
-    nri: { mountpoint: "/m", stateDir: "/run/procview", name: "pv", index: "05", defaultPolicy: "opted-in", socketPath: "/s/nri.sock" },
+    nri: { mountpoint: "/m", stateDir: "/run/procview", name: "pv", index: "05", flagSettings: { defaultPolicy: "opted-in" }, socketPath: "/s/nri.sock" },
   });
+});
+
+test("the plugin's settings flags: only the flags given, with the config file beside them", () => {
+  const command = parseCommandLine(
+    ["nri", "--config", "/etc/procview/nri.yaml", "--views", "cpuinfo,meminfo", "--cpu-limit-by-quota"],
+    { NRI_PLUGIN_SOCKET: "3" },
+  );
+  assert.deepEqual(command.kind === "nri" && command.nri, {
+    mountpoint: "/var/lib/procview",
+    stateDir: "/run/procview",
+    name: "procview",
+    index: "10",
+    flagSettings: { views: ["meminfo", "cpuinfo"], cpuByQuota: true },
+    configFile: "/etc/procview/nri.yaml",
+    socketFd: 3,
+  });
+  const run = parseCommandLine(["run", "--config", "/c.json", "--cpu-limit-by-quota"], {});
+  assert.equal(run.kind === "run" && run.fuse.cpuLimitByQuota, true);
+  assert.equal(run.kind === "run" && run.nri.configFile, "/c.json");
 });
 
 test("pre-launched mode takes socket fd, name and index from the runtime's env", () => {
@@ -54,7 +73,7 @@ test("pre-launched mode takes socket fd, name and index from the runtime's env",
     stateDir: "/run/procview",
     name: "procview",
     index: "10",
-    defaultPolicy: "all",
+    flagSettings: {},
     socketFd: 3,
   });
 });
@@ -76,6 +95,9 @@ test("bad input is a usage error naming the problem", () => {
     [["fuse", "--backend", "libfuse"], {}, /--backend must be kernel or fuse-native, not 'libfuse'/],
     [["fuse", "--backend", "fuse-native", "--workers", "4"], {}, /--workers applies to --backend kernel only/],
     [["nri", "--backend", "kernel"], {}, /'procview nri' takes no --backend/],
+    [["nri", "--config", "procview.yaml"], {}, /--config must be an absolute path/],
+    [["nri", "--views", "meminfo,vmstat"], {}, /--views: unknown view "vmstat"/],
+    [["fuse", "--config", "/etc/procview.yaml"], {}, /'procview fuse' takes no --config/],
   ];
   for (const [argv, env, message] of cases) {
     assert.throws(() => parseCommandLine(argv, env), (err: unknown) => err instanceof UsageError && message.test(err.message), argv.join(" "));

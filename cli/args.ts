@@ -6,7 +6,9 @@
 import { parseArgs } from "node:util";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 import { defaultStateDir } from "../core/registry.ts";
-import { isDefaultPolicy, type DefaultPolicy } from "../nri-plugin/annotations.ts";
+import { isDefaultPolicy } from "../nri-plugin/annotations.ts";
+import type { PluginSettingsLayer } from "../nri-plugin/config.ts";
+import { parseViewList } from "../nri-plugin/view-selection.ts";
 
 export const defaultMountpoint = "/var/lib/procview";
 export const defaultNriSocket = "/var/run/nri/nri.sock";
@@ -34,8 +36,10 @@ export interface NriSettings {
   stateDir: string;
   name: string;
   index: string;
-  /** Whether containers without a procview annotation get the views. */
-  defaultPolicy: DefaultPolicy;
+  /** The plugin settings given as flags; they override the config file and the runtime's config. */
+  flagSettings: PluginSettingsLayer;
+  /** --config: a YAML or JSON file of plugin settings, read at start. */
+  configFile?: string;
   /** External mode: the runtime's NRI socket. */
   socketPath?: string;
   /** Pre-launched mode: the socket fd the runtime handed over (NRI_PLUGIN_SOCKET). */
@@ -98,6 +102,13 @@ Options:
   --index NN          two-digit plugin index, orders plugins (default ${defaultPluginIndex})
   --default-policy P  all: every container gets the views unless its pod opts out;
                       opted-in: only pods annotated procview.noderesource.dev=enabled (default all)
+  --views LIST        views bound when no annotation chooses: all (default) or a list of
+                      meminfo,cpuinfo,stat,uptime,diskstats,swaps,loadavg,cpu/online
+  --cpu-limit-by-quota
+                      record ceil(quota/period) CPUs as every container's default
+                      (annotations still choose; without it the FUSE server's flag decides)
+  --config FILE       plugin settings (YAML or JSON: defaultPolicy, views, cpuByQuota);
+                      precedence: flags > containerd's plugin config > FILE > defaults
 ${commonOptionsHelp}`;
 
 const runHelp = `Usage: procview run [options]
@@ -113,6 +124,8 @@ Options:
   --name NAME         (default ${defaultPluginName})
   --index NN          (default ${defaultPluginIndex})
   --default-policy P  all or opted-in (default all)
+  --views LIST        views bound by default (see 'procview nri --help')
+  --config FILE       plugin settings file (see 'procview nri --help')
 ${commonOptionsHelp}`;
 
 const helpOf = { fuse: fuseHelp, nri: nriHelp, run: runHelp } as const;
@@ -127,13 +140,15 @@ const optionSpecs = {
   name: { type: "string" },
   index: { type: "string" },
   "default-policy": { type: "string" },
+  views: { type: "string" },
+  config: { type: "string" },
   "cpu-limit-by-quota": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
   fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "help"]),
-  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "help"]),
+  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "help"]),
   run: new Set(Object.keys(optionSpecs)),
 };
 
@@ -173,7 +188,7 @@ export function parseCommandLine(
     backend: fuseBackend(text("backend"), text("workers"), runtime),
     cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
   });
-  const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, env);
+  const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env);
 
   switch (kind) {
     case "fuse":
@@ -189,6 +204,7 @@ function nriSettings(
   mountpoint: string,
   stateDir: string,
   text: (key: keyof typeof optionSpecs) => string | undefined,
+  cpuLimitByQuota: boolean,
   env: Readonly<Record<string, string | undefined>>,
 ): NriSettings {
   // A pre-launched plugin gets its identity and socket from the runtime, not from flags.
@@ -197,15 +213,36 @@ function nriSettings(
   const index = env.NRI_PLUGIN_IDX || text("index") || defaultPluginIndex;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`plugin name '${name}' has characters NRI does not accept`);
   if (!/^[0-9]{2}$/.test(index)) throw new UsageError(`plugin index must be two digits (00-99), not '${index}'`);
-  const defaultPolicy = text("default-policy") ?? "all";
-  if (!isDefaultPolicy(defaultPolicy)) throw new UsageError(`--default-policy must be all or opted-in, not '${defaultPolicy}'`);
+  const flagSettings = pluginFlagSettings(text, cpuLimitByQuota);
+  const configPath = text("config");
+  const configFile = configPath === undefined ? {} : { configFile: absolute("--config", configPath) };
   if (inherited !== undefined && inherited !== "") {
     const fd = Number(inherited);
     if (!Number.isInteger(fd) || fd < 0) throw new UsageError(`NRI_PLUGIN_SOCKET must be a file descriptor number, not '${inherited}'`);
     if (text("socket") !== undefined) throw new UsageError("--socket conflicts with NRI_PLUGIN_SOCKET (pre-launched mode)");
-    return { mountpoint, stateDir, name, index, defaultPolicy, socketFd: fd };
+    return { mountpoint, stateDir, name, index, flagSettings, ...configFile, socketFd: fd };
   }
-  return { mountpoint, stateDir, name, index, defaultPolicy, socketPath: absolute("--socket", text("socket") ?? defaultNriSocket) };
+  return { mountpoint, stateDir, name, index, flagSettings, ...configFile, socketPath: absolute("--socket", text("socket") ?? defaultNriSocket) };
+}
+
+/** Only the settings a flag names: the rest come from the config file, the runtime's config or the defaults. */
+function pluginFlagSettings(text: (key: keyof typeof optionSpecs) => string | undefined, cpuLimitByQuota: boolean): PluginSettingsLayer {
+  const settings: PluginSettingsLayer = {};
+  const defaultPolicy = text("default-policy");
+  if (defaultPolicy !== undefined) {
+    if (!isDefaultPolicy(defaultPolicy)) throw new UsageError(`--default-policy must be all or opted-in, not '${defaultPolicy}'`);
+    settings.defaultPolicy = defaultPolicy;
+  }
+  const views = text("views");
+  if (views !== undefined) {
+    try {
+      settings.views = parseViewList(views);
+    } catch (err) {
+      throw new UsageError(`--views: ${(err as Error).message}`);
+    }
+  }
+  if (cpuLimitByQuota) settings.cpuByQuota = true;
+  return settings;
 }
 
 function absolute(flag: string, path: string): string {

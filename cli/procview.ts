@@ -3,12 +3,14 @@
  * plugin, stop them cleanly on SIGTERM/SIGINT.
  */
 
+import { readFileSync } from "node:fs";
 import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
 import { startFuseServer } from "../fuse/daemon.ts";
 import { startNativeFuseServer } from "../fuse/native/server.ts";
 import type { ProcviewTreeOptions } from "../fuse/procview-tree.ts";
 import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
+import { parsePluginConfig, type PluginSettingsLayer } from "../nri-plugin/config.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
 
 interface Running {
@@ -51,8 +53,24 @@ async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLe
   return server;
 }
 
-async function startNri(settings: NriSettings, logger: Logger): Promise<Running> {
-  const plugin = await runNriPlugin({ ...settings, logger: logger.child({ component: "nri" }) });
+/** The --config file's settings; a file that cannot be read or used is a usage error naming the key. */
+function readConfigFile(path: string | undefined): PluginSettingsLayer {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`--config ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parsePluginConfig(text);
+  } catch (err) {
+    throw new UsageError(`--config ${path}: ${(err as Error).message}`);
+  }
+}
+
+async function startNri(settings: NriSettings, fileSettings: PluginSettingsLayer, logger: Logger): Promise<Running> {
+  const plugin = await runNriPlugin({ ...settings, fileSettings, logger: logger.child({ component: "nri" }) });
   // A pre-launched plugin whose socket the runtime closed can never be reached again;
   // exiting lets containerd launch a fresh one instead of leaving an orphan.
   if (settings.socketFd !== undefined) {
@@ -67,8 +85,20 @@ async function startNri(settings: NriSettings, logger: Logger): Promise<Running>
 
 async function main(argv: string[]): Promise<number> {
   let command;
+  let fileSettings: PluginSettingsLayer = {};
+  let ignoredConfigFile: Error | undefined;
   try {
     command = parseCommandLine(argv, process.env, "Deno" in globalThis ? "deno" : "node");
+    if (command.kind === "nri" || command.kind === "run") {
+      try {
+        // Read before anything starts: a bad file stops the start, before a mount or a registration.
+        fileSettings = readConfigFile(command.nri.configFile);
+      } catch (err) {
+        // Except when containerd launched us: exiting before registering makes containerd itself exit.
+        if (command.nri.socketFd === undefined) throw err;
+        ignoredConfigFile = err as Error;
+      }
+    }
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`procview: ${err.message}\n`);
@@ -82,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logger = createLogger({ level: command.logLevel });
+  if (ignoredConfigFile) logger.error("pre-launched plugin: ignoring the --config file, using the other settings", { error: ignoredConfigFile.message });
   const running: Running[] = [];
   const stopAll = async (signal: string) => {
     stopping = true;
@@ -94,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger, command.logLevel));
-    if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, logger));
+    if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, fileSettings, logger));
   } catch (err) {
     logger.error("failed to start", { err });
     for (const part of running.reverse()) await part.stop().catch(() => {});

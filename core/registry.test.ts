@@ -57,3 +57,14 @@ test("an unwritable state dir is a clear error", () => {
     assert.deepEqual(blocked.ids(), []);
   });
 });
+
+test("the per-container CPU option round-trips, and is absent when unset or not a boolean", () => {
+  withRegistry((registry) => {
+    registry.put({ id: "quota", cgroupPath: "/a", recordedAt: 1, cpuLimitByQuota: false });
+    assert.equal(registry.get("quota")?.cpuLimitByQuota, false);
+    registry.put({ id: "plain", cgroupPath: "/a", recordedAt: 1 });
+    assert.equal("cpuLimitByQuota" in registry.get("plain")!, false);
+    writeFileSync(join(registry.dir, "odd.json"), JSON.stringify({ id: "odd", cgroupPath: "/a", recordedAt: 1, cpuLimitByQuota: "yes" }));
+    assert.equal("cpuLimitByQuota" in registry.get("odd")!, false);
+  });
+});

@@ -25,6 +25,11 @@ export interface ContainerRecord {
   pod?: { name?: string; namespace?: string; uid?: string };
   /** Unix milliseconds when the plugin recorded it. */
   recordedAt: number;
+  /**
+   * Count CPUs by the quota (ceil(quota/period)) in this container's CPU views; absent:
+   * the FUSE server's own --cpu-limit-by-quota decides. Set from pod annotations.
+   */
+  cpuLimitByQuota?: boolean;
 }
 
 /**
@@ -100,6 +105,8 @@ function parseRecord(text: string, id: string): ContainerRecord | undefined {
       name: value.name,
       pod: value.pod,
       recordedAt: typeof value.recordedAt === "number" ? value.recordedAt : 0,
+      // A record written by an older plugin, or a value that is not a boolean, leaves the server's default.
+      ...(typeof value.cpuLimitByQuota === "boolean" && { cpuLimitByQuota: value.cpuLimitByQuota }),
     };
   } catch {
     return undefined;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CgroupLayout } from "../core/cgroup-path.ts";
@@ -172,4 +172,30 @@ test("createTree checks its options", () => {
   assert.throws(() => createTree({ stateDir: "/tmp", loadAverageMemory: new ArrayBuffer(8) as never }), /SharedArrayBuffer/);
   const tree = createTree({ stateDir: "/nonexistent-procview-state" });
   assert.deepEqual((walk(tree, "containers") as DirNode).list(hostCtx), []);
+});
+
+test("a container's own cpuLimitByQuota overrides the server's default for its CPU views", (t) => {
+  // A cgroup allowed CPUs 0-3 by its cpuset and one CPU's worth by its quota.
+  const root = mkdtempSync(join(tmpdir(), "procview-tree-quota-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "cpu/c"), { recursive: true });
+  mkdirSync(join(root, "cpuset/c"), { recursive: true });
+  writeFileSync(join(root, "cpu/c/cpu.cfs_quota_us"), "100000\n");
+  writeFileSync(join(root, "cpu/c/cpu.cfs_period_us"), "100000\n");
+  writeFileSync(join(root, "cpu/c/cgroup.procs"), "");
+  writeFileSync(join(root, "cpuset/c/cpuset.effective_cpus"), "0-3\n");
+  writeFileSync(join(root, "cpuset/c/cpuset.cpus"), "0-3\n");
+  const layout: CgroupLayout = { v1: new Map([["cpu", join(root, "cpu")], ["cpuset", join(root, "cpuset")]]), unified: join(root, "none") };
+  const registry = new ContainerRegistry(join(root, "state"));
+  registry.put({ id: "by-quota", cgroupPath: "/c", recordedAt: 1, cpuLimitByQuota: true });
+  registry.put({ id: "by-cpuset", cgroupPath: "/c", recordedAt: 1, cpuLimitByQuota: false });
+  registry.put({ id: "server-default", cgroupPath: "/c", recordedAt: 1 });
+  const online = (limitByQuota: boolean, id: string) => {
+    const tree = createProcviewTree(registry, { ...fixtureSources(t, layout), cpuView: { limitByQuota } }, createLogger({ write: () => {} }));
+    return openFile(tree, `containers/${id}/sys/devices/system/cpu/online`);
+  };
+  assert.equal(online(false, "by-quota"), "0\n");
+  assert.equal(online(false, "server-default"), "0-3\n");
+  assert.equal(online(true, "server-default"), "0\n");
+  assert.equal(online(true, "by-cpuset"), "0-3\n");
 });

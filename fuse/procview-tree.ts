@@ -63,8 +63,11 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
     lookup(id) {
       const record = registry.get(id);
       if (record === undefined) return undefined;
+      // The container's own CPU option (from its pod's annotations) overrides the server's.
+      const containerSources =
+        record.cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: record.cpuLimitByQuota } };
       return viewDirectory((renderer, viewPath) =>
-        renderView(renderer, viewPath, record.cgroupPath, sources, logger.child({ container: id, cgroupPath: record.cgroupPath })),
+        renderView(renderer, viewPath, record.cgroupPath, containerSources, logger.child({ container: id, cgroupPath: record.cgroupPath })),
       );
     },
     list: () => registry.ids(),

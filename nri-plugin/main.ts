@@ -6,7 +6,7 @@
 
 import { Socket } from "node:net";
 import type { Logger } from "../core/log.ts";
-import type { DefaultPolicy } from "./annotations.ts";
+import type { PluginSettingsLayer } from "./config.ts";
 import { createProcviewPlugin } from "./procview-plugin.ts";
 import { startStub, type StubTransport } from "./stub.ts";
 
@@ -20,8 +20,10 @@ export interface NriPluginOptions {
   mountpoint: string;
   stateDir: string;
   logger: Logger;
-  /** Containers without a procview annotation get views ("all", default) or not ("opted-in"). */
-  defaultPolicy?: DefaultPolicy;
+  /** Settings from --config FILE, below the runtime's Configure config (see config.ts). */
+  fileSettings?: PluginSettingsLayer;
+  /** Settings from flags, above every other source. */
+  flagSettings?: PluginSettingsLayer;
 }
 
 export interface RunningNriPlugin {
@@ -40,7 +42,8 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
       mountpoint: o.mountpoint,
       stateDir: o.stateDir,
       logger: o.logger,
-      defaultPolicy: o.defaultPolicy,
+      fileSettings: o.fileSettings,
+      flagSettings: o.flagSettings,
     }),
   });
   return { stop: () => stub.stop(), done: stub.done };

@@ -151,7 +151,7 @@ test(
 
 test(
   "annotations opt a container out, and under the opted-in policy only annotated ones get views",
-  withPlugin({ defaultPolicy: "opted-in" }, async ({ plugin }) => {
+  withPlugin({ flagSettings: { defaultPolicy: "opted-in" } }, async ({ plugin }) => {
     assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
     const optedIn = { ...pod, annotations: { "procview.noderesource.dev/pod": "enabled" } };
     assert.ok((await plugin.createContainer!({ pod: optedIn, container })).adjust);
@@ -204,5 +204,84 @@ test(
   "UpdateContainer is answered with no change",
   withPlugin({}, async ({ plugin }) => {
     assert.deepEqual(await plugin.updateContainer!({ pod, container, linux_resources: { memory: { limit: { value: "1" } } } }), {});
+  }),
+);
+
+const targetsOf = (response: { adjust?: { mounts?: Array<{ destination?: string }> } }) => response.adjust?.mounts?.map((m) => m.destination);
+
+test(
+  "a views annotation binds only the chosen views, and cpu-by-quota travels in the record",
+  withPlugin({}, async ({ plugin, registry }) => {
+    const chosen = {
+      ...pod,
+      annotations: {
+        "views.procview.noderesource.dev/container.nginx": "meminfo,cpuinfo",
+        "cpu-by-quota.procview.noderesource.dev/pod": "true",
+      },
+    };
+    assert.deepEqual(targetsOf(await plugin.createContainer!({ pod: chosen, container })), ["/proc/meminfo", "/proc/cpuinfo"]);
+    assert.equal(registry.get(id)?.cpuLimitByQuota, true);
+    await plugin.createContainer!({ pod, container });
+    assert.equal(registry.get(id)?.cpuLimitByQuota, undefined, "without annotation or setting the FUSE server decides");
+  }),
+);
+
+test(
+  "malformed views and cpu-by-quota annotations leave the defaults and warn naming pod and annotation",
+  withPlugin({}, async ({ plugin, registry, logs }) => {
+    const malformed = {
+      ...pod,
+      annotations: { "views.procview.noderesource.dev/pod": "meminfo,vmstat", "cpu-by-quota.procview.noderesource.dev": "maybe" },
+    };
+    assert.equal(targetsOf(await plugin.createContainer!({ pod: malformed, container }))?.length, viewFiles.length);
+    assert.equal(registry.get(id)?.cpuLimitByQuota, undefined);
+    const warnings = logs().filter((r) => r.level === "warn");
+    assert.deepEqual(
+      warnings.map((w) => [w.pod, w.namespace, w.annotation, w.value]),
+      [
+        ["web", "shop", "views.procview.noderesource.dev/pod", "meminfo,vmstat"],
+        ["web", "shop", "cpu-by-quota.procview.noderesource.dev", "maybe"],
+      ],
+    );
+    assert.match(String(warnings[0].reason), /unknown view "vmstat"/);
+  }),
+);
+
+test(
+  "settings: the file is overridden by Configure's config, which flags override",
+  withPlugin(
+    { fileSettings: { views: ["meminfo"], defaultPolicy: "opted-in", cpuByQuota: false }, flagSettings: { views: ["stat"] } },
+    async ({ plugin, registry }) => {
+      const optedIn = { ...pod, annotations: { "procview.noderesource.dev": "enabled" } };
+      assert.deepEqual(targetsOf(await plugin.createContainer!({ pod: optedIn, container })), ["/proc/stat"]);
+      assert.equal(registry.get(id)?.cpuLimitByQuota, false);
+      await plugin.configure!({ config: "defaultPolicy: all\ncpuByQuota: true\nviews: [cpuinfo]\n", runtime_name: "containerd" });
+      assert.deepEqual(targetsOf(await plugin.createContainer!({ pod, container })), ["/proc/stat"], "the views flag still wins");
+      assert.equal(registry.get(id)?.cpuLimitByQuota, true);
+    },
+  ),
+);
+
+test(
+  "a bad config from Configure is logged with its key and the previous settings stay",
+  withPlugin({ fileSettings: { views: ["meminfo"] } }, async ({ plugin, logs }) => {
+    await plugin.configure!({ config: "views: [cpuinfo]", runtime_name: "containerd" });
+    await plugin.configure!({ config: "views: [cpuinfo]\ndefaultPolicy: everybody\n", runtime_name: "containerd" });
+    const error = logs().find((r) => r.level === "error");
+    assert.equal(error?.key, "defaultPolicy");
+    assert.deepEqual(targetsOf(await plugin.createContainer!({ pod, container })), ["/proc/cpuinfo"]);
+    await plugin.configure!({ config: "", runtime_name: "containerd" });
+    assert.deepEqual(targetsOf(await plugin.createContainer!({ pod, container })), ["/proc/cpuinfo"], "an empty config changes nothing");
+  }),
+);
+
+test(
+  "Synchronize keeps a container's cpu-by-quota choice in its record",
+  withPlugin({ flagSettings: { cpuByQuota: true } }, async ({ plugin, registry }) => {
+    const annotated = { ...pod, annotations: { "cpu-by-quota.procview.noderesource.dev/container.nginx": "false" } };
+    const other = { ...container, id: "other1", name: "sidecar", state: ContainerState.RUNNING };
+    await plugin.synchronize!([annotated], [{ ...container, state: ContainerState.RUNNING }, other]);
+    assert.equal(registry.get(id)?.cpuLimitByQuota, false);
+    assert.equal(registry.get("other1")?.cpuLimitByQuota, true);
   }),
 );

@@ -11,10 +11,12 @@ import { cgroupRelativePath } from "../core/cgroup-path.ts";
 import { checkFuseLiveness, hostLivenessProbe, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
 import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
-import { containerViewSource, viewFiles } from "../core/views.ts";
-import { decideViews, type DefaultPolicy } from "./annotations.ts";
+import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
+import { decideCpuByQuota, decideViewNames, decideViews, type AnnotationChoice } from "./annotations.ts";
 import { ContainerState, NriEvent, type Container, type Mount, type PodSandbox } from "./api.ts";
+import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
 import type { NriPlugin } from "./stub.ts";
+import { viewFilesNamed } from "./view-selection.ts";
 
 /** Where records go; ContainerRegistry in production, a fake in tests. */
 export type RecordStore = Pick<ContainerRegistry, "put" | "remove">;
@@ -23,16 +25,18 @@ export interface ProcviewPluginOptions {
   mountpoint: string;
   stateDir: string;
   logger: Logger;
-  /** Containers without a procview annotation get views ("all", the default) or not ("opted-in"). */
-  defaultPolicy?: DefaultPolicy;
+  /** Settings from --config FILE: below the config string of containerd's Configure. */
+  fileSettings?: PluginSettingsLayer;
+  /** Settings from flags: above every other source (see config.ts). */
+  flagSettings?: PluginSettingsLayer;
   store?: RecordStore;
   liveness?: () => Liveness;
   now?: () => number;
 }
 
-/** The read-only binds of every view file, sourced from the container's directory in the FUSE tree. */
-export function viewMounts(mountpoint: string, containerId: string): Mount[] {
-  return viewFiles.map((view) => ({
+/** The read-only binds of the view files (all by default), sourced from the container's directory in the FUSE tree. */
+export function viewMounts(mountpoint: string, containerId: string, views: readonly ViewFile[] = viewFiles): Mount[] {
+  return views.map((view) => ({
     destination: view.target,
     type: "bind",
     source: containerViewSource(mountpoint, containerId, view),
@@ -45,7 +49,12 @@ export function viewMounts(mountpoint: string, containerId: string): Mount[] {
  * The registry record of a container. Throws on an id that cannot name a FUSE path or
  * a container without any cgroup path.
  */
-export function containerRecordOf(pod: PodSandbox | undefined, container: Container, recordedAt: number): ContainerRecord {
+export function containerRecordOf(
+  pod: PodSandbox | undefined,
+  container: Container,
+  recordedAt: number,
+  cpuLimitByQuota?: boolean,
+): ContainerRecord {
   const id = container.id ?? "";
   if (!isValidContainerId(id)) throw new Error(`invalid container id ${JSON.stringify(id)}`);
   return {
@@ -54,6 +63,7 @@ export function containerRecordOf(pod: PodSandbox | undefined, container: Contai
     name: container.name,
     pod: { name: pod?.name, namespace: pod?.namespace, uid: pod?.uid },
     recordedAt,
+    ...(cpuLimitByQuota !== undefined && { cpuLimitByQuota }),
   };
 }
 
@@ -80,25 +90,60 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
   const store = options.store ?? new ContainerRegistry(options.stateDir);
   const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)));
   const now = options.now ?? Date.now;
-  const defaultPolicy = options.defaultPolicy ?? "all";
+  const fileSettings = options.fileSettings ?? {};
+  const flagSettings = options.flagSettings ?? {};
+  let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
 
-  const wantsViews = (pod: PodSandbox | undefined, container: Container): boolean => {
-    const decision = decideViews(pod?.annotations, container.name ?? "", defaultPolicy);
-    if (decision.invalid) {
-      logger.warn("ignoring a procview annotation with a value other than enabled/disabled; using the default", {
+  /** The annotation's choice, with a warning naming the pod and the annotation when its value could not be read. */
+  const chosen = <T>(choice: AnnotationChoice<T>, pod: PodSandbox | undefined, container: Container, what: string): T => {
+    if (choice.invalid) {
+      logger.warn(`ignoring a procview annotation that cannot be read; using the default ${what}`, {
         ...logFieldsOf(pod, container),
-        annotation: decision.invalid.annotation,
-        value: decision.invalid.value,
-        defaultPolicy,
+        annotation: choice.invalid.annotation,
+        value: choice.invalid.value,
+        reason: choice.invalid.reason,
+        default: choice.value,
       });
     }
-    if (!decision.enabled) logger.info("procview views disabled for this container", { ...logFieldsOf(pod, container), decidedBy: decision.decidedBy });
-    return decision.enabled;
+    return choice.value;
   };
+
+  const wantsViews = (pod: PodSandbox | undefined, container: Container): boolean => {
+    const decision = decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy);
+    const enabled = chosen({ value: decision.enabled, decidedBy: decision.decidedBy, invalid: decision.invalid }, pod, container, "policy");
+    if (!enabled) logger.info("procview views disabled for this container", { ...logFieldsOf(pod, container), decidedBy: decision.decidedBy });
+    return enabled;
+  };
+
+  const viewsFor = (pod: PodSandbox | undefined, container: Container): readonly ViewFile[] =>
+    viewFilesNamed(chosen(decideViewNames(pod?.annotations, container.name ?? "", settings.views), pod, container, "views"));
+
+  const cpuByQuotaFor = (pod: PodSandbox | undefined, container: Container): boolean | undefined =>
+    chosen(decideCpuByQuota(pod?.annotations, container.name ?? "", settings.cpuByQuota), pod, container, "cpu-by-quota");
 
   return {
     configure(request) {
-      logger.info("NRI plugin configured", { runtime: request.runtime_name, runtimeVersion: request.runtime_version, mountpoint });
+      const config = request.config ?? "";
+      // External plugins get an empty string; only a pre-launched plugin's conf.d file fills it.
+      if (config.trim() !== "") {
+        try {
+          settings = mergeSettings(fileSettings, parsePluginConfig(config), flagSettings);
+        } catch (err) {
+          // Failing Configure would drop the plugin (and a pre-launched plugin's failure stops containerd): keep going.
+          logger.error("ignoring the plugin config from the runtime; keeping the previous settings", {
+            key: err instanceof ConfigError ? err.key : undefined,
+            error: err,
+          });
+        }
+      }
+      logger.info("NRI plugin configured", {
+        runtime: request.runtime_name,
+        runtimeVersion: request.runtime_version,
+        mountpoint,
+        defaultPolicy: settings.defaultPolicy,
+        views: settings.views,
+        cpuByQuota: settings.cpuByQuota,
+      });
     },
 
     synchronize(pods, containers) {
@@ -109,7 +154,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
         if (container.state === ContainerState.STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
         try {
-          store.put(containerRecordOf(pod, container, now()));
+          store.put(containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container)));
           recorded++;
         } catch (err) {
           logger.error("cannot record a running container", { ...logFieldsOf(pod, container), error: err });
@@ -129,11 +174,17 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
           logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
           return {};
         }
-        const record = containerRecordOf(pod, container, now());
+        const views = viewsFor(pod, container);
+        const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
         // The record must exist before runc binds the views: the FUSE tree serves only recorded containers.
         store.put(record);
-        logger.info("binding procview views", { ...fields, cgroupPath: record.cgroupPath });
-        return { adjust: { mounts: viewMounts(mountpoint, record.id) } };
+        logger.info("binding procview views", {
+          ...fields,
+          cgroupPath: record.cgroupPath,
+          views: views.map((view) => view.target),
+          cpuLimitByQuota: record.cpuLimitByQuota,
+        });
+        return { adjust: { mounts: viewMounts(mountpoint, record.id, views) } };
       } catch (err) {
         logger.error("cannot give the container procview views; it starts without them", { ...fields, error: err });
         return {};
