@@ -23,7 +23,7 @@ import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-pr
 import { createLimitedCgroup, type LimitedCgroup } from "./limited-cgroup.ts";
 import { processCpuNs, processMemory } from "./process-stats.ts";
 import type { ReadReply, ReadRequest } from "./reader.ts";
-import { batchWallNs, formatThroughputTable, readersOverlapped, splitEvenly, type ReaderSpan, type TargetTotals } from "./summary.ts";
+import { batchWallNs, formatThroughputTable, readersOverlapped, splitEvenly, type ReaderSpan, type TargetResult } from "./summary.ts";
 
 const usage = `Usage: node bench/meminfo.ts [--reads N] [--rounds R] [--concurrent C]
   --reads N       reads per target and reader count, all readers together (default 20000)
@@ -133,13 +133,15 @@ async function warmUpAndCheck(readers: readonly Reader[], targets: readonly Targ
 }
 
 interface Measurement {
-  totals: TargetTotals[];
+  results: TargetResult[];
   /** Per target, the batches whose readers were never all running at once (procfs batches can be that short). */
   notOverlapped: Map<string, number>;
 }
 
 async function measure(readers: readonly Reader[], targets: readonly Target[], settings: BenchSettings): Promise<Measurement> {
-  const totals = new Map<string, TargetTotals>(targets.map((target) => [target.name, { target: target.name, reads: 0, wallNs: 0n, daemonCpuNs: target.daemonPid === undefined ? undefined : 0n }]));
+  const results = new Map<string, TargetResult>(
+    targets.map((target) => [target.name, { target: target.name, rounds: [], daemonCpuNs: target.daemonPid === undefined ? undefined : 0n }]),
+  );
   const perRound = splitEvenly(settings.reads, settings.rounds);
   const notOverlapped = new Map<string, number>();
   for (let round = 0; round < settings.rounds; round++) {
@@ -148,14 +150,13 @@ async function measure(readers: readonly Reader[], targets: readonly Target[], s
     for (const target of order) {
       const cpuBefore = target.daemonPid === undefined ? 0n : processCpuNs(target.daemonPid);
       const spans = await runBatch(readers, target.path, perRound[round]);
-      const total = totals.get(target.name)!;
-      total.reads += perRound[round];
-      total.wallNs += batchWallNs(spans);
-      if (target.daemonPid !== undefined) total.daemonCpuNs! += processCpuNs(target.daemonPid) - cpuBefore;
+      const result = results.get(target.name)!;
+      result.rounds.push({ reads: perRound[round], wallNs: batchWallNs(spans) });
+      if (target.daemonPid !== undefined) result.daemonCpuNs! += processCpuNs(target.daemonPid) - cpuBefore;
       if (readers.length > 1 && !readersOverlapped(spans)) notOverlapped.set(target.name, (notOverlapped.get(target.name) ?? 0) + 1);
     }
   }
-  return { totals: [...totals.values()], notOverlapped };
+  return { results: [...results.values()], notOverlapped };
 }
 
 function describeMemory(name: string, pid: number): string {
@@ -215,9 +216,9 @@ async function main(): Promise<void> {
         `readers in cgroup ${cgroup.relativePath} (memory limit 1 GiB), ${cpuCount} CPUs, node ${process.version}\n`,
     );
     for (const readerCount of [1, settings.concurrent]) {
-      const { totals, notOverlapped } = await measure(readers.slice(0, readerCount), targets, settings);
+      const { results, notOverlapped } = await measure(readers.slice(0, readerCount), targets, settings);
       process.stdout.write(`\n${readerCount === 1 ? "1 reader" : `${readerCount} concurrent readers (processes)`}:\n`);
-      process.stdout.write(formatThroughputTable(totals, "lxcfs") + "\n");
+      process.stdout.write(formatThroughputTable(results, "lxcfs") + "\n");
       for (const [target, batches] of notOverlapped) {
         process.stdout.write(`note: ${target}: in ${batches} of ${settings.rounds} batches the readers were never all running at once\n`);
       }

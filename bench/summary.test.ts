@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { batchWallNs, formatThroughputTable, readersOverlapped, readsPerSecond, splitEvenly } from "./summary.ts";
+import { batchWallNs, formatThroughputTable, median, readersOverlapped, readsPerSecond, roundRatios, splitEvenly } from "./summary.ts";
 
 test("a batch lasts from its first reader's start to its last reader's end", () => {
   const spans = [
@@ -19,28 +19,47 @@ test("readers overlapped only when the last start precedes the first end", () =>
   assert.equal(readersOverlapped([]), false);
 });
 
-test("reads per second from reads and wall time", () => {
-  assert.equal(readsPerSecond({ target: "x", reads: 5_000, wallNs: 2_000_000_000n }), 2_500);
-  assert.throws(() => readsPerSecond({ target: "x", reads: 1, wallNs: 0n }), /no time measured for x/);
+test("reads per second over all rounds", () => {
+  const rounds = [
+    { reads: 2_000, wallNs: 1_000_000_000n },
+    { reads: 3_000, wallNs: 1_000_000_000n },
+  ];
+  assert.equal(readsPerSecond({ target: "x", rounds }), 2_500);
+  assert.throws(() => readsPerSecond({ target: "x", rounds: [{ reads: 1, wallNs: 0n }] }), /no time measured for x/);
 });
 
-test("the table gives each target's rate, its ratio to the reference and its daemon's CPU per read", () => {
+test("per-round ratios pair each round with the reference's same round", () => {
+  const reference = { target: "lxcfs", rounds: [{ reads: 100, wallNs: 100n }, { reads: 100, wallNs: 400n }] };
+  // Round 2 was slow for both (load from outside): the pair still says 2x.
+  const faster = { target: "procview", rounds: [{ reads: 100, wallNs: 50n }, { reads: 100, wallNs: 200n }] };
+  assert.deepEqual(roundRatios(faster, reference), [2, 2]);
+  assert.throws(() => roundRatios({ target: "procview", rounds: [] }, reference), /procview has 0 rounds, lxcfs 2/);
+});
+
+test("median of odd and even counts", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), /no values/);
+});
+
+test("the table gives each target's rate, its ratio to the reference, the per-round spread and its daemon's CPU per read", () => {
+  const round = (reads: number, ms: number) => ({ reads, wallNs: BigInt(ms) * 1_000_000n });
   const table = formatThroughputTable(
     [
-      { target: "procfs", reads: 20_000, wallNs: 100_000_000n },
-      { target: "lxcfs", reads: 20_000, wallNs: 4_000_000_000n, daemonCpuNs: 2_000_000_000n },
-      { target: "procview", reads: 20_000, wallNs: 2_000_000_000n, daemonCpuNs: 3_000_000_000n },
+      { target: "procfs", rounds: [round(10_000, 50), round(10_000, 50)] },
+      { target: "lxcfs", rounds: [round(10_000, 2_000), round(10_000, 2_000)], daemonCpuNs: 2_000_000_000n },
+      { target: "procview", rounds: [round(10_000, 500), round(10_000, 1_500)], daemonCpuNs: 3_000_000_000n },
     ],
     "lxcfs",
   );
   const lines = table.split("\n").map((line) => line.trim().split(/\s{2,}/));
   assert.deepEqual(lines, [
-    ["target", "reads/s", "vs lxcfs", "daemon CPU/read"],
-    ["procfs", "200,000", "40.00x", "-"],
-    ["lxcfs", "5,000", "1.00x", "100 us"],
-    ["procview", "10,000", "2.00x", "150 us"],
+    ["target", "reads/s", "vs lxcfs", "per round: median (range)", "daemon CPU/read"],
+    ["procfs", "200,000", "40.00x", "40.00x (40.00-40.00)", "-"],
+    ["lxcfs", "5,000", "1.00x", "1.00x (1.00-1.00)", "100 us"],
+    ["procview", "10,000", "2.00x", "2.67x (1.33-4.00)", "150 us"],
   ]);
-  assert.throws(() => formatThroughputTable([{ target: "procfs", reads: 1, wallNs: 1n }], "lxcfs"), /reference target lxcfs/);
+  assert.throws(() => formatThroughputTable([{ target: "procfs", rounds: [round(1, 1)] }], "lxcfs"), /reference target lxcfs/);
 });
 
 test("reads split over batches as evenly as whole numbers allow", () => {

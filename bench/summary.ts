@@ -33,30 +33,70 @@ export function readersOverlapped(spans: readonly ReaderSpan[]): boolean {
   return lastStart < firstEnd;
 }
 
-/** What one target accumulated over all rounds of one reader count. */
-export interface TargetTotals {
-  target: string;
+/** One target's batch in one round: reads by all readers together, and the batch's wall time. */
+export interface RoundResult {
   reads: number;
   wallNs: bigint;
+}
+
+/** What one target got over all rounds of one reader count. */
+export interface TargetResult {
+  target: string;
+  rounds: RoundResult[];
   /** CPU the serving daemon spent (user + system), when the target has a daemon. */
   daemonCpuNs?: bigint;
 }
 
-export function readsPerSecond(totals: TargetTotals): number {
-  if (totals.wallNs <= 0n) throw new Error(`no time measured for ${totals.target}`);
-  return (totals.reads * 1e9) / Number(totals.wallNs);
+export function readsPerSecond(result: TargetResult): number {
+  return rate(result.target, result.rounds);
 }
 
-/** A fixed-width table: reads/s, the ratio to `referenceTarget`, and daemon CPU per read. */
-export function formatThroughputTable(rows: readonly TargetTotals[], referenceTarget: string): string {
-  const reference = rows.find((row) => row.target === referenceTarget);
+function rate(target: string, rounds: readonly RoundResult[]): number {
+  const reads = rounds.reduce((sum, round) => sum + round.reads, 0);
+  const wallNs = rounds.reduce((sum, round) => sum + round.wallNs, 0n);
+  if (wallNs <= 0n) throw new Error(`no time measured for ${target}`);
+  return (reads * 1e9) / Number(wallNs);
+}
+
+/**
+ * The target's rate over the reference's in each round. Rounds run back to back, so a
+ * load spike from outside hits both sides of a round alike; the median of these pairs
+ * is steadier than the ratio of totals on a busy machine.
+ */
+export function roundRatios(result: TargetResult, reference: TargetResult): number[] {
+  if (result.rounds.length !== reference.rounds.length) {
+    throw new Error(`${result.target} has ${result.rounds.length} rounds, ${reference.target} ${reference.rounds.length}`);
+  }
+  return result.rounds.map((round, index) => rate(result.target, [round]) / rate(reference.target, [reference.rounds[index]]));
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("no values to take the median of");
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * A fixed-width table: reads/s over all rounds, its ratio to `referenceTarget`, the
+ * median (lowest-highest) of the per-round ratios, and the daemon's CPU per read.
+ */
+export function formatThroughputTable(results: readonly TargetResult[], referenceTarget: string): string {
+  const reference = results.find((result) => result.target === referenceTarget);
   if (reference === undefined) throw new Error(`reference target ${referenceTarget} is not among the results`);
   const referenceRate = readsPerSecond(reference);
-  const header = ["target", "reads/s", `vs ${referenceTarget}`, "daemon CPU/read"];
-  const lines = rows.map((row) => {
-    const rate = readsPerSecond(row);
-    const cpuPerRead = row.daemonCpuNs === undefined ? "-" : `${Math.round(Number(row.daemonCpuNs) / row.reads / 1000)} us`;
-    return [row.target, Math.round(rate).toLocaleString("en-US"), `${(rate / referenceRate).toFixed(2)}x`, cpuPerRead];
+  const header = ["target", "reads/s", `vs ${referenceTarget}`, "per round: median (range)", "daemon CPU/read"];
+  const lines = results.map((result) => {
+    const reads = result.rounds.reduce((sum, round) => sum + round.reads, 0);
+    const ratios = roundRatios(result, reference);
+    const cpuPerRead = result.daemonCpuNs === undefined ? "-" : `${Math.round(Number(result.daemonCpuNs) / reads / 1000)} us`;
+    return [
+      result.target,
+      Math.round(readsPerSecond(result)).toLocaleString("en-US"),
+      `${(readsPerSecond(result) / referenceRate).toFixed(2)}x`,
+      `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
+      cpuPerRead,
+    ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));
   const format = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join("  ");
