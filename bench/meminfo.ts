@@ -14,6 +14,7 @@
 
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
     // Limits that bind memory only: a CPU quota or a one-CPU set would throttle the readers, not the filesystems.
     const cgroup = createLimitedCgroup("procview-bench", {
       memoryBytes: memoryLimitBytes,
-      cpus: cpuCount > 1 ? `0-${cpuCount - 1}` : "0",
+      cpus: readFileSync("/sys/devices/system/cpu/online", "utf8").trim(),
       cpuQuotaUs: cpuCount * 100_000,
       cpuPeriodUs: 100_000,
     });
@@ -213,7 +214,7 @@ async function main(): Promise<void> {
 
     process.stdout.write(
       `meminfo open+read+close, ${settings.reads} reads per target and reader count, ${settings.rounds} interleaved rounds, ` +
-        `readers in cgroup ${cgroup.relativePath} (memory limit 1 GiB), ${cpuCount} CPUs, node ${process.version}\n`,
+        `readers in cgroup ${cgroup.relativePath} (memory limit ${memoryLimitBytes / 2 ** 20} MiB), ${cpuCount} CPUs, node ${process.version}\n`,
     );
     for (const readerCount of [1, settings.concurrent]) {
       const { results, notOverlapped } = await measure(readers.slice(0, readerCount), targets, settings);
