@@ -4,6 +4,7 @@
  * Needs root; the harness downloads containerd and runc on first use. No FUSE server
  * runs, so the proof that the plugin serves containers is its log line for a container
  * created without views; the FUSE path is covered by integration/procview.test.ts.
+ * The plugin's settings come from conf.d/10-procview.conf through Configure.
  */
 
 import assert from "node:assert/strict";
@@ -26,6 +27,8 @@ let containerd: Containerd | undefined;
 let cri: CriClient | undefined;
 
 const logFile = () => join(dir, "nri.log");
+const configDir = () => join(dir, "conf.d");
+const pluginConfigFile = () => join(configDir(), "10-procview.conf");
 const records = (): Record<string, unknown>[] => {
   let text = "";
   try {
@@ -71,7 +74,9 @@ before(async () => {
     ].join("\n"),
   );
   chmodSync(join(pluginDir, "10-procview"), 0o755);
-  containerd = await startContainerd({ nriPluginPath: pluginDir });
+  mkdirSync(configDir());
+  writeFileSync(pluginConfigFile(), "views: [meminfo, cpuinfo]\ncpuByQuota: true\n");
+  containerd = await startContainerd({ nriPluginPath: pluginDir, nriPluginConfigPath: configDir() });
   cri = connectCri(containerd.criAddress);
 });
 
@@ -105,4 +110,29 @@ test("containerd launches the plugin, which adopts fd 3, registers and serves Cr
   assert.equal(notServing?.containerId, id);
   assert.equal(notServing?.pod, "pre");
   assert.equal((await cri!.execSync(id, ["true"], 10)).exitCode, 0);
+});
+
+test("the settings in conf.d/10-procview.conf reach the plugin through Configure", async () => {
+  await until("configuration", () => records().some((r) => r.msg === "NRI plugin configured"));
+  const configured = records().find((r) => r.msg === "NRI plugin configured");
+  assert.deepEqual(configured?.views, ["meminfo", "cpuinfo"]);
+  assert.equal(configured?.cpuByQuota, true);
+  assert.equal(configured?.defaultPolicy, "all");
+});
+
+test("a bad conf.d config is logged with its key; the plugin still registers and containerd keeps running", async () => {
+  writeFileSync(pluginConfigFile(), "defaultPolicy: everyone\n");
+  const registeredBefore = records().filter((r) => r.msg === "registered with the NRI runtime").length;
+  // A restarted containerd launches its pre-launched plugins again, with the config as it is now.
+  await containerd!.restart();
+  cri!.close();
+  cri = connectCri(containerd!.criAddress);
+  await until("the new plugin's registration", () => records().filter((r) => r.msg === "registered with the NRI runtime").length > registeredBefore);
+  const rejected = records().find((r) => r.msg === "ignoring the plugin config from the runtime; keeping the previous settings");
+  assert.equal(rejected?.key, "defaultPolicy");
+  assert.equal((await cri!.version()).runtimeName, "containerd");
+  const podId = await cri!.runPod({ name: "after-bad", uid: "uid-after-bad", namespace: "procview-nri", cgroupParent: containerd!.cgroupParent });
+  const id = await cri!.createContainer(podId, { name: "busybox", image: containerd!.images.busybox, command: ["sleep", "3600"] });
+  await cri!.startContainer(id);
+  await until("the new plugin serving CreateContainer", () => records().some((r) => r.containerId === id));
 });
