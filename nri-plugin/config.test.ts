@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { ConfigError, defaultPluginSettings, mergeSettings, parsePluginConfig } from "./config.ts";
 import { viewNames } from "./view-selection.ts";
@@ -46,4 +47,10 @@ test("later layers override earlier ones only where they set a value", () => {
   const configure = { views: ["cpuinfo"] };
   const flags = { cpuByQuota: true, defaultPolicy: undefined };
   assert.deepEqual(mergeSettings(file, configure, flags), { defaultPolicy: "opted-in", views: ["cpuinfo"], cpuByQuota: true });
+});
+
+test("the shipped conf.d file (deploy/nri/10-procview.conf) is a valid, empty configuration", () => {
+  // Deno type-checks without node types, which leaves ImportMeta without `url`.
+  const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+  assert.deepEqual(parsePluginConfig(readFileSync(new URL("../deploy/nri/10-procview.conf", moduleUrl), "utf8")), {});
 });
