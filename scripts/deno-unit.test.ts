@@ -35,6 +35,8 @@ const unitTests = [
   "integration/apt-sources.test.ts",
   "integration/containerd-config.test.ts",
   "integration/tar-writer.test.ts",
+  "bench/summary.test.ts",
+  "bench/process-stats.test.ts",
 ];
 
 test("unit tests pass under deno test (type-checked by Deno too)", () => {
