@@ -37,6 +37,20 @@ test("cpuinfo and the online list are reused until their time-to-live ends", (t)
   assert.equal(host.cpuinfo().blocks.size, 1);
 });
 
+test("the host's meminfo is reused for its shorter time-to-live", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-host-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "meminfo"), "MemTotal:        1000 kB\n");
+  let now = 0;
+  const host = new HostFiles({ procDir: dir, hostMemoryTtlMs: 100, cpuTopologyTtlMs: 5000, now: () => now });
+  assert.equal(host.meminfo().values.get("MemTotal"), 1000);
+  writeFileSync(join(dir, "meminfo"), "MemTotal:        2000 kB\n");
+  now = 99;
+  assert.equal(host.meminfo().values.get("MemTotal"), 1000);
+  now = 100;
+  assert.equal(host.meminfo().values.get("MemTotal"), 2000);
+});
+
 test("without the sysfs online list, the CPUs in cpuinfo are online", () => {
   const host = new HostFiles({ procDir: fixtureProcDir, sysDir: "/nonexistent-procview-sys" });
   assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);

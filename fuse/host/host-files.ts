@@ -19,6 +19,8 @@ export interface HostFilesOptions {
   sysDir?: string;
   /** How long cpuinfo and the online list are reused; 5 s by default. */
   cpuTopologyTtlMs?: number;
+  /** How long the host's meminfo is reused; 1 s by default. */
+  hostMemoryTtlMs?: number;
   now?: () => number;
 }
 
@@ -31,7 +33,9 @@ export class HostFiles {
   readonly procDir: string;
   private readonly sysDir: string;
   private readonly ttlMs: number;
+  private readonly memoryTtlMs: number;
   private readonly now: () => number;
+  private cachedMeminfo: Cached<HostMeminfo> | undefined;
   private cachedCpuinfo: Cached<HostCpuinfo> | undefined;
   private cachedOnline: Cached<number[]> | undefined;
 
@@ -39,11 +43,15 @@ export class HostFiles {
     this.procDir = options.procDir ?? "/proc";
     this.sysDir = options.sysDir ?? "/sys";
     this.ttlMs = options.cpuTopologyTtlMs ?? 5000;
+    this.memoryTtlMs = options.hostMemoryTtlMs ?? 1000;
     this.now = options.now ?? Date.now;
   }
 
   meminfo(): HostMeminfo {
-    return parseHostMeminfo(this.readProc("meminfo"));
+    if (!this.isFresh(this.cachedMeminfo, this.memoryTtlMs)) {
+      this.cachedMeminfo = { value: parseHostMeminfo(this.readProc("meminfo")), readAt: this.now() };
+    }
+    return this.cachedMeminfo.value;
   }
 
   stat(): HostStat {
@@ -80,8 +88,8 @@ export class HostFiles {
     return this.cachedOnline.value;
   }
 
-  private isFresh<T>(cached: Cached<T> | undefined): cached is Cached<T> {
-    return cached !== undefined && this.now() - cached.readAt < this.ttlMs;
+  private isFresh<T>(cached: Cached<T> | undefined, ttlMs = this.ttlMs): cached is Cached<T> {
+    return cached !== undefined && this.now() - cached.readAt < ttlMs;
   }
 
   private readProc(name: string): string {
