@@ -23,6 +23,7 @@ import { containerdConfigToml, type ContainerdConfig } from "./containerd-config
 import { connectCri, type CriClient } from "./cri.ts";
 import { debianPackage } from "./debian-packages.ts";
 import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
+import { cleanUpAtExit } from "./exit-cleanup.ts";
 import { cgroupMembers, isRunning, killAll, mountNamespaceMembers, removeCgroupTrees, shimPids } from "./leftovers.ts";
 import { buildTestImages } from "./oci-image.ts";
 
@@ -77,9 +78,6 @@ const leftoverTimeoutMs = 10_000;
 const pollMs = 50;
 const maxSocketPathBytes = 107;
 const systemPath = [process.env.PATH ?? "", "/usr/sbin:/usr/bin:/sbin:/bin"].join(":");
-/** Instances a test process has not stopped yet; the exit handler cleans up after them. */
-const liveInstances = new Set<() => void>();
-let exitHandlerInstalled = false;
 
 export async function startContainerd(options: ContainerdOptions = {}): Promise<Containerd> {
   const [containerdPackage, runcPackage] = await Promise.all([
@@ -269,7 +267,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         stopping = undefined;
         throw new Error(`stopping containerd (${dir}) left work undone:\n${problems.join("\n")}\n--- containerd log (tail) ---\n${log}`);
       }
-      liveInstances.delete(emergencyCleanup);
+      forgetAtExit();
     })();
     return stopping;
   };
@@ -284,8 +282,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     waitUntilSync(leftoverTimeoutMs, () => removeCgroupTrees(cgroupDirs()).length === 0);
     rmSync(dir, { recursive: true, force: true });
   };
-  liveInstances.add(emergencyCleanup);
-  installExitHandler();
+  const forgetAtExit = cleanUpAtExit("containerd", emergencyCleanup);
 
   try {
     for (const sub of [paths.root, paths.state, join(dir, "opt"), join(dir, "cni", "bin"), join(dir, "cni", "conf")]) {
@@ -363,30 +360,6 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   }
 }
 
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  const cleanUpAll = () => {
-    for (const cleanup of liveInstances) {
-      try {
-        cleanup();
-      } catch (error) {
-        process.stderr.write(`procview integration: containerd clean-up at exit failed: ${describe(error)}\n`);
-      }
-    }
-    liveInstances.clear();
-  };
-  process.once("exit", cleanUpAll);
-  // A test run interrupted by a signal never reaches "exit": clean up, then let the signal act.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      cleanUpAll();
-      process.off(signal, onSignal);
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
 
 async function waitUntil(timeoutMs: number, done: () => boolean, explain: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unescapeMountinfo } from "../core/cgroup-path.ts";
+import { cleanUpAtExit } from "./exit-cleanup.ts";
 
 const lxcfsBinary = "lxcfs";
 const readyTimeoutMs = 15_000;
@@ -33,8 +34,6 @@ export interface LxcfsOptions {
   dir?: string;
 }
 
-/** Instances not stopped yet: the exit handler kills and unmounts them when a test dies first. */
-const unstopped = new Map<number, { mountpoint: string; dir?: string }>();
 
 /** LXCFS serving on a private mountpoint, ready once the kernel lists its mount. */
 export async function startLxcfs(options: LxcfsOptions = {}): Promise<Lxcfs> {
@@ -57,8 +56,16 @@ export async function startLxcfs(options: LxcfsOptions = {}): Promise<Lxcfs> {
     throw new Error(`cannot start ${lxcfsBinary} (Debian package lxcfs): ${spawnError.message}`);
   }
   const pid = child.pid!;
-  unstopped.set(pid, { mountpoint, dir: ownsDir ? dir : undefined });
-  installExitHandler();
+  // Only synchronous work can run at exit: SIGKILL cannot unmount, so unmount lazily after it.
+  const forgetAtExit = cleanUpAtExit("lxcfs", () => {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    if (isLxcfsMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
+  });
   const exited = once(child, "exit");
   const running = () => child.exitCode === null && child.signalCode === null;
 
@@ -72,7 +79,7 @@ export async function startLxcfs(options: LxcfsOptions = {}): Promise<Lxcfs> {
         clearTimeout(timer);
       }
       if (isLxcfsMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
-      unstopped.delete(pid);
+      forgetAtExit();
       if (ownsDir) await rm(dir, { recursive: true, force: true });
     })();
     return stopping;
@@ -105,27 +112,4 @@ export function lxcfsMountpoints(mountinfo: string): string[] {
     mountpoints.push(unescapeMountinfo(line.slice(0, separator).split(" ")[4] ?? ""));
   }
   return mountpoints;
-}
-
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  // Only synchronous work can run at exit: SIGKILL cannot unmount, so unmount lazily after it.
-  process.once("exit", () => {
-    for (const [pid, { mountpoint, dir }] of unstopped) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      try {
-        if (isLxcfsMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
-        if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-      } catch (error) {
-        process.stderr.write(`procview integration: lxcfs clean-up at exit failed: ${(error as Error).message}\n`);
-      }
-    }
-  });
 }
