@@ -261,7 +261,9 @@ test(
     const app = join(destdir, "usr/local/lib/procview");
     assert.ok(existsSync(join(app, "node_modules/@grpc/grpc-js/package.json")));
     assert.ok(existsSync(join(app, "node_modules/protobufjs/package.json")));
-    for (const devDependency of ["typescript", "node", "deno", "yaml", "smol-toml"]) {
+    // The NRI plugin reads its settings (--config, containerd's conf.d) as YAML.
+    assert.ok(existsSync(join(app, "node_modules/yaml/package.json")));
+    for (const devDependency of ["typescript", "node", "deno", "smol-toml"]) {
       assert.ok(!existsSync(join(app, "node_modules", devDependency)), `${devDependency} is a dev dependency`);
     }
     const help = spawnSync(pinnedNode, [join(app, "bin/procview.js"), "nri", "--help"], { encoding: "utf8", env: {} });
