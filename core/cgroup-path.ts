@@ -4,6 +4,7 @@
  */
 
 import { posix } from "node:path";
+import { parseMountinfo } from "./mountinfo.ts";
 
 /**
  * The runtime's `cgroups_path` as a path relative to a hierarchy root ("/a/b").
@@ -57,14 +58,10 @@ export interface CgroupLayout {
 /** Reads the layout from /proc/self/mountinfo text. */
 export function parseCgroupLayout(mountinfo: string): CgroupLayout {
   const layout: CgroupLayout = { v1: new Map() };
-  for (const line of mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const mountPoint = unescapeMountinfo(line.slice(0, sep).split(" ")[4] ?? "");
-    const [fstype, , superOptions = ""] = line.slice(sep + 3).split(" ");
-    if (fstype === "cgroup2") {
+  for (const { mountPoint, fsType, superOptions } of parseMountinfo(mountinfo)) {
+    if (fsType === "cgroup2") {
       layout.unified ??= mountPoint;
-    } else if (fstype === "cgroup") {
+    } else if (fsType === "cgroup") {
       for (const option of superOptions.split(",")) {
         if (option === "rw" || option === "ro" || option.includes("=")) continue;
         if (!layout.v1.has(option)) layout.v1.set(option, mountPoint);
@@ -72,11 +69,6 @@ export function parseCgroupLayout(mountinfo: string): CgroupLayout {
     }
   }
   return layout;
-}
-
-/** mountinfo escapes space, tab, newline and backslash as octal. */
-export function unescapeMountinfo(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 export interface ControllerLocation {

@@ -10,7 +10,7 @@
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { unescapeMountinfo } from "./cgroup-path.ts";
+import { mountPointsOfType } from "./mountinfo.ts";
 
 export const fuseFsType = "fuse.procview";
 
@@ -50,15 +50,7 @@ export function readFuseStatus(stateDir: string): FuseStatus | undefined {
 
 /** Mount points of procview FUSE mounts in a mountinfo text. */
 export function procviewMountpoints(mountinfo: string): string[] {
-  const points: string[] = [];
-  for (const line of mountinfo.split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    if (line.slice(sep + 3).split(" ")[0] === fuseFsType) {
-      points.push(unescapeMountinfo(line.slice(0, sep).split(" ")[4]));
-    }
-  }
-  return points;
+  return mountPointsOfType(mountinfo, fuseFsType);
 }
 
 export interface LivenessProbe {

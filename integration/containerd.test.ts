@@ -9,8 +9,7 @@ import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { startContainerd, type Containerd } from "./containerd.ts";
 import { connectCri, type CriClient } from "./cri.ts";
-import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
-import { isRunning, mountNamespaceMembers, shimPids } from "./leftovers.ts";
+import { cgroupHierarchyRoots, isRunning, mountNamespaceMembers, mountPointsBelow, shimPids } from "./leftovers.ts";
 
 // The real stack, nothing mocked: trixie's containerd 1.7 with NRI on, bookworm's runc,
 // a busybox image built here, driven through the CRI as kubelet would drive it.

@@ -22,9 +22,8 @@ import { promisify } from "node:util";
 import { containerdConfigToml, type ContainerdConfig } from "./containerd-config.ts";
 import { connectCri, type CriClient } from "./cri.ts";
 import { debianPackage } from "./debian-packages.ts";
-import { cgroupHierarchyRoots, mountPointsBelow } from "./docker.ts";
 import { cleanUpAtExit } from "./exit-cleanup.ts";
-import { cgroupMembers, isRunning, killAll, mountNamespaceMembers, removeCgroupTrees, shimPids } from "./leftovers.ts";
+import { cgroupHierarchyRoots, cgroupMembers, isRunning, killAll, mountNamespaceMembers, mountPointsBelow, removeCgroupTrees, shimPids } from "./leftovers.ts";
 import { buildTestImages } from "./oci-image.ts";
 
 export interface ContainerdOptions {

@@ -17,8 +17,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { unescapeMountinfo } from "../core/cgroup-path.ts";
-import { cgroupMembers, killAll, removeCgroupTrees } from "./leftovers.ts";
+import { cgroupHierarchyRoots, cgroupMembers, killAll, mountPointsBelow, removeCgroupTrees } from "./leftovers.ts";
 
 export interface Dockerd {
   /** Path of the engine's API socket. */
@@ -308,45 +307,6 @@ function readOrEmpty(path: string): string {
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-export interface MountEntry {
-  mountPoint: string;
-  fstype: string;
-}
-
-/** The mount point and filesystem type of every line of /proc/<pid>/mountinfo. */
-export function parseMountinfo(text: string): MountEntry[] {
-  const entries: MountEntry[] = [];
-  for (const line of text.split("\n")) {
-    const separator = line.indexOf(" - ");
-    if (separator < 0) continue;
-    const mountPoint = line.slice(0, separator).split(" ")[4];
-    const fstype = line.slice(separator + 3).split(" ")[0];
-    if (mountPoint === undefined || fstype === undefined) continue;
-    entries.push({ mountPoint: unescapeMountinfo(mountPoint), fstype });
-  }
-  return entries;
-}
-
-/** Mount points at or below `dir`, deepest first, so each can be unmounted in order. */
-export function mountPointsBelow(mountinfo: string, dir: string): string[] {
-  const base = dir.replace(/\/+$/, "");
-  const below = parseMountinfo(mountinfo)
-    .map((entry) => entry.mountPoint)
-    .filter((point) => point === base || point.startsWith(base + "/"));
-  return [...new Set(below)].sort((a, b) => b.split("/").length - a.split("/").length || b.localeCompare(a));
-}
-
-/**
- * Root of every cgroup hierarchy: v1 controllers, named v1 hierarchies such as
- * name=systemd (dockerd's cgroupfs driver creates the parent there too) and cgroup2.
- */
-export function cgroupHierarchyRoots(mountinfo: string): string[] {
-  const roots = parseMountinfo(mountinfo)
-    .filter((entry) => entry.fstype === "cgroup" || entry.fstype === "cgroup2")
-    .map((entry) => entry.mountPoint);
-  return [...new Set(roots)];
 }
 
 /** dockerd finds runc, containerd and docker-init on PATH; a minimal CI PATH may lack sbin. */

@@ -7,6 +7,7 @@
 
 import { readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
+import { parseMountinfo } from "../core/mountinfo.ts";
 
 /** Shims started by the containerd listening on `grpcAddress` (they carry `-address <it>`). */
 export function shimPids(grpcAddress: string): number[] {
@@ -110,4 +111,24 @@ function readOrEmpty(path: string): string {
     // The process or cgroup went away while we looked: nothing left to find there.
     return "";
   }
+}
+
+/** Mount points at or below `dir`, deepest first, so each can be unmounted in order. */
+export function mountPointsBelow(mountinfo: string, dir: string): string[] {
+  const base = dir.replace(/\/+$/, "");
+  const below = parseMountinfo(mountinfo)
+    .map((entry) => entry.mountPoint)
+    .filter((point) => point === base || point.startsWith(base + "/"));
+  return [...new Set(below)].sort((a, b) => b.split("/").length - a.split("/").length || b.localeCompare(a));
+}
+
+/**
+ * Root of every cgroup hierarchy: v1 controllers, named v1 hierarchies such as
+ * name=systemd (dockerd's cgroupfs driver creates the parent there too) and cgroup2.
+ */
+export function cgroupHierarchyRoots(mountinfo: string): string[] {
+  const roots = parseMountinfo(mountinfo)
+    .filter((entry) => entry.fsType === "cgroup" || entry.fsType === "cgroup2")
+    .map((entry) => entry.mountPoint);
+  return [...new Set(roots)];
 }

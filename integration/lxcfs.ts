@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { unescapeMountinfo } from "../core/cgroup-path.ts";
+import { mountPointsOfType } from "../core/mountinfo.ts";
 import { cleanUpAtExit } from "./exit-cleanup.ts";
 
 const lxcfsBinary = "lxcfs";
@@ -104,12 +104,5 @@ export function isLxcfsMounted(mountpoint: string): boolean {
 
 /** Mount points of LXCFS filesystems in /proc/self/mountinfo text. */
 export function lxcfsMountpoints(mountinfo: string): string[] {
-  const mountpoints: string[] = [];
-  for (const line of mountinfo.split("\n")) {
-    const separator = line.indexOf(" - ");
-    if (separator < 0) continue;
-    if (line.slice(separator + 3).split(" ")[0] !== "fuse.lxcfs") continue;
-    mountpoints.push(unescapeMountinfo(line.slice(0, separator).split(" ")[4] ?? ""));
-  }
-  return mountpoints;
+  return mountPointsOfType(mountinfo, "fuse.lxcfs");
 }

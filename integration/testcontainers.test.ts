@@ -10,22 +10,14 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { closeSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { GenericContainer, PullPolicy, type StartedTestContainer } from "testcontainers";
-import { procviewMountpoints } from "../core/fuse-status.ts";
 import { viewFiles } from "../core/views.ts";
 import { buildBusyboxImage } from "./docker-image.ts";
 import { startDockerd, type Dockerd } from "./docker.ts";
-
-const execFileAsync = promisify(execFile);
+import { startProcviewFuse, type ProcviewFuse } from "./procview-process.ts";
 
 const image = "procview-test/busybox:latest";
 /** testcontainers takes GiB: 50/1024 GiB is exactly 52428800 bytes. */
@@ -134,65 +126,3 @@ test("with procview's LXCFS-style views bound read-only, a container sees its ow
     assert.match(result.output, /Read-only file system/);
   });
 });
-
-interface ProcviewFuse {
-  mountpoint: string;
-  stop(): Promise<void>;
-}
-
-/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
-const procviewLauncher = fileURLToPath(new URL("../bin/procview.js", moduleUrl));
-
-/**
- * procview's FUSE server as an operator runs it (`procview fuse`), on private dirs,
- * ready once the kernel lists its mount. Its log goes to a file quoted on failure.
- */
-async function startProcviewFuse(): Promise<ProcviewFuse> {
-  const dir = await mkdtemp(join(tmpdir(), "procview-docker-fuse-"));
-  const mountpoint = join(dir, "mnt");
-  const stateDir = join(dir, "state");
-  const logFile = join(dir, "fuse.log");
-  await mkdir(mountpoint);
-  await mkdir(stateDir);
-  const logFd = openSync(logFile, "a");
-  // "node" from PATH: the launcher re-runs itself under the project's pinned Node when needed.
-  const server = spawn("node", [procviewLauncher, "fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], {
-    stdio: ["ignore", logFd, logFd],
-  });
-  closeSync(logFd);
-  const exited = once(server, "exit");
-
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      await stopProcess(server, exited);
-      if (await isMounted(mountpoint)) await execFileAsync("umount", ["--lazy", mountpoint]);
-      await rm(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + 30_000;
-  while (!(await isMounted(mountpoint))) {
-    if (server.exitCode !== null || server.signalCode !== null || Date.now() > deadline) {
-      const log = await readFile(logFile, "utf8").catch(() => "");
-      await stop();
-      throw new Error(`procview fuse did not mount ${mountpoint}:\n${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { mountpoint, stop };
-}
-
-async function isMounted(mountpoint: string): Promise<boolean> {
-  return procviewMountpoints(await readFile("/proc/self/mountinfo", "utf8")).includes(mountpoint);
-}
-
-async function stopProcess(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}

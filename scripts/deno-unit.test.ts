@@ -35,6 +35,7 @@ const unitTests = [
   "integration/apt-sources.test.ts",
   "integration/containerd-config.test.ts",
   "integration/tar-writer.test.ts",
+  "integration/leftovers.test.ts",
   "bench/summary.test.ts",
   "bench/process-stats.test.ts",
 ];
