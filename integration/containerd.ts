@@ -25,6 +25,7 @@ import { debianPackage } from "./debian-packages.ts";
 import { cleanUpAtExit } from "./exit-cleanup.ts";
 import { cgroupHierarchyRoots, cgroupMembers, isRunning, killAll, mountNamespaceMembers, mountPointsBelow, removeCgroupTrees, shimPids } from "./leftovers.ts";
 import { buildTestImages } from "./oci-image.ts";
+import { settlesWithin, waitUntilSync } from "./waiting.ts";
 
 export interface ContainerdOptions {
   /** Where containerd listens for NRI plugins; `<dir>/nri.sock` by default. */
@@ -365,24 +366,6 @@ async function waitUntil(timeoutMs: number, done: () => boolean, explain: () => 
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`${explain()} after ${timeoutMs} ms`);
     await sleep(pollMs);
-  }
-}
-
-function waitUntilSync(timeoutMs: number, done: () => boolean): void {
-  const deadline = Date.now() + timeoutMs;
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  while (!done() && Date.now() < deadline) Atomics.wait(sleeper, 0, 0, pollMs);
-}
-
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -17,7 +17,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
+import { cleanUpAtExit } from "./exit-cleanup.ts";
 import { cgroupHierarchyRoots, cgroupMembers, killAll, mountPointsBelow, removeCgroupTrees } from "./leftovers.ts";
+import { settlesWithin, sleepSync } from "./waiting.ts";
 
 export interface Dockerd {
   /** Path of the engine's API socket. */
@@ -140,7 +142,9 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     if (!exited) child.kill("SIGKILL");
     cleanUp(layout);
   };
-  registerForExit(stopAtExit);
+  // A test process that exits or is interrupted without its after() hooks must not leave
+  // dockerd, its containers and mounts behind.
+  const forgetAtExit = cleanUpAtExit("dockerd", stopAtExit);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -153,7 +157,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
         }
       }
       cleanUp(layout);
-      liveEngines.delete(stopAtExit);
+      forgetAtExit();
     })();
     return stopping;
   };
@@ -166,45 +170,6 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw new Error(`dockerd did not become ready: ${describe(error)}\n--- dockerd log (tail) ---\n${tail(log, 20)}`);
   }
   return { socket: layout.socket, dockerHost: `unix://${layout.socket}`, pid: child.pid, logFile, stop };
-}
-
-/** Emergency stops of engines whose stop() has not run; see registerForExit. */
-const liveEngines = new Set<() => void>();
-
-/**
- * A test process that exits or is interrupted (Ctrl-C, a CI timeout) without running its
- * after() hooks would leave dockerd, its containers and mounts behind: end them then,
- * synchronously, as nothing asynchronous runs in an exit handler.
- */
-function registerForExit(stopAtExit: () => void): void {
-  if (!exitHandlersInstalled) installExitHandlers();
-  liveEngines.add(stopAtExit);
-}
-
-let exitHandlersInstalled = false;
-
-function installExitHandlers(): void {
-  exitHandlersInstalled = true;
-  const stopAll = () => {
-    for (const stopAtExit of liveEngines) {
-      try {
-        stopAtExit();
-      } catch (error) {
-        process.stderr.write(`procview integration: dockerd clean-up at exit failed: ${describe(error)}\n`);
-      }
-    }
-    liveEngines.clear();
-  };
-  process.once("exit", stopAll);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = () => {
-      stopAll();
-      process.off(signal, onSignal);
-      // Our listener replaced the default action: without other listeners, let the signal end us.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
 }
 
 async function waitUntilReady(socket: string, hasExited: () => boolean, timeoutMs: number): Promise<void> {
@@ -305,27 +270,11 @@ function readOrEmpty(path: string): string {
   }
 }
 
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /** dockerd finds runc, containerd and docker-init on PATH; a minimal CI PATH may lack sbin. */
 function withSbin(path: string | undefined): string {
   const parts = (path ?? "").split(":").filter(Boolean);
   for (const dir of ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!parts.includes(dir)) parts.push(dir);
   return parts.join(":");
-}
-
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function tail(text: string, lines: number): string {
