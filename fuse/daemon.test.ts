@@ -16,26 +16,12 @@ import { createLogger } from "../core/log.ts";
 import { checkFuseLiveness, hostLivenessProbe, readFuseStatus } from "../core/fuse-status.ts";
 import { startFuseServer, type FuseServer } from "./daemon.ts";
 import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./kernel/mount.ts";
+import { errorCodeOf, eventually } from "./kernel/testdata/expect.ts";
 
 const run = promisify(execFile);
 // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
 const here = (import.meta as ImportMeta & { url: string }).url;
 const fixtureTree = new URL("./kernel/testdata/fixture-tree.ts", here).href;
-
-function errorCode(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-}
-
-/** Worker log records reach the main thread's logger asynchronously. */
-async function eventually(condition: () => boolean): Promise<void> {
-  for (let tries = 0; tries < 500 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), "condition never became true");
-}
 
 interface Sandbox {
   dir: string;
@@ -138,13 +124,13 @@ describe("a mounted fixture tree", () => {
   });
 
   test("nothing can be written: EROFS", () => {
-    assert.equal(errorCode(() => writeFileSync(file("hello.txt"), "x")), "EROFS");
-    assert.equal(errorCode(() => writeFileSync(file("new.txt"), "x")), "EROFS");
-    assert.equal(errorCode(() => mkdirSync(file("newdir"))), "EROFS");
+    assert.equal(errorCodeOf(() => writeFileSync(file("hello.txt"), "x")), "EROFS");
+    assert.equal(errorCodeOf(() => writeFileSync(file("new.txt"), "x")), "EROFS");
+    assert.equal(errorCodeOf(() => mkdirSync(file("newdir"))), "EROFS");
   });
 
   test("a missing name is ENOENT, and a name that appears later is found at once", () => {
-    assert.equal(errorCode(() => readFileSync(file("dynamic/late"))), "ENOENT");
+    assert.equal(errorCodeOf(() => readFileSync(file("dynamic/late"))), "ENOENT");
     writeFileSync(join(box.dynamicDir, "late"), "arrived\n");
     assert.equal(readFileSync(file("dynamic/late"), "utf8"), "arrived\n");
   });
@@ -164,9 +150,9 @@ describe("a mounted fixture tree", () => {
   });
 
   test("a node that throws is EIO (and logged), an FsError its errno; serving goes on", async () => {
-    assert.equal(errorCode(() => readFileSync(file("broken.txt"))), "EIO");
+    assert.equal(errorCodeOf(() => readFileSync(file("broken.txt"))), "EIO");
     await eventually(() => box.logLines.some((line) => line.includes("fixture node failure") && line.includes('"level":"error"')));
-    assert.equal(errorCode(() => readFileSync(file("denied.txt"))), "EACCES");
+    assert.equal(errorCodeOf(() => readFileSync(file("denied.txt"))), "EACCES");
     assert.equal(readFileSync(file("hello.txt"), "utf8"), "hello, fuse\n");
   });
 
@@ -229,7 +215,7 @@ describe("starting and ending", () => {
       const fd = openFuseDevice();
       await mountFuse(fd, box.mountpoint);
       closeSync(fd); // the "server" dies: the mount stays, dead
-      assert.equal(errorCode(() => statSync(box.mountpoint)), "ENOTCONN");
+      assert.equal(errorCodeOf(() => statSync(box.mountpoint)), "ENOTCONN");
       const server = await start(box);
       assert.ok(box.logLines.some((line) => line.includes("stale procview mount") && line.includes('"level":"warn"')));
       assert.equal(readFileSync(join(box.mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");

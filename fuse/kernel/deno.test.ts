@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { readFuseStatus } from "../../core/fuse-status.ts";
 import { isProcviewMount, unmountFuse } from "./mount.ts";
+import { errorCodeOf, eventually } from "./testdata/expect.ts";
 
 const run = promisify(execFile);
 // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
@@ -21,20 +22,6 @@ const here = (import.meta as ImportMeta & { url: string }).url;
 const serveScript = fileURLToPath(new URL("./testdata/serve-fixture.ts", here));
 const pinnedDeno = fileURLToPath(new URL("../../node_modules/.bin/deno", here));
 const deno = existsSync(pinnedDeno) ? pinnedDeno : "deno";
-
-async function eventually(condition: () => boolean): Promise<void> {
-  for (let tries = 0; tries < 500 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), "condition never became true");
-}
-
-function errorCode(action: () => unknown): string | undefined {
-  try {
-    action();
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-}
 
 test("a server running under deno run -A serves its mount to this process", async () => {
   const dir = mkdtempSync(join(tmpdir(), "procview-deno-test-"));
@@ -64,9 +51,9 @@ test("a server running under deno run -A serves its mount to this process", asyn
     assert.ok(readdirSync(mountpoint).includes("sub"));
     assert.equal(statSync(join(mountpoint, "hello.txt")).mode, 0o100444);
     assert.equal(statSync(join(mountpoint, "hello.txt")).size, 0);
-    assert.equal(errorCode(() => writeFileSync(join(mountpoint, "hello.txt"), "x")), "EROFS");
-    assert.equal(errorCode(() => readFileSync(join(mountpoint, "missing"))), "ENOENT");
-    assert.equal(errorCode(() => readFileSync(join(mountpoint, "broken.txt"))), "EIO");
+    assert.equal(errorCodeOf(() => writeFileSync(join(mountpoint, "hello.txt"), "x")), "EROFS");
+    assert.equal(errorCodeOf(() => readFileSync(join(mountpoint, "missing"))), "ENOENT");
+    assert.equal(errorCodeOf(() => readFileSync(join(mountpoint, "broken.txt"))), "EIO");
     await eventually(() => /"level":"error","msg":"FUSE request failed".*fixture node failure/.test(logs));
 
     const readers = await Promise.all(Array.from({ length: 8 }, () => run("cat", [join(mountpoint, "big.txt")], { maxBuffer: 1 << 20 })));

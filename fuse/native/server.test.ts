@@ -21,6 +21,7 @@ import { ContainerRegistry } from "../../core/registry.ts";
 import type { FuseServer } from "../daemon.ts";
 import { isProcviewMount } from "../kernel/mount.ts";
 import { startNativeFuseServer } from "./server.ts";
+import { asyncErrorCodeOf, eventually } from "../kernel/testdata/expect.ts";
 
 const run = promisify(execFile);
 // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
@@ -29,20 +30,6 @@ const procviewTree = new URL("../procview-tree.ts", here).href;
 const startStopScript = new URL("./testdata/start-stop.ts", here).pathname;
 const procviewCli = new URL("../../cli/procview.ts", here).pathname;
 const MiB = 1024 * 1024;
-
-async function errorCode(action: () => Promise<unknown>): Promise<string | undefined> {
-  try {
-    await action();
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code;
-  }
-  return undefined;
-}
-
-async function eventually(condition: () => boolean): Promise<void> {
-  for (let tries = 0; tries < 500 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(condition(), "condition never became true");
-}
 
 interface Sandbox {
   dir: string;
@@ -134,17 +121,17 @@ describe("procview's tree mounted with fuse-native", () => {
   });
 
   test("writes fail with EROFS, whatever they try", async () => {
-    assert.equal(await errorCode(() => writeFile(meminfo(), "MemTotal: 1 kB\n")), "EROFS");
-    assert.equal(await errorCode(() => writeFile(join(box.mountpoint, "containers", id, "new"), "x")), "EROFS");
-    assert.equal(await errorCode(() => mkdir(join(box.mountpoint, "containers", "new"))), "EROFS");
+    assert.equal(await asyncErrorCodeOf(() => writeFile(meminfo(), "MemTotal: 1 kB\n")), "EROFS");
+    assert.equal(await asyncErrorCodeOf(() => writeFile(join(box.mountpoint, "containers", id, "new"), "x")), "EROFS");
+    assert.equal(await asyncErrorCodeOf(() => mkdir(join(box.mountpoint, "containers", "new"))), "EROFS");
     assert.equal(memTotalOf(await readFile(meminfo(), "utf8")), limit / 1024);
   });
 
   test("only containers/ is served: the reader-pid layout is absent, not someone else's numbers", async () => {
     assert.deepEqual(await readdir(box.mountpoint), ["containers"]);
     assert.deepEqual(await readdir(join(box.mountpoint, "containers")), [id]);
-    assert.equal(await errorCode(() => readFile(join(box.mountpoint, "proc", "meminfo"))), "ENOENT");
-    assert.equal(await errorCode(() => readFile(join(box.mountpoint, "containers", "not-registered", "proc", "meminfo"))), "ENOENT");
+    assert.equal(await asyncErrorCodeOf(() => readFile(join(box.mountpoint, "proc", "meminfo"))), "ENOENT");
+    assert.equal(await asyncErrorCodeOf(() => readFile(join(box.mountpoint, "containers", "not-registered", "proc", "meminfo"))), "ENOENT");
   });
 });
 
