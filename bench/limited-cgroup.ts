@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { parseCgroupLayout, type CgroupLayout } from "../core/cgroup-path.ts";
-import { removeCgroupTrees } from "../integration/leftovers.ts";
+import { removeCgroupTrees, removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
 
 export interface CgroupLimits {
   memoryBytes: number;
@@ -32,7 +32,6 @@ export interface LimitedCgroup {
 
 /** v1 hierarchies LXCFS and procview read: limits (memory, cpuset, cpu) and usage (cpuacct, blkio). */
 const v1Controllers = ["memory", "cpuset", "cpu", "cpuacct", "blkio"] as const;
-const removeRetryMs = 5_000;
 
 export function createLimitedCgroup(
   namePrefix: string,
@@ -59,15 +58,7 @@ export function createLimitedCgroup(
       for (const dir of dirs) writeFileSync(join(dir, "cgroup.procs"), `${pid}\n`);
     },
     remove() {
-      removing ??= (async () => {
-        const deadline = Date.now() + removeRetryMs;
-        let remaining = removeCgroupTrees(dirs);
-        while (remaining.length > 0 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          remaining = removeCgroupTrees(remaining);
-        }
-        if (remaining.length > 0) throw new Error(`cgroup folders still busy: ${remaining.join(", ")}`);
-      })();
+      removing ??= removeCgroupTreesWhenIdle(dirs);
       return removing;
     },
   };

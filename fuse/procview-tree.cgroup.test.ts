@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { once } from "node:events";
@@ -13,6 +13,7 @@ import { ContainerRegistry } from "../core/registry.ts";
 import { formatCpuList, parseCpuList } from "./cgroup/cpu-list.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { createTree } from "./procview-tree.ts";
+import { removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
 
 const layout = parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));
 const controllers = ["memory", "cpu", "cpuacct", "cpuset", "blkio"];
@@ -50,17 +51,7 @@ async function removeCgroup(cgroup: TestCgroup): Promise<void> {
     cgroup.child.kill("SIGKILL");
     await exited;
   }
-  for (const dir of cgroup.dirs) {
-    // An exiting task may linger in the cgroup for a moment after its parent saw it die.
-    for (let attempt = 0; existsSync(dir); attempt++) {
-      try {
-        rmdirSync(dir);
-      } catch (error) {
-        if (attempt > 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-  }
+  await removeCgroupTreesWhenIdle(cgroup.dirs);
 }
 
 function open(tree: DirNode, path: string, ctx: RequestContext): string {

@@ -54,6 +54,20 @@ export function cgroupMembers(dirs: readonly string[]): number[] {
  * Removes the cgroup trees, children first. A killed process leaves its cgroup a moment
  * later (EBUSY until then): returns the folders still there, for the caller to retry.
  */
+/**
+ * Removes the cgroups, waiting up to `timeoutMs` for exiting tasks to leave them (a task
+ * may linger a moment after its parent saw it die); throws naming those still busy.
+ */
+export async function removeCgroupTreesWhenIdle(dirs: readonly string[], timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let remaining = removeCgroupTrees(dirs);
+  while (remaining.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    remaining = removeCgroupTrees(remaining);
+  }
+  if (remaining.length > 0) throw new Error(`cgroup folders still busy: ${remaining.join(", ")}`);
+}
+
 export function removeCgroupTrees(dirs: readonly string[]): string[] {
   const remaining: string[] = [];
   for (const dir of dirs) {

@@ -3,7 +3,7 @@
 // Run: node fuse/views/views.bench.ts [opens per view] [only this view, e.g. proc/meminfo]
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { locateController, parseCgroupLayout } from "../../core/cgroup-path.ts";
@@ -11,6 +11,7 @@ import { ContainerRegistry } from "../../core/registry.ts";
 import type { DirNode, FileNode, FsNode, RequestContext } from "../node.ts";
 import { createTree } from "../procview-tree.ts";
 import { viewRenderers } from "./catalog.ts";
+import { removeCgroupTreesWhenIdle } from "../../integration/leftovers.ts";
 
 const opens = Number(process.argv[2] ?? 20000);
 const onlyView = process.argv[3];
@@ -69,15 +70,6 @@ try {
   const exited = once(child, "exit");
   child.kill("SIGKILL");
   await exited;
-  for (const dir of created) {
-    for (let attempt = 0; existsSync(dir); attempt++) {
-      try {
-        rmdirSync(dir);
-      } catch (error) {
-        if (attempt > 100) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-  }
+  await removeCgroupTreesWhenIdle(created);
   rmSync(stateDir, { recursive: true, force: true });
 }
