@@ -1,14 +1,14 @@
 // The containerd drop-ins and k3s templates enable NRI where procview's defaults expect it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { defaultNriSocket } from "../cli/args.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
+import { installIntoFolder } from "./testdata/private-install.ts";
 
 // Deno type-checks import.meta without `url` under this project's node-only types.
 const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
@@ -98,22 +98,7 @@ for (const [file, version] of [["config.toml.tmpl", 2], ["config-v3.toml.tmpl", 
 
 /** install.sh with every path in `dir`, nothing started, pointed at the containerd config `config`. */
 function installWithContainerdConfig(dir: string, config: string): void {
-  const result = spawnSync(
-    "/bin/sh",
-    [
-      fileURLToPath(new URL("./install.sh", moduleUrl)),
-      "--node", fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl)),
-      "--skip-deps", "--no-start",
-      "--prefix", join(dir, "usr"),
-      "--plugin-dir", join(dir, "plugins"),
-      "--plugin-conf-dir", join(dir, "conf"),
-      "--unit-dir", join(dir, "units"),
-      "--log-dir", join(dir, "log"),
-      "--logrotate-dir", join(dir, "logrotate"),
-      "--containerd-config", config,
-    ],
-    { encoding: "utf8" },
-  );
+  const result = installIntoFolder(dir, ["--skip-deps", "--containerd-config", config]);
   assert.equal(result.status, 0, result.stderr);
 }
 

@@ -3,18 +3,14 @@
 // receives the CreateContainer of a pod made through the CRI.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startContainerd, type Containerd } from "../integration/containerd.ts";
 import { connectCri, type CriClient } from "../integration/cri.ts";
 import { isRunning } from "../integration/leftovers.ts";
+import { installIntoFolder } from "./testdata/private-install.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
-const pinnedNode = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
 
 interface LogRecord {
   msg: string;
@@ -50,21 +46,7 @@ async function waitForLog(message: string, timeoutMs = 10_000): Promise<LogRecor
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "procview-deploy-prelaunched-"));
   // The real program with its runtime dependencies (npm ci from npm's cache: no network).
-  const installed = spawnSync(
-    "/bin/sh",
-    [
-      fileURLToPath(new URL("./install.sh", moduleUrl)),
-      "--node", pinnedNode,
-      "--no-start",
-      "--prefix", join(dir, "usr"),
-      "--plugin-dir", join(dir, "plugins"),
-      "--plugin-conf-dir", join(dir, "conf"),
-      "--unit-dir", join(dir, "units"),
-      "--log-dir", join(dir, "log"),
-      "--logrotate-dir", join(dir, "logrotate"),
-    ],
-    { encoding: "utf8", env: { ...process.env, npm_config_offline: "true" } },
-  );
+  const installed = installIntoFolder(dir, [], { ...process.env, npm_config_offline: "true" });
   assert.equal(installed.status, 0, installed.stderr);
   containerd = await startContainerd({ nriPluginPath: join(dir, "plugins"), nriPluginConfigPath: join(dir, "conf") });
   cri = connectCri(containerd.criAddress);
