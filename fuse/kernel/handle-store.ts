@@ -187,6 +187,9 @@ export interface HandleOwner {
   pid: number;
 }
 
+/** Handles opened without an owner (tests, tools) share one reader and belong to no process. */
+const unattributed: HandleOwner = { reader: "unattributed", nodeId: 0, pid: 0 };
+
 /** An open refused because the reading cgroup holds its bound: EMFILE (handles) or ENOMEM (content). */
 export class ReaderBoundError extends FsError {
   readonly bound: "handles" | "content";
@@ -243,8 +246,8 @@ export class HandleStore {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Stores a rendering and returns its handle (always > 0), charged to `owner.reader`. */
-  open(content: Uint8Array, owner: HandleOwner): number {
+  /** Stores a rendering and returns its handle (always > 0), charged to `owner.reader` (one shared bound without an owner). */
+  open(content: Uint8Array, owner: HandleOwner = unattributed): number {
     return this.#lock.withLock(() => {
       const reader = this.#takeReader(owner.reader);
       const base = reader * readerStride;
