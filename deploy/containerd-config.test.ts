@@ -10,8 +10,7 @@ import { defaultNriSocket } from "../cli/args.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
 import { installIntoFolder } from "./testdata/private-install.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 const nriPluginId = "io.containerd.nri.v1.nri";
 /** Where deploy/install.sh puts the pre-launched plugin and its configuration by default. */

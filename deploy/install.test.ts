@@ -12,8 +12,7 @@ import { parse as parseToml } from "smol-toml";
 import { defaultMountpoint, defaultPluginIndex, defaultPluginName, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 const installScript = fileURLToPath(new URL("./install.sh", moduleUrl));
 const repoRoot = fileURLToPath(new URL("..", moduleUrl));

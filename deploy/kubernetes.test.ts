@@ -9,8 +9,7 @@ import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/ar
 import { defaultStateDir } from "../core/registry.ts";
 import { decideViews } from "../nri-plugin/annotations.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 interface VolumeMount {
   name: string;

@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 type Unit = Map<string, Map<string, string[]>>;
 

@@ -19,8 +19,7 @@ import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./kerne
 import { errorCodeOf, eventually } from "./kernel/testdata/expect.ts";
 
 const run = promisify(execFile);
-// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-const here = (import.meta as ImportMeta & { url: string }).url;
+const here = import.meta.url;
 const fixtureTree = new URL("./kernel/testdata/fixture-tree.ts", here).href;
 
 interface Sandbox {

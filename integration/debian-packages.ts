@@ -16,8 +16,7 @@ export type DebianSuite = "bookworm" | "trixie";
 
 const execFileAsync = promisify(execFile);
 const suites: readonly DebianSuite[] = ["bookworm", "trixie"];
-/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 const cacheRoot = join(fileURLToPath(new URL("..", moduleUrl)), ".cache", "debian");
 /** apt-get may wait for a mirror; a lock holder can be another test process doing that. */
 const lockWaitSeconds = "600";

@@ -112,7 +112,7 @@ test("stop() cleans up containers, shims and mounts after dockerd was killed", a
 });
 
 test("an interrupted test process still takes its engine and containers down", async () => {
-  const dockerModule = new URL("./docker.ts", (import.meta as ImportMeta & { url: string }).url).href;
+  const dockerModule = new URL("./docker.ts", import.meta.url).href;
   const script = `import { startDockerd } from ${JSON.stringify(dockerModule)};
     const engine = await startDockerd();
     console.log(JSON.stringify({ socket: engine.socket, dockerHost: engine.dockerHost, pid: engine.pid }));
