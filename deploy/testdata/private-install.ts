@@ -35,6 +35,6 @@ export function installIntoFolder(dir: string, extraArgs: string[] = [], env: No
       "--logrotate-dir", join(dir, "logrotate"),
       ...extraArgs,
     ],
-    { encoding: "utf8", env },
+    { encoding: "utf8", env, timeout: 120_000 },
   );
 }

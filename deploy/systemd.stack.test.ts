@@ -129,6 +129,6 @@ test("the FUSE unit's commands mount at the default mountpoint, and its start ch
     [ $status = 0 ] || cat /run/fuse.log >&2
     exit $status
   `;
-  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8" });
+  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 0, `start check failed (${result.status}): ${result.stderr}`);
 });

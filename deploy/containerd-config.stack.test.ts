@@ -108,9 +108,9 @@ test("real containerd 1.7 (Debian trixie): its default config, after install.sh 
     // An operator's starting point: `containerd config default`, where NRI is off in 1.7.
     const config = join(dir, "containerd/config.toml");
     mkdirSync(join(dir, "containerd"));
-    const original = execFileSync(containerd, ["config", "default"], { encoding: "utf8" });
+    const original = execFileSync(containerd, ["config", "default"], { encoding: "utf8", timeout: 60_000 });
     writeFileSync(config, original);
-    const dump = () => parseToml(execFileSync(containerd, ["--config", config, "config", "dump"], { encoding: "utf8" }));
+    const dump = () => parseToml(execFileSync(containerd, ["--config", config, "config", "dump"], { encoding: "utf8", timeout: 60_000 }));
     assert.equal(nriTable(dump()).disable, true);
 
     installWithContainerdConfig(dir, config);
