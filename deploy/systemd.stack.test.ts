@@ -1,6 +1,6 @@
 // The systemd units start procview with its defaults, ordered before containerd,
 // restarting on failure. (systemd-analyze verify runs on the installed copies, in
-// install.test.ts, where /usr/bin/node has been replaced by a node that exists.)
+// install.stack.test.ts, where /usr/bin/node has been replaced by a node that exists.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -3,7 +3,7 @@
  * from its plugin folder with NRI_PLUGIN_SOCKET=3, and the plugin adopts that fd.
  * Needs root; the harness downloads containerd and runc on first use. No FUSE server
  * runs, so the proof that the plugin serves containers is its log line for a container
- * created without views; the FUSE path is covered by integration/procview.test.ts.
+ * created without views; the FUSE path is covered by integration/procview.stack.test.ts.
  * The plugin's settings come from conf.d/10-procview.conf through Configure.
  */
 
