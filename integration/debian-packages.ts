@@ -46,7 +46,11 @@ export async function debianPackage(name: string, suite: DebianSuite): Promise<s
     }
     return target;
   } catch (error) {
-    throw new Error(`cannot fetch Debian package ${name} (${suite}): ${describe(error)}`, { cause: error });
+    throw new Error(
+      `cannot fetch Debian package ${name} (${suite}): ${describe(error)}\n` +
+        `(the stack tests download what they run from the Debian mirror of this system's apt sources: check that it is reachable)`,
+      { cause: error },
+    );
   } finally {
     await rm(downloadDir, { recursive: true, force: true });
     await rm(stagingDir, { recursive: true, force: true });
