@@ -1,9 +1,10 @@
 /**
  * A private Docker engine for integration tests: Debian bookworm's docker.io (dockerd 20.10)
- * with its containerd 1.6, runc and tini, unpacked under `.cache/debian` (debianTool) and
- * started by hand, never the system's engine or binaries, with every path it owns (data, exec-root, its own managed containerd, socket, pidfile,
- * trust key) in one mkdtemp directory, so it never collides with the host's engine or
- * with the containerd instances other tests run on the same machine at the same time.
+ * with its containerd 1.6, runc and tini, unpacked under `.cache/debian` (debianTool), never
+ * the system's engine or binaries, started by hand with every path it owns (data, exec-root,
+ * its own managed containerd, socket, pidfile, trust key) in one mkdtemp directory, so it
+ * never collides with the host's engine or with the containerd instances other tests run
+ * on the same machine at the same time.
  *
  * Host networking is left alone: no bridge, no iptables rules, no masquerading, so
  * containers must run with network mode "none" or "host". Containers' cgroups go under a
@@ -51,7 +52,7 @@ export interface DockerdOptions {
  * and libdevmapper, which dockerd links against and a fresh Debian lacks. Not iptables:
  * the engine runs with --iptables=false --bridge=none.
  */
-export function dockerTool(): Promise<DebianTool> {
+function dockerTool(): Promise<DebianTool> {
   return debianTool({
     binary: { package: "docker.io", path: "usr/sbin/dockerd" },
     needs: ["containerd", "runc", "tini", "libdevmapper1.02.1"],

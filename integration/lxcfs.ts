@@ -40,7 +40,7 @@ export interface LxcfsOptions {
  * lxcfs, and libfuse3, which a fresh Debian lacks. lxcfs loads its liblxcfs.so with
  * dlopen by name first, so LD_LIBRARY_PATH finds the private one too.
  */
-export function lxcfsTool(): Promise<DebianTool> {
+function lxcfsTool(): Promise<DebianTool> {
   return debianTool({ binary: { package: "lxcfs", path: "usr/bin/lxcfs" }, needs: ["libfuse3-3"], suite: "bookworm" });
 }
 
