@@ -86,12 +86,22 @@ export function dockerdLayout(dir: string): DockerdLayout {
   };
 }
 
+/** The OCI runtime every container gets: runc named by its path, not looked up on PATH. */
+export const dockerRuntime = "private-runc";
+
 /**
  * dockerd's config file; its trust key has no command-line flag, and is written to
- * /etc/docker otherwise. docker-init (for `--init`) is tini-static from the private tini.
+ * /etc/docker otherwise. docker-init (for `--init`) and runc are the private packages' by path.
  */
-export function dockerdConfig(layout: DockerdLayout, initPath: string): string {
-  return JSON.stringify({ "deprecated-key-path": layout.trustKey, "init-path": initPath }) + "\n";
+export function dockerdConfig(layout: DockerdLayout, programs: { init: string; runc: string }): string {
+  return (
+    JSON.stringify({
+      "deprecated-key-path": layout.trustKey,
+      "init-path": programs.init,
+      runtimes: { [dockerRuntime]: { path: programs.runc } },
+      "default-runtime": dockerRuntime,
+    }) + "\n"
+  );
 }
 
 /** dockerd's command line for a layout. */
@@ -131,10 +141,14 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw new Error(`temp dir ${dir} is too long for dockerd's unix sockets; set TMPDIR=/tmp`);
   }
   const logFile = join(dir, "dockerd.log");
-  await writeFile(layout.configFile, dockerdConfig(layout, join(tool.packages.get("tini")!, "usr", "bin", "tini-static")));
+  const programs = {
+    init: join(tool.packages.get("tini")!, "usr", "bin", "tini-static"),
+    runc: join(tool.packages.get("runc")!, "usr", "sbin", "runc"),
+  };
+  await writeFile(layout.configFile, dockerdConfig(layout, programs));
 
   const logFd = openSync(logFile, "a");
-  // dockerd finds containerd, containerd-shim-runc-v2 and runc on PATH: the private ones come first.
+  // dockerd finds containerd and containerd-shim-runc-v2 on PATH: the private ones come first.
   const child = spawn(tool.binary, dockerdArguments(layout), { stdio: ["ignore", logFd, logFd], env: tool.env });
   closeSync(logFd);
 
