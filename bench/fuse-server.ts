@@ -43,7 +43,7 @@ try {
     const server = await startFuseServer({
       mountpoint: join(dir, "mnt"),
       stateDir: join(dir, "state"),
-      treeModule: new URL("../fuse/kernel/testdata/fixture-tree.ts", (import.meta as ImportMeta & { url: string }).url).href,
+      treeModule: new URL("../fuse/kernel/testdata/fixture-tree.ts", import.meta.url).href,
       treeOptions: { dynamicDir: join(dir, "dynamic") },
       workers,
       logger: createLogger({ level: "warn" }),

@@ -5,8 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 const repoRoot = fileURLToPath(new URL("..", moduleUrl));
 
 /** Instructions with their continuation lines joined, comments dropped. */

@@ -6,8 +6,7 @@ import { fileURLToPath } from "node:url";
 import { defaultMountpoint } from "../cli/args.ts";
 import { viewFiles } from "../core/views.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 const readme = readFileSync(new URL("./README.md", moduleUrl), "utf8");
 const repoRoot = fileURLToPath(new URL("..", moduleUrl));

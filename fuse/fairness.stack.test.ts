@@ -17,7 +17,7 @@ import { defaultHandleStoreSize } from "./kernel/handle-store.ts";
 import { isProcviewMount } from "./kernel/mount.ts";
 import { makeCgroup, removeCgroup } from "./testdata/test-cgroup.ts";
 
-const here = (import.meta as ImportMeta & { url: string }).url;
+const here = import.meta.url;
 const fixtureTree = new URL("./kernel/testdata/fixture-tree.ts", here).href;
 const MiB = 1024 * 1024;
 const answerTimeoutMs = 60_000;

@@ -101,8 +101,7 @@ export interface CriClient {
   close(): void;
 }
 
-/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 const protoPath = fileURLToPath(new URL("../proto/cri.proto", moduleUrl));
 const callTimeoutMs = 60_000;
 

@@ -16,8 +16,7 @@ export type DebianSuite = "bookworm" | "trixie";
 
 const execFileAsync = promisify(execFile);
 const suites: readonly DebianSuite[] = ["bookworm", "trixie"];
-/** Deno checks with tsconfig.json's lib but not its node types, leaving ImportMeta without `url`. */
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 const cacheRoot = join(fileURLToPath(new URL("..", moduleUrl)), ".cache", "debian");
 /** apt-get may wait for a mirror; a lock holder can be another test process doing that. */
 const lockWaitSeconds = "600";
@@ -47,7 +46,11 @@ export async function debianPackage(name: string, suite: DebianSuite): Promise<s
     }
     return target;
   } catch (error) {
-    throw new Error(`cannot fetch Debian package ${name} (${suite}): ${describe(error)}`, { cause: error });
+    throw new Error(
+      `cannot fetch Debian package ${name} (${suite}): ${describe(error)}\n` +
+        `(the stack tests download what they run from the Debian mirror of this system's apt sources: check that it is reachable)`,
+      { cause: error },
+    );
   } finally {
     await rm(downloadDir, { recursive: true, force: true });
     await rm(stagingDir, { recursive: true, force: true });

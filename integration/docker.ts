@@ -1,8 +1,10 @@
 /**
- * A private Docker engine for integration tests: Debian's dockerd (20.10) started by hand,
- * with every path it owns (data, exec-root, its own managed containerd, socket, pidfile,
- * trust key) in one mkdtemp directory, so it never collides with the host's engine or
- * with the containerd instances other tests run on the same machine at the same time.
+ * A private Docker engine for integration tests: Debian bookworm's docker.io (dockerd 20.10)
+ * with its containerd 1.6, runc and tini, unpacked under `.cache/debian` (debianTool), never
+ * the system's engine or binaries, started by hand with every path it owns (data, exec-root,
+ * its own managed containerd, socket, pidfile, trust key) in one mkdtemp directory, so it
+ * never collides with the host's engine or with the containerd instances other tests run
+ * on the same machine at the same time.
  *
  * Host networking is left alone: no bridge, no iptables rules, no masquerading, so
  * containers must run with network mode "none" or "host". Containers' cgroups go under a
@@ -17,6 +19,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
+import { debianTool, type DebianTool } from "./debian-tools.ts";
 import { cleanUpAtExit } from "./exit-cleanup.ts";
 import { cgroupHierarchyRoots, cgroupMembers, killAll, mountPointsBelow, removeCgroupTrees } from "./leftovers.ts";
 import { settlesWithin, sleepSync } from "./waiting.ts";
@@ -27,6 +30,10 @@ export interface Dockerd {
   /** The value for DOCKER_HOST: `unix://<socket>`. */
   dockerHost: string;
   pid: number;
+  /** The private dockerd executable that runs, below `.cache/debian`. */
+  binary: string;
+  /** The private `docker` CLI of the same package, for tests that drive the engine by command. */
+  cli: string;
   /** Where dockerd and its containerd write their logs until stop() removes it; quoted when start-up fails. */
   logFile: string;
   /**
@@ -37,9 +44,20 @@ export interface Dockerd {
 }
 
 export interface DockerdOptions {
-  /** dockerd executable; Debian's docker.io installs /usr/sbin/dockerd. */
-  binary?: string;
   readyTimeoutMs?: number;
+}
+
+/**
+ * docker.io and what dockerd starts (containerd, its shims, runc, docker-init from tini),
+ * and libdevmapper, which dockerd links against and a fresh Debian lacks. Not iptables:
+ * the engine runs with --iptables=false --bridge=none.
+ */
+function dockerTool(): Promise<DebianTool> {
+  return debianTool({
+    binary: { package: "docker.io", path: "usr/sbin/dockerd" },
+    needs: ["containerd", "runc", "tini", "libdevmapper1.02.1"],
+    suite: "bookworm",
+  });
 }
 
 /** Paths and names of one private engine; all files live below `dir`. */
@@ -68,9 +86,22 @@ export function dockerdLayout(dir: string): DockerdLayout {
   };
 }
 
-/** dockerd's config file; its trust key has no command-line flag, and is written to /etc/docker otherwise. */
-export function dockerdConfig(layout: DockerdLayout): string {
-  return JSON.stringify({ "deprecated-key-path": layout.trustKey }) + "\n";
+/** The OCI runtime every container gets: runc named by its path, not looked up on PATH. */
+export const dockerRuntime = "private-runc";
+
+/**
+ * dockerd's config file; its trust key has no command-line flag, and is written to
+ * /etc/docker otherwise. docker-init (for `--init`) and runc are the private packages' by path.
+ */
+export function dockerdConfig(layout: DockerdLayout, programs: { init: string; runc: string }): string {
+  return (
+    JSON.stringify({
+      "deprecated-key-path": layout.trustKey,
+      "init-path": programs.init,
+      runtimes: { [dockerRuntime]: { path: programs.runc } },
+      "default-runtime": dockerRuntime,
+    }) + "\n"
+  );
 }
 
 /** dockerd's command line for a layout. */
@@ -101,6 +132,8 @@ const longestSocketName = "containerd/containerd-debug.sock";
 const exitWaitMs = 30_000;
 
 export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
+  const tool = await dockerTool();
+  const cli = join(tool.packages.get("docker.io")!, "usr", "bin", "docker");
   const dir = await mkdtemp(join(tmpdir(), "procview-dockerd-"));
   const layout = dockerdLayout(dir);
   if (Buffer.byteLength(join(layout.execRoot, longestSocketName)) > maxSocketPathBytes) {
@@ -108,13 +141,15 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw new Error(`temp dir ${dir} is too long for dockerd's unix sockets; set TMPDIR=/tmp`);
   }
   const logFile = join(dir, "dockerd.log");
-  await writeFile(layout.configFile, dockerdConfig(layout));
+  const programs = {
+    init: join(tool.packages.get("tini")!, "usr", "bin", "tini-static"),
+    runc: join(tool.packages.get("runc")!, "usr", "sbin", "runc"),
+  };
+  await writeFile(layout.configFile, dockerdConfig(layout, programs));
 
   const logFd = openSync(logFile, "a");
-  const child = spawn(options.binary ?? "dockerd", dockerdArguments(layout), {
-    stdio: ["ignore", logFd, logFd],
-    env: { ...process.env, PATH: withSbin(process.env.PATH) },
-  });
+  // dockerd finds containerd and containerd-shim-runc-v2 on PATH: the private ones come first.
+  const child = spawn(tool.binary, dockerdArguments(layout), { stdio: ["ignore", logFd, logFd], env: tool.env });
   closeSync(logFd);
 
   let exited = false;
@@ -132,8 +167,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
   const failure = await spawnFailure;
   if (failure !== undefined || child.pid === undefined) {
     cleanUp(layout);
-    const hint = (failure as NodeJS.ErrnoException | undefined)?.code === "ENOENT" ? " (install Debian's docker.io)" : "";
-    throw new Error(`cannot start dockerd${hint}: ${describe(failure)}`);
+    throw new Error(`cannot start ${tool.binary}: ${describe(failure)}`);
   }
   // A test that forgets stop() must not keep its process alive forever; its after() hook is the contract.
   child.unref();
@@ -169,7 +203,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     await stop();
     throw new Error(`dockerd did not become ready: ${describe(error)}\n--- dockerd log (tail) ---\n${tail(log, 20)}`);
   }
-  return { socket: layout.socket, dockerHost: `unix://${layout.socket}`, pid: child.pid, logFile, stop };
+  return { socket: layout.socket, dockerHost: `unix://${layout.socket}`, pid: child.pid, binary: tool.binary, cli, logFile, stop };
 }
 
 async function waitUntilReady(socket: string, hasExited: () => boolean, timeoutMs: number): Promise<void> {
@@ -268,13 +302,6 @@ function readOrEmpty(path: string): string {
   } catch {
     return "";
   }
-}
-
-/** dockerd finds runc, containerd and docker-init on PATH; a minimal CI PATH may lack sbin. */
-function withSbin(path: string | undefined): string {
-  const parts = (path ?? "").split(":").filter(Boolean);
-  for (const dir of ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!parts.includes(dir)) parts.push(dir);
-  return parts.join(":");
 }
 
 function tail(text: string, lines: number): string {

@@ -12,11 +12,7 @@ import protobuf from "protobufjs";
 
 export const nriPackage = "nri.pkg.api.v1alpha1";
 
-/**
- * Deno type-checks files under tsconfig.json with its `lib` but without its node types,
- * which leaves ImportMeta without `url`; the value is there at run time in both.
- */
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 function loadRoot(): protobuf.Root {
   const root = new protobuf.Root();

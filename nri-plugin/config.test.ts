@@ -50,7 +50,6 @@ test("later layers override earlier ones only where they set a value", () => {
 });
 
 test("the shipped conf.d file (deploy/nri/10-procview.conf) is a valid configuration that sets nothing", () => {
-  // Deno type-checks without node types, which leaves ImportMeta without `url`.
-  const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+  const moduleUrl = import.meta.url;
   assert.deepEqual(parsePluginConfig(readFileSync(new URL("../deploy/nri/10-procview.conf", moduleUrl), "utf8")), {});
 });

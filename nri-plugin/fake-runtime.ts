@@ -3,7 +3,7 @@
  * answers RegisterPlugin and calls the plugin's service, the way containerd does
  * (measured facts in the project's nri-protocol notes). It is built from this
  * package's multiplexer and ttrpc pieces, whose bytes mux.test.ts and ttrpc.test.ts
- * check against hand-computed vectors; containerd.test.ts runs the real containerd.
+ * check against hand-computed vectors; containerd.stack.test.ts runs the real containerd.
  */
 
 import { createServer, type Server, type Socket } from "node:net";

@@ -1,6 +1,6 @@
 /**
  * The stub against an in-process stand-in for the runtime (fake-runtime.ts) over a
- * real unix socket; containerd.test.ts runs the stub against the real containerd 1.7.
+ * real unix socket; containerd.stack.test.ts runs the stub against the real containerd 1.7.
  */
 
 import assert from "node:assert/strict";

@@ -7,8 +7,7 @@ import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 export interface PrivateInstall {
   pluginDir: string;
@@ -36,6 +35,6 @@ export function installIntoFolder(dir: string, extraArgs: string[] = [], env: No
       "--logrotate-dir", join(dir, "logrotate"),
       ...extraArgs,
     ],
-    { encoding: "utf8", env },
+    { encoding: "utf8", env, timeout: 120_000 },
   );
 }

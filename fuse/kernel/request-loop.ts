@@ -79,8 +79,7 @@ export type WorkerReport =
   | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
 
 export const defaultWorkers = 2;
-/** `import.meta.url` through a cast: Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url. */
-const workerUrl = new URL("./worker.ts", (import.meta as ImportMeta & { url: string }).url);
+const workerUrl = new URL("./worker.ts", import.meta.url);
 const stopPollMs = 20;
 
 export async function startRequestLoop(options: RequestLoopOptions): Promise<RequestLoop> {

@@ -4,8 +4,7 @@ import { Worker } from "node:worker_threads";
 import { HandleStore, createHandleStoreMemory } from "./handle-store.ts";
 import { NodeTable, createNodeTableMemory } from "./node-table.ts";
 
-// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-const churnWorker = new URL("./testdata/table-churn-worker.ts", (import.meta as ImportMeta & { url: string }).url);
+const churnWorker = new URL("./testdata/table-churn-worker.ts", import.meta.url);
 
 test("threads using the shared tables at once leave them consistent (the lock holds)", async () => {
   const nodes = createNodeTableMemory(256);

@@ -75,8 +75,7 @@ export function loadFuseNative(): FuseNative {
   const platform = `${process.platform}-${process.arch}`;
   if (platform !== supportedPlatform) throw new Error(`fuse-native ships its prebuilt binary for ${supportedPlatform} only, not ${platform}`);
 
-  // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-  const require = createRequire((import.meta as ImportMeta & { url: string }).url);
+  const require = createRequire(import.meta.url);
   let packageDir: string;
   try {
     packageDir = dirname(require.resolve("fuse-native/package.json"));

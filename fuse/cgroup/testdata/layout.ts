@@ -3,8 +3,7 @@
 import { fileURLToPath } from "node:url";
 import type { CgroupLayout } from "../../../core/cgroup-path.ts";
 
-// Deno type-checks with tsconfig's lib but without node's types, where ImportMeta has no url.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 const here = fileURLToPath(new URL(".", moduleUrl));
 
 /** This directory, without a trailing slash. */

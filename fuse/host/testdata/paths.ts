@@ -2,8 +2,7 @@
 
 import { fileURLToPath } from "node:url";
 
-// Deno type-checks with tsconfig's lib but without node's types, where ImportMeta has no url.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 export const fixtureProcDir = fileURLToPath(new URL(".", moduleUrl)).replace(/\/$/, "");
 export const fixtureSysDir = `${fixtureProcDir}/sys`;

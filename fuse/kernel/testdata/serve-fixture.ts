@@ -12,7 +12,7 @@ const [mountpoint, stateDir, dynamicDir, workers] = process.argv.slice(2);
 const server = await startFuseServer({
   mountpoint,
   stateDir,
-  treeModule: new URL("./fixture-tree.ts", (import.meta as ImportMeta & { url: string }).url).href,
+  treeModule: new URL("./fixture-tree.ts", import.meta.url).href,
   treeOptions: { dynamicDir },
   workers: workers ? Number(workers) : undefined,
 });

@@ -5,7 +5,7 @@
  * "0", CPU quota 0.5). Every file both render for the reader is compared line by line:
  * equal, equal within a tolerance where the cgroup's usage moves between the two reads,
  * or named below as an intentional difference with the reason.
- * Needs root, /dev/fuse, Debian's `lxcfs`, util-linux `unshare` and procps `free`.
+ * Needs root and /dev/fuse; LXCFS and procps `free` run from private Debian packages.
  */
 
 import assert from "node:assert/strict";
@@ -14,6 +14,7 @@ import { once } from "node:events";
 import { after, before, test } from "node:test";
 import { viewFiles } from "../core/views.ts";
 import { createLimitedCgroup, type LimitedCgroup } from "../bench/limited-cgroup.ts";
+import { debianTool } from "./debian-tools.ts";
 import { startLxcfs, type Lxcfs } from "./lxcfs.ts";
 import { startProcviewFuse, type ProcviewFuse } from "./procview-process.ts";
 
@@ -74,9 +75,12 @@ after(async () => {
  * Runs `script` with `sh` inside the test cgroup (moved in before it does anything) and
  * returns its standard output; `args` become "$@", `wrapper` runs sh (e.g. unshare).
  */
-async function runInCgroup(script: string, args: string[] = [], wrapper: string[] = []): Promise<string> {
+/** A reader stuck on a FUSE file is killed, so the test fails instead of hanging. */
+const readerTimeoutMs = 60_000;
+
+async function runInCgroup(script: string, args: string[] = [], wrapper: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const argv = [...wrapper, "sh", "-c", `read _ && ${script}`, "sh", ...args];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env });
   let output = "";
   let errors = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
@@ -91,8 +95,10 @@ async function runInCgroup(script: string, args: string[] = [], wrapper: string[
     throw error;
   }
   child.stdin.end("go\n");
-  const [code] = (await exited) as [number | null];
-  assert.equal(code, 0, `${script} failed: ${errors}`);
+  const timer = setTimeout(() => child.kill("SIGKILL"), readerTimeoutMs);
+  const [code, signal] = (await exited) as [number | null, string | null];
+  clearTimeout(timer);
+  assert.equal(code, 0, `${script} failed (${signal ?? "exited"}${signal === "SIGKILL" ? ` after ${readerTimeoutMs} ms` : ""}): ${errors}`);
   return output;
 }
 
@@ -200,10 +206,12 @@ test("the files not compared are served by both", async () => {
 test("a process that binds the LXCFS-compatible files over its own /proc sees the cgroup's limits", async () => {
   // As the NRI plugin arranges for a container, here in a private mount namespace (unshare -m).
   const binds = viewFiles.map((view) => `mount --bind "${procview!.mountpoint}/${view.path}" ${view.target}`).join(" && ");
+  const procps = await debianTool({ binary: { package: "procps", path: "usr/bin/free" }, needs: ["libproc2-0"], suite: "bookworm" });
   const output = await runInCgroup(
-    `${binds} && free -k && echo processors $(grep -c ^processor /proc/cpuinfo) && echo online $(cat /sys/devices/system/cpu/online)`,
-    [],
+    `${binds} && "$1" -k && echo processors $(grep -c ^processor /proc/cpuinfo) && echo online $(cat /sys/devices/system/cpu/online)`,
+    [procps.binary],
     ["unshare", "--mount", "--propagation", "private"],
+    procps.env,
   );
   const memLine = output.split("\n").find((line) => line.startsWith("Mem:"));
   assert.ok(memLine, `no Mem: line in free's output:\n${output}`);

@@ -9,8 +9,7 @@ import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/ar
 import { defaultStateDir } from "../core/registry.ts";
 import { decideViews } from "../nri-plugin/annotations.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 interface VolumeMount {
   name: string;
@@ -141,7 +140,7 @@ test("the fuse container joins the host's cgroup namespace before starting node"
       target = readlinkSync(namespaceFile);
     }
     assert.notEqual(target, readlinkSync("/proc/self/ns/cgroup"));
-    const joined = execFileSync(prefix[0], [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8" });
+    const joined = execFileSync(prefix[0], [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8", timeout: 30_000 });
     assert.equal(joined.trim(), target);
   } finally {
     other.kill();

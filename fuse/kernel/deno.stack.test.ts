@@ -17,8 +17,7 @@ import { isProcviewMount, unmountFuse } from "./mount.ts";
 import { errorCodeOf, eventually } from "./testdata/expect.ts";
 
 const run = promisify(execFile);
-// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-const here = (import.meta as ImportMeta & { url: string }).url;
+const here = import.meta.url;
 const serveScript = fileURLToPath(new URL("./testdata/serve-fixture.ts", here));
 const pinnedDeno = fileURLToPath(new URL("../../node_modules/.bin/deno", here));
 const deno = existsSync(pinnedDeno) ? pinnedDeno : "deno";

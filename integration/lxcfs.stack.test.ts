@@ -1,9 +1,10 @@
-/** Debian's LXCFS started, used and stopped the way the differential test and the benchmark do. Needs root, /dev/fuse and `lxcfs`. */
+/** Debian's LXCFS started, used and stopped the way the differential test and the benchmark do. Needs root and /dev/fuse. */
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { test } from "node:test";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isLxcfsMounted, lxcfsMountpoints, startLxcfs } from "./lxcfs.ts";
 
@@ -23,6 +24,24 @@ test("LXCFS mounts on a private folder with a private pidfile, serves meminfo, a
   await lxcfs.stop();
 });
 
+test("the LXCFS that runs is the private Debian lxcfs with its liblxcfs and libfuse3, whatever the system has installed", async () => {
+  const lxcfs = await startLxcfs();
+  try {
+    const cache = realpathSync(fileURLToPath(new URL("../.cache/debian/bookworm", import.meta.url)));
+    assert.equal(readlinkSync(`/proc/${lxcfs.pid}/exe`), join(cache, "lxcfs", "usr/bin/lxcfs"));
+    assert.equal(realpathSync(lxcfs.binary), join(cache, "lxcfs", "usr/bin/lxcfs"));
+    const libraries = readFileSync(`/proc/${lxcfs.pid}/maps`, "utf8")
+      .split("\n")
+      .map((line) => line.split(/\s+/)[5] ?? "")
+      .filter((path) => /\/lib(lxcfs|fuse3)\.so/.test(path));
+    const loaded = [...new Set(libraries)].map((path) => realpathSync(path));
+    assert.ok(loaded.length === 2, `liblxcfs and libfuse3 loaded: ${loaded.join(", ")}`);
+    for (const path of loaded) assert.ok(path.startsWith(`${cache}/`), `${path} is a private copy`);
+  } finally {
+    await lxcfs.stop();
+  }
+});
+
 test("a test process that exits without stop() still ends its LXCFS and unmounts it", () => {
   const script = `
     import { startLxcfs } from ${JSON.stringify(fileURLToPath(new URL("./lxcfs.ts", import.meta.url)))};
@@ -30,7 +49,7 @@ test("a test process that exits without stop() still ends its LXCFS and unmounts
     process.stdout.write(JSON.stringify({ pid: lxcfs.pid, mountpoint: lxcfs.mountpoint }));
     process.exit(3);
   `;
-  const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 3, result.stderr);
   const { pid, mountpoint } = JSON.parse(result.stdout) as { pid: number; mountpoint: string };
   assert.equal(isLxcfsMounted(mountpoint), false);

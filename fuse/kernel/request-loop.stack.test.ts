@@ -14,8 +14,7 @@ import { createLogger } from "../../core/log.ts";
 import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./request-loop.ts";
 
-// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-const fixtureTree = new URL("./testdata/fixture-tree.ts", (import.meta as ImportMeta & { url: string }).url).href;
+const fixtureTree = new URL("./testdata/fixture-tree.ts", import.meta.url).href;
 const quiet = createLogger({ write: () => {} });
 
 async function eventually(condition: () => boolean): Promise<void> {

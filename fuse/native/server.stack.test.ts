@@ -24,8 +24,7 @@ import { startNativeFuseServer } from "./server.ts";
 import { asyncErrorCodeOf, eventually } from "../kernel/testdata/expect.ts";
 
 const run = promisify(execFile);
-// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
-const here = (import.meta as ImportMeta & { url: string }).url;
+const here = import.meta.url;
 const procviewTree = new URL("../procview-tree.ts", here).href;
 const startStopScript = new URL("./testdata/start-stop.ts", here).pathname;
 const procviewCli = new URL("../../cli/procview.ts", here).pathname;

@@ -10,8 +10,7 @@ import { defaultNriSocket } from "../cli/args.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
 import { installIntoFolder } from "./testdata/private-install.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 const nriPluginId = "io.containerd.nri.v1.nri";
 /** Where deploy/install.sh puts the pre-launched plugin and its configuration by default. */
@@ -109,9 +108,9 @@ test("real containerd 1.7 (Debian trixie): its default config, after install.sh 
     // An operator's starting point: `containerd config default`, where NRI is off in 1.7.
     const config = join(dir, "containerd/config.toml");
     mkdirSync(join(dir, "containerd"));
-    const original = execFileSync(containerd, ["config", "default"], { encoding: "utf8" });
+    const original = execFileSync(containerd, ["config", "default"], { encoding: "utf8", timeout: 60_000 });
     writeFileSync(config, original);
-    const dump = () => parseToml(execFileSync(containerd, ["--config", config, "config", "dump"], { encoding: "utf8" }));
+    const dump = () => parseToml(execFileSync(containerd, ["--config", config, "config", "dump"], { encoding: "utf8", timeout: 60_000 }));
     assert.equal(nriTable(dump()).disable, true);
 
     installWithContainerdConfig(dir, config);

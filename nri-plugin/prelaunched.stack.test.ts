@@ -3,7 +3,7 @@
  * from its plugin folder with NRI_PLUGIN_SOCKET=3, and the plugin adopts that fd.
  * Needs root; the harness downloads containerd and runc on first use. No FUSE server
  * runs, so the proof that the plugin serves containers is its log line for a container
- * created without views; the FUSE path is covered by integration/procview.test.ts.
+ * created without views; the FUSE path is covered by integration/procview.stack.test.ts.
  * The plugin's settings come from conf.d/10-procview.conf through Configure.
  */
 
@@ -16,8 +16,7 @@ import { after, before, test } from "node:test";
 import { startContainerd, type Containerd } from "../integration/containerd.ts";
 import { connectCri, type CriClient } from "../integration/cri.ts";
 
-// Deno type-checks this folder without node types, which leaves ImportMeta without `url`.
-const here = (import.meta as ImportMeta & { url: string }).url;
+const here = import.meta.url;
 const launcher = fileURLToPath(new URL("../bin/procview.js", here));
 // The plugin runs on Node even when this test runs under Deno: Deno cannot adopt fd 3.
 const node = "Deno" in globalThis ? fileURLToPath(new URL("../node_modules/node/bin/node", here)) : process.execPath;

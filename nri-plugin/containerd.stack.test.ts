@@ -5,7 +5,7 @@
  *
  * The FUSE server is replaced by a stand-in: a plain folder where the test writes each
  * recorded container's view file, because this file tests the plugin's side (binds,
- * records, reconnects). The real FUSE server is exercised in integration/procview.test.ts.
+ * records, reconnects). The real FUSE server is exercised in integration/procview.stack.test.ts.
  */
 
 import assert from "node:assert/strict";

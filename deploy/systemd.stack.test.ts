@@ -1,6 +1,6 @@
 // The systemd units start procview with its defaults, ordered before containerd,
 // restarting on failure. (systemd-analyze verify runs on the installed copies, in
-// install.test.ts, where /usr/bin/node has been replaced by a node that exists.)
+// install.stack.test.ts, where /usr/bin/node has been replaced by a node that exists.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 type Unit = Map<string, Map<string, string[]>>;
 
@@ -130,6 +129,6 @@ test("the FUSE unit's commands mount at the default mountpoint, and its start ch
     [ $status = 0 ] || cat /run/fuse.log >&2
     exit $status
   `;
-  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8" });
+  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 0, `start check failed (${result.status}): ${result.stderr}`);
 });

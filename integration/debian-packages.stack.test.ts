@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { debianPackage } from "./debian-packages.ts";
 
-const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+const moduleUrl = import.meta.url;
 
 // Real apt-get download from the machine's Debian mirror: the harness needs nothing mocked here.
 
