@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { countTaskStates, oldestStartTicks, parseStartTicks, parseTaskStatus, readTaskStatus } from "./task.ts";
+import { countTaskStates, oldestStartTicks, parseProcessStat, parseTaskStatus, readTaskStatus } from "./task.ts";
 import { fixtureProcDir } from "./testdata/paths.ts";
 
 test("status: state letter and the pid in the innermost namespace", () => {
@@ -9,10 +9,10 @@ test("status: state letter and the pid in the innermost namespace", () => {
   assert.equal(parseTaskStatus("Name:\tx\n"), undefined);
 });
 
-test("stat: start time counted after the last ')' of the command name", () => {
-  const fields = ["S", ...Array.from({ length: 18 }, (_, i) => String(i)), "4242", "0"];
-  assert.equal(parseStartTicks(`7 (a) b) ${fields.join(" ")}\n`), 4242);
-  assert.equal(parseStartTicks("garbage"), undefined);
+test("stat: parent and start time counted after the last ')' of the command name", () => {
+  const fields = ["S", "31", ...Array.from({ length: 17 }, (_, i) => String(i)), "4242", "0"];
+  assert.deepEqual(parseProcessStat(`7 (a) b) ${fields.join(" ")}\n`), { parentPid: 31, startTicks: 4242 });
+  assert.equal(parseProcessStat("garbage"), undefined);
 });
 
 test("tasks that exited are skipped, not errors", () => {
