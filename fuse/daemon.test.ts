@@ -97,6 +97,54 @@ describe("a mounted fixture tree", () => {
     assert.equal(readFileSync(file("sub/inner.txt"), "utf8"), "inner\n");
   });
 
+  test("an open file read again from offset 0 renders again; each pass reads one rendering; a file gone meanwhile reads ENOENT", () => {
+    const backing = join(box.dynamicDir, "rerendered");
+    writeFileSync(backing, "version one\n");
+    const fd = openSync(file("dynamic/rerendered"), "r");
+    try {
+      const pass = (changeAfter?: number, change?: string): string => {
+        const bytes: number[] = [];
+        const one = Buffer.alloc(1);
+        // pread(2) one byte at a time, changing the backing mid-pass: the pass keeps its rendering.
+        for (let position = 0; readSync(fd, one, 0, 1, position) === 1; position++) {
+          bytes.push(one[0]);
+          if (position === changeAfter) writeFileSync(backing, change!);
+        }
+        return Buffer.from(bytes).toString();
+      };
+      assert.equal(pass(3, "version two, longer\n"), "version one\n");
+      assert.equal(pass(), "version two, longer\n");
+      writeFileSync(backing, "three\n");
+      const whole = Buffer.alloc(100);
+      assert.equal(whole.toString("utf8", 0, readSync(fd, whole, 0, 100, 0)), "three\n", "one pread at 0");
+      rmSync(backing);
+      assert.equal(errorCodeOf(() => readSync(fd, whole, 0, 100, 0)), "ENOENT");
+    } finally {
+      closeSync(fd);
+    }
+    // A reader that keeps the file open and uses read(2), lseek(2) and sendfile(2) (procps reads, busybox copies).
+    writeFileSync(backing, "first\n");
+    const script = [
+      "import os, sys",
+      "fd = os.open(sys.argv[1], os.O_RDONLY)",
+      "out = [os.read(fd, 4096)]",
+      "open(sys.argv[2], 'w').write('second, longer\\n')",
+      "os.lseek(fd, 0, os.SEEK_SET)",
+      "out.append(os.read(fd, 4096))",
+      "open(sys.argv[2], 'w').write('third, longer still\\n')",
+      "os.lseek(fd, 0, os.SEEK_SET)",
+      "out.append(os.read(fd, 4096))",
+      "r, w = os.pipe()",
+      "n = os.sendfile(w, fd, 0, 4096)",
+      "out.append(os.read(r, 4096))",
+      "print(repr([x.decode() for x in out]))",
+    ].join("\n");
+    assert.equal(
+      execFileSync("python3", ["-c", script, file("dynamic/rerendered"), backing], { encoding: "utf8" }).trim(),
+      String.raw`['first\n', 'second, longer\n', 'third, longer still\n', 'third, longer still\n']`,
+    );
+  });
+
   test("sendfile readers get each open's whole snapshot, longer or shorter than the last", () => {
     // busybox cat reads with sendfile(2), which goes through the page cache only up to the
     // kernel's size of the file, not through our READ until EOF as read(2) does.

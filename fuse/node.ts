@@ -46,7 +46,10 @@ export class FsError extends Error {
 
 export interface FileNode {
   kind: "file";
-  /** Content built at open; reads slice this snapshot. */
+  /**
+   * The file's content, built at open and again at each read from offset 0 once the last
+   * rendering was read (seq_file semantics); reads in between slice one rendering.
+   */
   open(ctx: RequestContext): Uint8Array | string;
 }
 

@@ -3,56 +3,18 @@
 // writable cgroup hierarchy (v1, hybrid or v2).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, posix } from "node:path";
-import { once } from "node:events";
-import { locateController, parseCgroupLayout } from "../core/cgroup-path.ts";
+import { join } from "node:path";
+import { locateController } from "../core/cgroup-path.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { formatCpuList, parseCpuList } from "./cgroup/cpu-list.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { createTree } from "./procview-tree.ts";
-import { removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
+import { makeCgroup, removeCgroup, testLayout } from "./testdata/test-cgroup.ts";
 
-const layout = parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));
-const controllers = ["memory", "cpu", "cpuacct", "cpuset", "blkio"];
+const layout = testLayout;
 const MiB = 1024 * 1024;
-
-interface TestCgroup {
-  path: string;
-  dirs: string[];
-  child: ChildProcess;
-}
-
-/** A cgroup at `path` in every hierarchy, with a memory limit and optionally a cpuset, holding a sleeping child. */
-function makeCgroup(path: string, memoryLimit: number, cpus: string | undefined): TestCgroup {
-  const dirs = [...new Set(controllers.map((controller) => locateController(layout, controller, path)!.dir))];
-  for (const dir of dirs) mkdirSync(dir);
-  const cgroup: TestCgroup = { path, dirs, child: spawn("sleep", ["300"], { stdio: "ignore" }) };
-  for (const dir of dirs) {
-    if (existsSync(join(dir, "memory.limit_in_bytes"))) writeFileSync(join(dir, "memory.limit_in_bytes"), String(memoryLimit));
-    if (existsSync(join(dir, "memory.max"))) writeFileSync(join(dir, "memory.max"), String(memoryLimit));
-    // A v1 cpuset cgroup takes no task before it has CPUs and memory nodes.
-    if (existsSync(join(dir, "cpuset.mems"))) {
-      writeFileSync(join(dir, "cpuset.mems"), readFileSync(join(posix.dirname(dir), "cpuset.effective_mems"), "utf8").trim() || "0");
-      writeFileSync(join(dir, "cpuset.cpus"), cpus ?? readFileSync(join(posix.dirname(dir), "cpuset.effective_cpus"), "utf8").trim());
-    } else if (cpus !== undefined && existsSync(join(dir, "cpuset.cpus"))) {
-      writeFileSync(join(dir, "cpuset.cpus"), cpus);
-    }
-    writeFileSync(join(dir, "cgroup.procs"), String(cgroup.child.pid));
-  }
-  return cgroup;
-}
-
-async function removeCgroup(cgroup: TestCgroup): Promise<void> {
-  if (cgroup.child.exitCode === null && cgroup.child.signalCode === null) {
-    const exited = once(cgroup.child, "exit");
-    cgroup.child.kill("SIGKILL");
-    await exited;
-  }
-  await removeCgroupTreesWhenIdle(cgroup.dirs);
-}
 
 function open(tree: DirNode, path: string, ctx: RequestContext): string {
   let node: FsNode | undefined = tree;

@@ -62,6 +62,23 @@ test("full: ENFILE for handles, ENOMEM for content, and nothing leaks on failure
   assert.equal(text(store.read(store.open(bytes("abcd")), 0, 4)), "abcd");
 });
 
+test("replace frees the old chunks and keeps the old content when the heap is full", () => {
+  const isErrno = (code: number) => (err: unknown) => err instanceof FsError && err.errno === code;
+  const store = new HandleStore(createHandleStoreMemory({ handles: 2, chunks: 4, chunkSize: 8 }));
+  const handle = store.open(bytes("first rendering"));
+  assert.equal(store.readSinceStored(handle), false);
+  assert.equal(text(store.read(handle, 0, 3)), "fir");
+  assert.equal(store.readSinceStored(handle), true);
+  assert.throws(() => store.replace(handle, bytes("second, much longer rendering")), isErrno(errno.ENOMEM));
+  assert.equal(text(store.read(handle, 0, 100)), "first rendering", "unchanged after a failed replace");
+  for (let i = 0; i < 100; i++) assert.equal(store.replace(handle, bytes(`rendering ${i}`)), true, "old chunks are given back");
+  assert.equal(store.readSinceStored(handle), false);
+  assert.equal(text(store.read(handle, 0, 100)), "rendering 99");
+  store.release(handle);
+  assert.equal(store.replace(handle, bytes("x")), false);
+  assert.equal(store.readSinceStored(handle), undefined);
+});
+
 test("sizes are validated", () => {
   assert.throws(() => createHandleStoreMemory({ handles: 0, chunks: 1, chunkSize: 8 }), /handles/);
   assert.throws(() => createHandleStoreMemory({ handles: 1, chunks: 1, chunkSize: 6 }), /multiple of 4/);

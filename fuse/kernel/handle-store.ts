@@ -22,12 +22,14 @@ const H_FREE_CHUNK = 5;
 const H_NEXT_UNUSED_HANDLE = 6;
 const H_NEXT_UNUSED_CHUNK = 7;
 
-const stride = 4;
+const stride = 5;
 const F_GENERATION = 0;
 /** First chunk of the content, -1 for none; -2 marks a free handle. */
 const F_FIRST_CHUNK = 1;
 const F_LENGTH = 2;
 const F_NEXT_FREE = 3;
+/** 1 while the content has not been read since it was stored (seq_file's "nothing read yet"). */
+const F_UNREAD = 4;
 
 const noChunk = -1;
 const freeHandle = -2;
@@ -82,22 +84,39 @@ export class HandleStore {
   open(content: Uint8Array): number {
     return this.#lock.withLock(() => {
       const slot = this.#takeHandle();
-      const chunks: number[] = [];
       try {
-        for (let at = 0; at < content.byteLength; at += this.#chunkSize) chunks.push(this.#takeChunk());
+        this.#store(slot, content);
       } catch (err) {
-        for (const chunk of chunks) this.#giveChunk(chunk);
         this.#giveHandle(slot);
         throw err;
       }
-      chunks.forEach((chunk, i) => {
-        this.#heap.set(content.subarray(i * this.#chunkSize, (i + 1) * this.#chunkSize), chunk * this.#chunkSize);
-        this.#chunkNext[chunk] = i + 1 < chunks.length ? chunks[i + 1] : noChunk;
-      });
-      const at = slot * stride;
-      this.#slots[at + F_FIRST_CHUNK] = chunks.length > 0 ? chunks[0] : noChunk;
-      this.#slots[at + F_LENGTH] = content.byteLength;
-      return this.#slots[at + F_GENERATION] * this.#handles + slot;
+      return this.#slots[slot * stride + F_GENERATION] * this.#handles + slot;
+    });
+  }
+
+  /**
+   * Whether the handle's content was read since it was stored: a read from offset 0 then
+   * starts a new pass over a new rendering, as seq_file does. undefined for a handle that is not open.
+   */
+  readSinceStored(handle: number): boolean | undefined {
+    return this.#lock.withLock(() => {
+      const slot = this.#liveSlot(handle);
+      return slot === undefined ? undefined : this.#slots[slot * stride + F_UNREAD] === 0;
+    });
+  }
+
+  /**
+   * Swaps the handle's content for a new snapshot (a new rendering); false if it is not open.
+   * On failure (the heap is full) the old content stays.
+   */
+  replace(handle: number, content: Uint8Array): boolean {
+    return this.#lock.withLock(() => {
+      const slot = this.#liveSlot(handle);
+      if (slot === undefined) return false;
+      const old = this.#slots[slot * stride + F_FIRST_CHUNK];
+      this.#store(slot, content);
+      this.#giveChain(old);
+      return true;
     });
   }
 
@@ -106,6 +125,7 @@ export class HandleStore {
     return this.#lock.withLock(() => {
       const slot = this.#liveSlot(handle);
       if (slot === undefined) return undefined;
+      this.#slots[slot * stride + F_UNREAD] = 0;
       const length = this.#slots[slot * stride + F_LENGTH];
       const start = Math.min(offset, length);
       const out = new Uint8Array(Math.max(0, Math.min(size, length - start)));
@@ -131,14 +151,37 @@ export class HandleStore {
     return this.#lock.withLock(() => {
       const slot = this.#liveSlot(handle);
       if (slot === undefined) return false;
-      for (let chunk = this.#slots[slot * stride + F_FIRST_CHUNK]; chunk !== noChunk; ) {
-        const next = this.#chunkNext[chunk];
-        this.#giveChunk(chunk);
-        chunk = next;
-      }
+      this.#giveChain(this.#slots[slot * stride + F_FIRST_CHUNK]);
       this.#giveHandle(slot);
       return true;
     });
+  }
+
+  /** Copies `content` into new chunks and points the slot at them, marked unread; takes nothing on failure. */
+  #store(slot: number, content: Uint8Array): void {
+    const chunks: number[] = [];
+    try {
+      for (let at = 0; at < content.byteLength; at += this.#chunkSize) chunks.push(this.#takeChunk());
+    } catch (err) {
+      for (const chunk of chunks) this.#giveChunk(chunk);
+      throw err;
+    }
+    chunks.forEach((chunk, i) => {
+      this.#heap.set(content.subarray(i * this.#chunkSize, (i + 1) * this.#chunkSize), chunk * this.#chunkSize);
+      this.#chunkNext[chunk] = i + 1 < chunks.length ? chunks[i + 1] : noChunk;
+    });
+    const at = slot * stride;
+    this.#slots[at + F_FIRST_CHUNK] = chunks.length > 0 ? chunks[0] : noChunk;
+    this.#slots[at + F_LENGTH] = content.byteLength;
+    this.#slots[at + F_UNREAD] = 1;
+  }
+
+  #giveChain(first: number): void {
+    for (let chunk = first; chunk !== noChunk; ) {
+      const next = this.#chunkNext[chunk];
+      this.#giveChunk(chunk);
+      chunk = next;
+    }
   }
 
   /** Handles currently open. */

@@ -247,6 +247,47 @@ test("OPEN hands the kernel its snapshot (NOTIFY_STORE) so sendfile readers get 
   assert.equal(notifications.length, 1, "a failed build stores nothing");
 });
 
+test("READ from offset 0 after the snapshot was read renders again (seq_file); one rendering per pass", () => {
+  const { call, lookup, state, notifications } = fixture();
+  const nodeId = lookup(1, "counter.txt");
+  const fh = Number(call(opcode.OPEN, nodeId, u32s(0, 0)).dv.getBigUint64(0, true));
+  const pass = (): string => {
+    let text = "";
+    for (let offset = 0; ; offset++) {
+      const reply = call(opcode.READ, nodeId, readIn(fh, offset, 1));
+      assert.equal(reply.error, 0);
+      if (reply.body.byteLength === 0) return text;
+      text += new TextDecoder().decode(reply.body);
+    }
+  };
+  assert.equal(pass(), "opened 1\n", "the first read uses what OPEN rendered");
+  assert.equal(state.opens, 1);
+  assert.equal(pass(), "opened 2\n", "byte by byte across a re-render: one rendering per pass");
+  assert.equal(new TextDecoder().decode(call(opcode.READ, nodeId, readIn(fh, 0, 100)).body), "opened 3\n", "pread at 0");
+  assert.equal(notifications.length, 3, "each rendering goes to the page cache for sendfile readers");
+  assert.equal(new TextDecoder().decode(notifications[2].subarray(40)), "opened 3\n");
+});
+
+test("READ at 0 renders for the reading caller; a view gone meanwhile answers its errno, not old content", () => {
+  const { call, lookup, state } = fixture();
+  const whoami = lookup(1, "whoami.txt");
+  const fh = Number(call(opcode.OPEN, whoami, u32s(0, 0), { pid: 10 }).dv.getBigUint64(0, true));
+  assert.match(new TextDecoder().decode(call(opcode.READ, whoami, readIn(fh, 0, 100), { pid: 11 }).body), /"pid":10/);
+  assert.match(new TextDecoder().decode(call(opcode.READ, whoami, readIn(fh, 0, 100), { pid: 11 }).body), /"pid":11/);
+
+  const volatile = lookup(1, "volatile.txt");
+  const vfh = Number(call(opcode.OPEN, volatile, u32s(0, 0)).dv.getBigUint64(0, true));
+  assert.equal(new TextDecoder().decode(call(opcode.READ, volatile, readIn(vfh, 0, 100)).body), "v1");
+  state.volatile = "v2";
+  assert.equal(new TextDecoder().decode(call(opcode.READ, volatile, readIn(vfh, 0, 100)).body), "v2");
+  const denied = lookup(1, "denied.txt");
+  // The node id now resolves to a file that refuses to render: the READ gets that errno.
+  const dfh = Number(call(opcode.OPEN, volatile, u32s(0, 0)).dv.getBigUint64(0, true));
+  call(opcode.READ, volatile, readIn(dfh, 0, 100));
+  assert.equal(call(opcode.READ, denied, readIn(dfh, 0, 100)).error, errno.EACCES);
+  assert.equal(call(opcode.READ, volatile, readIn(999_999, 0, 100)).error, errno.EBADF);
+});
+
 test("READ slices at offset and size", () => {
   const { call, lookup } = fixture();
   const nodeId = lookup(1, "long.txt");

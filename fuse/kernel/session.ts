@@ -34,6 +34,7 @@ import {
   openFlag,
   parseRequestHeader,
   requestHeaderSize,
+  type ReadRequest,
   rootNodeId,
   writeDirent,
   type Attributes,
@@ -157,12 +158,8 @@ export class FuseSession {
         return encodeAttrReply(this.#attrTimeoutMs, this.#attributes(header.nodeId, this.#resolve(header.nodeId, ctx)));
       case opcode.OPEN:
         return this.#open(header.nodeId, decodeOpenFlags(body), ctx);
-      case opcode.READ: {
-        const read = decodeReadRequest(body);
-        const data = this.#handles.read(read.fileHandle, read.offset, read.size);
-        if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
-        return data;
-      }
+      case opcode.READ:
+        return this.#read(header.nodeId, decodeReadRequest(body), ctx);
       case opcode.RELEASE:
       case opcode.RELEASEDIR:
         this.#handles.release(decodeReleaseHandle(body));
@@ -234,16 +231,37 @@ export class FuseSession {
 
   #open(nodeId: number, flags: number, ctx: RequestContext): Uint8Array {
     if ((flags & writingOpenFlags) !== 0) throw new FsError(errno.EROFS);
+    return encodeOpenReply(this.#handles.open(this.#render(nodeId, ctx)), openFlag.DIRECT_IO);
+  }
+
+  /**
+   * Slices the handle's snapshot. A read from offset 0 after the snapshot was read renders
+   * the file again (procfs's seq_file does the same): programs that keep a view open and
+   * re-read it from the start (procps with /proc/stat and /proc/meminfo) see it change,
+   * and every pass over the file still reads one rendering. The READ's own caller renders
+   * it, as in LXCFS: in the reader-pid layout that is whoever reads now.
+   */
+  #read(nodeId: number, read: ReadRequest, ctx: RequestContext): Uint8Array {
+    if (read.offset === 0 && this.#handles.readSinceStored(read.fileHandle) === true) {
+      this.#handles.replace(read.fileHandle, this.#render(nodeId, ctx));
+    }
+    const data = this.#handles.read(read.fileHandle, read.offset, read.size);
+    if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
+    return data;
+  }
+
+  /** A file's content for `ctx`, also handed to the kernel's page cache. */
+  #render(nodeId: number, ctx: RequestContext): Uint8Array {
     const node = this.#resolve(nodeId, ctx);
     if (node.kind !== "file") throw new FsError(errno.EISDIR);
     const content = node.open(ctx);
     const bytes = typeof content === "string" ? encoder.encode(content) : content;
     // direct_io: read() comes to us until EOF whatever size the file reports (0, like procfs).
     // sendfile(2) and splice(2) (busybox cat, libuv's copyfile) instead read the page cache
-    // up to the kernel's idea of the size: hand it this snapshot, which also sets that size
-    // (a shorter snapshot later trims it at the short read).
+    // up to the kernel's idea of the size: hand it each rendering, which also sets that size
+    // (a shorter one later trims it at the short read).
     this.#notify(encodeNotifyStore(nodeId, 0, bytes));
-    return encodeOpenReply(this.#handles.open(bytes), openFlag.DIRECT_IO);
+    return bytes;
   }
 
   /** Lists the directory once, as fuse_dirent records, so READDIR offsets stay stable. */

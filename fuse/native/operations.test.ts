@@ -38,10 +38,10 @@ function open(ops: NativeOperations, path: string, flags = 0): { status: number;
   return result!;
 }
 
-function read(ops: NativeOperations, handle: number, length: number, position: number): { status: number; bytes: Buffer } {
+function read(ops: NativeOperations, handle: number, length: number, position: number, path = "/sub/counter"): { status: number; bytes: Buffer } {
   const buffer = Buffer.alloc(length);
   let status: number | undefined;
-  ops.read("/sub/x", handle, buffer, length, position, (result) => (status = result));
+  ops.read(path, handle, buffer, length, position, (result) => (status = result));
   return { status: status!, bytes: buffer.subarray(0, Math.max(status!, 0)) };
 }
 
@@ -84,7 +84,36 @@ test("each open is its own snapshot, read in slices until the end; the context c
   assert.deepEqual(contexts, [{ pid: 0, uid: 0, gid: 0 }, { pid: 0, uid: 0, gid: 0 }]);
 
   const bytes = open(ops, "/sub/bytes");
-  assert.deepEqual([...read(ops, bytes.handle!, 2, 3).bytes], [4, 5]);
+  assert.deepEqual([...read(ops, bytes.handle!, 2, 3, "/sub/bytes").bytes], [4, 5]);
+});
+
+test("a read from offset 0 after the snapshot was read renders again; each pass reads one rendering", () => {
+  const { root, opens } = fixture();
+  const ops = operations(root);
+  const { handle } = open(ops, "/sub/counter");
+  const pass = (): string => {
+    let text = "";
+    for (let position = 0; ; position++) {
+      const { status, bytes } = read(ops, handle!, 1, position);
+      if (status === 0) return text;
+      text += bytes.toString();
+    }
+  };
+  assert.equal(pass(), "open 1\n", "the first pass reads what open rendered");
+  assert.equal(pass(), "open 2\n", "byte by byte, one rendering per pass");
+  assert.equal(read(ops, handle!, 100, 0).bytes.toString(), "open 3\n", "pread at 0 renders too");
+  assert.equal(opens.count, 3);
+});
+
+test("a file gone between open and a re-read answers its errno at the read, not stale or host content", () => {
+  let gone = false;
+  const file: FsNode = { kind: "file", open: () => { if (gone) throw new FsError(errno.ENOENT, "cgroup gone"); return "live\n"; } };
+  const root: DirNode = { kind: "dir", lookup: (name) => (name === "view" ? file : undefined), list: () => ["view"] };
+  const ops = operations(root);
+  const { handle } = open(ops, "/view");
+  assert.equal(read(ops, handle!, 100, 0, "/view").bytes.toString(), "live\n");
+  gone = true;
+  assert.equal(read(ops, handle!, 100, 0, "/view").status, -errno.ENOENT);
 });
 
 test("release forgets the snapshot: a later read of that handle is EBADF", () => {

@@ -3,8 +3,9 @@
  * never says who is calling, so every node sees the same context with pid 0: trees must
  * not depend on the reader (see caller-free-tree.ts).
  *
- * Content is built at open and reads slice that snapshot, as in the kernel backend; the
- * mount uses direct_io, so files report size 0 like procfs and readers read to the end.
+ * Content is built at open and reads slice that snapshot, rendered again by a read from
+ * offset 0 once it was read, as in the kernel backend; the mount uses direct_io, so files
+ * report size 0 like procfs and readers read to the end.
  */
 
 import { Buffer } from "node:buffer";
@@ -28,7 +29,8 @@ export interface TreeOperationsOptions {
 
 export function treeOperations(root: DirNode, options: TreeOperationsOptions): NativeOperations {
   const { logger, time } = options;
-  const contents = new Map<number, Uint8Array>();
+  /** Each open handle's current rendering, and whether a read has touched it yet. */
+  const contents = new Map<number, { bytes: Uint8Array; read: boolean }>();
   let lastHandle = 0;
 
   const newHandle = (): number => {
@@ -73,11 +75,9 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
     open(path, flags, cb) {
       answer("open", path, cb, () => {
         if ((flags & writingOpenFlags) !== 0) throw new FsError(errno.EROFS);
-        const node = resolve(root, path);
-        if (node.kind !== "file") throw new FsError(errno.EISDIR);
-        const content = node.open(unknownCaller);
+        const bytes = render(root, path);
         const handle = newHandle();
-        contents.set(handle, typeof content === "string" ? Buffer.from(content) : content);
+        contents.set(handle, { bytes, read: false });
         cb(0, handle);
       });
     },
@@ -85,7 +85,11 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
       answer("read", path, cb, () => {
         const content = contents.get(handle);
         if (content === undefined) throw new FsError(errno.EBADF);
-        const slice = content.subarray(Math.min(position, content.length), Math.min(position + length, content.length));
+        // A new pass from the start reads a new rendering (seq_file semantics, as the kernel backend).
+        if (position === 0 && content.read) content.bytes = render(root, path);
+        content.read = true;
+        const { bytes } = content;
+        const slice = bytes.subarray(Math.min(position, bytes.length), Math.min(position + length, bytes.length));
         buffer.set(slice);
         cb(slice.length);
       });
@@ -95,6 +99,14 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
       cb(0);
     },
   };
+}
+
+/** The content of the file at `path`, rendered now. */
+function render(root: DirNode, path: string): Uint8Array {
+  const node = resolve(root, path);
+  if (node.kind !== "file") throw new FsError(errno.EISDIR);
+  const content = node.open(unknownCaller);
+  return typeof content === "string" ? Buffer.from(content) : content;
 }
 
 /** The node at an absolute path, walking lookups from the root; ENOENT if any step is missing. */

@@ -24,11 +24,21 @@ function dir(children: () => Record<string, FsNode>): DirNode {
   };
 }
 
+/** A backing file removed after open reads ENOENT at the next rendering, as a vanished cgroup does. */
+function readBacking(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new FsError(errno.ENOENT, `${path} is gone`);
+    throw err;
+  }
+}
+
 export function createTree(options: unknown): DirNode {
   const { dynamicDir } = options as FixtureOptions;
   const dynamic: DirNode = {
     kind: "dir",
-    lookup: (name) => (existsSync(join(dynamicDir, name)) ? file(() => readFileSync(join(dynamicDir, name))) : undefined),
+    lookup: (name) => (existsSync(join(dynamicDir, name)) ? file(() => readBacking(join(dynamicDir, name))) : undefined),
     list: () => readdirSync(dynamicDir),
   };
   const big = "0123456789abcdef".repeat(20_000);

@@ -1,0 +1,143 @@
+/**
+ * Views that change while a reader keeps them open, through real mounts of procview's tree
+ * (root, /dev/fuse, a writable cgroup hierarchy): a process in a memory-limited cgroup holds
+ * /proc/meminfo-equivalents open and re-reads them from offset 0, as procps does, while it
+ * grows its memory; both layouts on the kernel backend, containers/<id> on fuse-native.
+ */
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { createLogger } from "../core/log.ts";
+import { ContainerRegistry } from "../core/registry.ts";
+import { startFuseServer, type FuseServer, type FuseServerOptions } from "./daemon.ts";
+import { isProcviewMount } from "./kernel/mount.ts";
+import { startNativeFuseServer } from "./native/server.ts";
+import { removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
+import { makeCgroup, moveToParentCgroup, removeCgroup, type TestCgroup } from "./testdata/test-cgroup.ts";
+
+const run = promisify(execFile);
+// Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
+const here = (import.meta as ImportMeta & { url: string }).url;
+const procviewTree = new URL("./procview-tree.ts", here).href;
+const MiB = 1024 * 1024;
+const replyTimeoutMs = 15_000;
+
+/**
+ * Reads commands from stdin: `open PATH...` keeps the files open, `grow MIB` touches that
+ * much more memory, `read` nothing more; after each, every open file is read again from
+ * offset 0 (lseek, then read to EOF) and its MemFree (or the read's error) printed as JSON.
+ */
+const holderScript = String.raw`
+import json, os, re, sys
+fds, blocks = [], []
+def mem_free(fd):
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = b''
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk: break
+        text += chunk
+    return int(re.search(rb'^MemFree:\s+(\d+) kB$', text, re.M).group(1))
+for line in sys.stdin:
+    command, *args = line.split()
+    if command == 'open': fds = [os.open(path, os.O_RDONLY) for path in args]
+    elif command == 'grow': blocks.append(b'\x01' * (int(args[0]) << 20))
+    out = []
+    for fd in fds:
+        try: out.append(mem_free(fd))
+        except OSError as error: out.append(os.strerror(error.errno))
+    print(json.dumps(out), flush=True)
+`;
+
+class Holder {
+  readonly process: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterator<string>;
+
+  constructor() {
+    this.process = spawn("python3", ["-c", holderScript]);
+    this.#lines = createInterface({ input: this.process.stdout })[Symbol.asyncIterator]();
+  }
+
+  /** MemFree in kB (or an error message) for each open file, after `command`. */
+  async send(command: string): Promise<(number | string)[]> {
+    this.process.stdin.write(command + "\n");
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to "${command}" within ${replyTimeoutMs} ms`)), replyTimeoutMs);
+    });
+    try {
+      const line = await Promise.race([this.#lines.next(), timeout]);
+      if (line.done) throw new Error(`the holder ended before answering "${command}"`);
+      return JSON.parse(line.value) as (number | string)[];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+interface Setup {
+  mountpoint: string;
+  id: string;
+  holder: Holder;
+  cgroup: TestCgroup;
+}
+
+function describeBackend(name: string, startServer: (options: FuseServerOptions) => Promise<FuseServer>, layouts: (setup: Setup) => string[]) {
+  describe(`views re-read from offset 0 on the ${name} backend`, () => {
+    const dir = mkdtempSync(join(tmpdir(), "procview-over-time-"));
+    chmodSync(dir, 0o755);
+    const stateDir = join(dir, "state");
+    const setup = { mountpoint: join(dir, "mnt"), id: `over-time-${process.pid}` } as Setup;
+    let server: FuseServer | undefined;
+
+    before(async () => {
+      setup.holder = new Holder();
+      setup.cgroup = makeCgroup(`/procview-over-time-${process.pid}-${Date.now()}`, 200 * MiB, undefined, setup.holder.process);
+      new ContainerRegistry(stateDir).put({ id: setup.id, cgroupPath: setup.cgroup.path, recordedAt: Date.now() });
+      server = await startServer({
+        mountpoint: setup.mountpoint,
+        stateDir,
+        treeModule: procviewTree,
+        treeOptions: { stateDir },
+        logger: createLogger({ write: () => {} }),
+      });
+    });
+
+    after(async () => {
+      await removeCgroup(setup.cgroup);
+      await server?.stop();
+      if (isProcviewMount(setup.mountpoint)) await run("umount", ["-l", setup.mountpoint]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("MemFree moves while the holder grows memory in its cgroup; a cgroup gone meanwhile reads ENOENT", async () => {
+      const paths = layouts(setup);
+      const opened = await setup.holder.send(`open ${paths.join(" ")}`);
+      assert.equal(opened.length, paths.length);
+      for (const free of opened) assert.ok(typeof free === "number" && free <= 200 * 1024, `MemFree ${free} kB within the 200 MiB limit`);
+      const grown = await setup.holder.send("grow 40");
+      const grownMore = await setup.holder.send("grow 40");
+      paths.forEach((path, i) => {
+        // 40 MiB touched per step; the rest of the cgroup's usage barely moves meanwhile.
+        assert.ok((opened[i] as number) - (grown[i] as number) >= 35 * 1024, `${path}: ${opened[i]} -> ${grown[i]} kB after 40 MiB`);
+        assert.ok((grown[i] as number) - (grownMore[i] as number) >= 35 * 1024, `${path}: ${grown[i]} -> ${grownMore[i]} kB after 40 MiB more`);
+      });
+
+      // The container's cgroup goes away under the open files (its process moved out first).
+      moveToParentCgroup(setup.cgroup, setup.holder.process.pid!);
+      await removeCgroupTreesWhenIdle(setup.cgroup.dirs);
+      const afterRemoval = await setup.holder.send("read");
+      const containerIndex = paths.findIndex((path) => path.includes("/containers/"));
+      assert.equal(afterRemoval[containerIndex], "No such file or directory");
+    });
+  });
+}
+
+describeBackend("kernel", startFuseServer, ({ mountpoint, id }) => [join(mountpoint, "proc", "meminfo"), join(mountpoint, "containers", id, "proc", "meminfo")]);
+describeBackend("fuse-native", startNativeFuseServer, ({ mountpoint, id }) => [join(mountpoint, "containers", id, "proc", "meminfo")]);
