@@ -33,10 +33,12 @@ const idleToleranceTicks = 50;
  * memory, huge pages and zswap to the container (fuse/views/meminfo.ts).
  */
 const intentionallyDifferentMeminfo = new Set([
+  // LXCFS passes the host's Mlocked through; no cgroup counts it, so procview shows 0 (its Unevictable is the cgroup's).
+  "Mlocked",
   "KReclaimable", "KernelStack", "PageTables", "SecPageTables", "Percpu", "FileHugePages", "Zswap", "Zswapped",
 ]);
 /** Host lines both pass through unchanged but that move with other host processes between the two reads. */
-const movingHostMeminfo = new Set(["Committed_AS", "VmallocUsed", "Mlocked"]);
+const movingHostMeminfo = new Set(["Committed_AS", "VmallocUsed"]);
 /** Lines of the cgroup's own usage: equal up to what the reader's processes change between the reads. */
 const usageMeminfo = new Set([
   "MemFree", "MemAvailable", "Cached", "Active", "Inactive", "Active(anon)", "Inactive(anon)", "Active(file)",
