@@ -12,7 +12,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { createLimitedCgroup, type LimitedCgroup } from "../bench/limited-cgroup.ts";
 import { ContainerRegistry } from "../core/registry.ts";
@@ -80,9 +80,9 @@ for (const layout of layouts) {
  */
 function unsharedContainer(cgroup: LimitedCgroup, viewRoot: string, namespaces: string[]): ConsumerContainer {
   const binds = viewFiles.map((view) => `mount --bind -o ro "${viewRoot}/${view.path}" ${view.target}`).join(" && ");
-  const path = [...tools.binDirs, dirname(process.execPath), process.env.PATH ?? "/usr/bin:/bin"].join(":");
   let startedAt = 0;
   return {
+    bins: tools.bins,
     scriptsDir: join(dir, "scripts"),
     scratchDir: dir,
     startedAt: () => startedAt,
@@ -92,7 +92,7 @@ function unsharedContainer(cgroup: LimitedCgroup, viewRoot: string, namespaces: 
       const child = spawn("sh", ["-c", `read _ && exec unshare ${namespaces.join(" ")} sh -ec "$1"`, "sh", `${binds}\n${script}`], {
         stdio: ["pipe", "pipe", "pipe"],
         detached: true,
-        env: { ...process.env, PATH: path, LD_LIBRARY_PATH: tools.libDirs.join(":") },
+        env: { ...process.env, LD_LIBRARY_PATH: tools.libDir },
       });
       let stdout = "";
       let stderr = "";

@@ -11,24 +11,36 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { debianPackage } from "./debian-packages.ts";
 
 export const consumerLimits = { memoryBytes: 200 * 1024 * 1024, cpus: "0", cpuQuotaUs: 50_000, cpuPeriodUs: 100_000 };
 const limitKiB = consumerLimits.memoryBytes / 1024;
 
-/** procps, its library and sysstat from Debian, unpacked (never installed) under .cache/. */
+/** Folders of the programs the scenarios run (absolute: a busybox sh runs its own applets before PATH's). */
+export interface ConsumerBins {
+  /** procps: free, top, vmstat. */
+  procps: string;
+  /** sysstat: iostat, mpstat. */
+  sysstat: string;
+  /** Node. */
+  node: string;
+}
+
+/** procps, its library and sysstat from Debian, unpacked (never installed) under .cache/, and this Node. */
 export interface ConsumerTools {
-  /** Folders holding free, top, vmstat, iostat, mpstat. */
-  binDirs: string[];
-  /** Folders holding the libraries they need beyond the host's libc (libproc2). */
-  libDirs: string[];
+  bins: ConsumerBins;
+  /** The library procps needs beyond the host's libc and friends (libproc2). */
+  libDir: string;
 }
 
 export async function provisionConsumerTools(): Promise<ConsumerTools> {
   const [procps, libproc2, sysstat] = await Promise.all(["procps", "libproc2-0", "sysstat"].map((name) => debianPackage(name, "bookworm")));
-  return { binDirs: [join(procps, "usr", "bin"), join(sysstat, "usr", "bin")], libDirs: [join(libproc2, "lib", "x86_64-linux-gnu")] };
+  return {
+    bins: { procps: join(procps, "usr", "bin"), sysstat: join(sysstat, "usr", "bin"), node: dirname(process.execPath) },
+    libDir: join(libproc2, "lib", "x86_64-linux-gnu"),
+  };
 }
 
 /** Node helpers the scenarios run inside the container, written into `dir` (CommonJS: no package.json there). */
@@ -67,10 +79,12 @@ setTimeout(() => console.log(JSON.stringify({ first, last: sample() })), Number(
 /** Where a scenario runs: a container whose /proc files are procview's views. */
 export interface ConsumerContainer {
   /**
-   * Runs `script` with sh inside the container, the tools and `node` on PATH; resolves with
-   * its standard output, rejects on a non-zero exit or once `timeoutMs` have passed.
+   * Runs `script` with sh inside the container, LD_LIBRARY_PATH set for `bins`; resolves
+   * with its standard output, rejects on a non-zero exit or once `timeoutMs` have passed.
    */
   run(script: string, timeoutMs: number): Promise<string>;
+  /** The programs' folders, as the container sees them. */
+  readonly bins: ConsumerBins;
   /** The wall clock (ms) at or just before the container's first process started. */
   startedAt(): number;
   /** The folder holding writeConsumerScripts()'s files, as the container sees it. */
@@ -95,8 +109,13 @@ function assertQuotaPercent(busy: number, what: string): void {
 /** Registers the consumer tests; `container()` is called when they run (after the caller's before()). */
 export function consumerTests(container: () => ConsumerContainer): void {
   test("free -k -s 1: MemTotal is the 200 MiB limit and used grows as a process grows its memory", async () => {
-    const { run, scriptsDir } = container();
-    const output = await run(`node "${scriptsDir}/grower.cjs" 20 6 & grower=$!\nfree -k -s 1 -c 6\nkill $grower`, 30_000);
+    const { run, bins, scriptsDir } = container();
+    const script = [
+      "grower=; trap 'kill $grower 2>/dev/null' EXIT",
+      `"${bins.node}/node" "${scriptsDir}/grower.cjs" 20 6 >/dev/null 2>&1 & grower=$!`,
+      `"${bins.procps}/free" -k -s 1 -c 6`,
+    ].join("\n");
+    const output = await run(script, 30_000);
     const samples = parseFree(output);
     assert.equal(samples.length, 6, output);
     for (const sample of samples) {
@@ -110,16 +129,18 @@ export function consumerTests(container: () => ConsumerContainer): void {
   });
 
   test("top, vmstat, mpstat under a busy loop track the 0.5 CPU quota; Node's loadavg rises, uptime counts from the container's start", async () => {
-    const { run, scriptsDir, scratchDir, startedAt } = container();
+    const { run, bins, scriptsDir, scratchDir, startedAt } = container();
     const script = [
-      "sh -c 'while :; do :; done' & busy=$!",
-      `node "${scriptsDir}/probe.cjs" 16 > "${scratchDir}/probe.json" & probe=$!`,
+      // Background jobs go with the script whatever step fails, and hold none of its output
+      // open (an exec through the CRI returns only once its output is closed).
+      "busy= probe=; trap 'kill $busy $probe 2>/dev/null' EXIT",
+      "sh -c 'while :; do :; done' >/dev/null 2>&1 & busy=$!",
+      `"${bins.node}/node" "${scriptsDir}/probe.cjs" 16 > "${scratchDir}/probe.json" 2>&1 & probe=$!`,
       "sleep 1",
-      "echo '=== top'; top -b -n 3 -d 1",
-      "echo '=== vmstat'; vmstat 1 3",
-      "echo '=== mpstat'; mpstat 1 2",
-      `wait $probe; echo '=== probe'; cat "${scratchDir}/probe.json"; rm -f "${scratchDir}/probe.json"`,
-      "kill $busy",
+      `echo '=== top'; "${bins.procps}/top" -b -n 3 -d 1`,
+      `echo '=== vmstat'; "${bins.procps}/vmstat" 1 3`,
+      `echo '=== mpstat'; "${bins.sysstat}/mpstat" 1 2`,
+      `wait $probe; probe=; echo '=== probe'; cat "${scratchDir}/probe.json"; rm -f "${scratchDir}/probe.json"`,
     ].join("\n");
     const output = await run(script, 60_000);
     const sections = splitSections(output);
@@ -160,12 +181,12 @@ export function consumerTests(container: () => ConsumerContainer): void {
   });
 
   test("iostat -p ALL after direct I/O: the host's devices, the container's counters, rates over the container's uptime", async () => {
-    const { run, scratchDir } = container();
+    const { run, bins, scratchDir } = container();
     const writtenKiB = 64 * 1024;
     const script = [
       `dd if=/dev/zero of="${scratchDir}/direct-io" bs=1M count=${writtenKiB / 1024} oflag=direct 2>/dev/null`,
       // -p ALL reads /proc/diskstats; without it sysstat reads /sys/block/<dev>/stat, the host's (README).
-      "echo '=== iostat'; iostat -p ALL -d -k",
+      `echo '=== iostat'; "${bins.sysstat}/iostat" -p ALL -d -k`,
       "echo '=== diskstats'; cat /proc/diskstats",
       "echo '=== uptime'; cat /proc/uptime",
       `rm -f "${scratchDir}/direct-io"`,
