@@ -8,7 +8,7 @@ import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
 import { startFuseServer } from "../fuse/daemon.ts";
 import { startNativeFuseServer } from "../fuse/native/server.ts";
-import type { ProcviewTreeOptions } from "../fuse/procview-tree.ts";
+import { startLoadAverageSampling, type ProcviewTreeOptions } from "../fuse/procview-tree.ts";
 import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
 import { parsePluginConfig, type PluginSettingsLayer } from "../nri-plugin/config.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
@@ -30,27 +30,34 @@ async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLe
     );
   }
   const startServer = settings.backend === "fuse-native" ? startNativeFuseServer : startFuseServer;
+  const treeOptions = {
+    stateDir: settings.stateDir,
+    cpuLimitByQuota: settings.cpuLimitByQuota,
+    logLevel,
+    // One set of load averages for every worker thread, sampled here on the main thread.
+    loadAverageMemory: createLoadAverageMemory(),
+  } satisfies ProcviewTreeOptions;
   const server = await startServer({
     mountpoint: settings.mountpoint,
     stateDir: settings.stateDir,
     treeModule: procviewTree,
-    treeOptions: {
-      stateDir: settings.stateDir,
-      cpuLimitByQuota: settings.cpuLimitByQuota,
-      logLevel,
-      // One set of load averages for every worker thread, so successive reads agree.
-      loadAverageMemory: createLoadAverageMemory(),
-    } satisfies ProcviewTreeOptions,
+    treeOptions,
     workers: settings.workers,
     logger: logger.child({ component: "fuse" }),
   });
+  const sampler = startLoadAverageSampling(treeOptions, logger.child({ component: "loadavg" }));
   // An unmount from outside ends the server: exit so a supervisor restarts it.
   void server.closed.then(() => {
     if (stopping) return;
     logger.warn("FUSE mount went away; exiting", { mountpoint: settings.mountpoint });
     process.exit(1);
   });
-  return server;
+  return {
+    stop: () => {
+      sampler.stop();
+      return server.stop();
+    },
+  };
 }
 
 /** The --config file's settings; a file that cannot be read or used is a usage error naming the key. */

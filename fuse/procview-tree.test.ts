@@ -12,17 +12,15 @@ import { fixtureCgroupDir, v1FixtureLayout, v2FixtureLayout } from "./cgroup/tes
 import { HostFiles } from "./host/host-files.ts";
 import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
-import { createProcviewTree, createTree } from "./procview-tree.ts";
-import { viewRenderers, type ViewSources } from "./views/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTracker } from "./views/loadavg.ts";
+import { createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
+import { cgroupTaskCounter, viewRenderers, type ViewSources } from "./views/catalog.ts";
+import { createLoadAverageMemory, LoadAverageTable } from "./views/loadavg.ts";
 import { renderMeminfo } from "./views/meminfo.ts";
 
 const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };
 type TestContext = { after(fn: () => void): void };
 
-function fixtureSources(t: TestContext, layout: CgroupLayout = v1FixtureLayout()): ViewSources {
-  const loadAverages = new LoadAverageTracker(createLoadAverageMemory(), () => undefined);
-  t.after(() => loadAverages.stop());
+function fixtureSources(layout: CgroupLayout = v1FixtureLayout(), loadAverages = new LoadAverageTable(createLoadAverageMemory())): ViewSources {
   // A clock at the epoch puts every fixture cgroup's creation after it: their CPU time all
   // counts within the containers' uptime (renderUptime's tests cover older cgroups).
   const host = new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir, now: () => 0 });
@@ -38,7 +36,7 @@ function fixtureTree(t: TestContext, layout?: CgroupLayout): { tree: DirNode; lo
   registry.put({ id: "vanished", cgroupPath: "/no/such/cgroup", recordedAt: 1 });
   const logs: string[] = [];
   const logger = createLogger({ write: (line) => logs.push(line) });
-  return { tree: createProcviewTree(registry, fixtureSources(t, layout), logger), logs };
+  return { tree: createProcviewTree(registry, fixtureSources(layout), logger), logs };
 }
 
 /** A v2 tree with one registered container "ctr" in /pod/ctr. */
@@ -47,7 +45,7 @@ function v2ContainerTree(t: TestContext): DirNode {
   t.after(() => rmSync(stateDir, { recursive: true, force: true }));
   const registry = new ContainerRegistry(stateDir);
   registry.put({ id: "ctr", cgroupPath: "/pod/ctr", recordedAt: 1 });
-  const tree = createProcviewTree(registry, fixtureSources(t, v2FixtureLayout()), createLogger({ write: () => {} }));
+  const tree = createProcviewTree(registry, fixtureSources(v2FixtureLayout()), createLogger({ write: () => {} }));
   return tree;
 }
 
@@ -93,8 +91,8 @@ test("every view renders for a v1 container", (t) => {
   assert.equal(view("proc/uptime"), "995.50 1952.50\n");
   assert.match(view("proc/diskstats"), /^ 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n/m);
   assert.match(view("proc/swaps"), /\nnone +virtual\t51200\t\t4096\t\t0\n$/);
-  // 101 S, 102 R, 103 R, 104 D (nested cgroup), 105 exited: 3 active threads, 2 running of 4.
-  assert.equal(view("proc/loadavg"), "0.24 0.05 0.02 2/4 12\n");
+  // 101 S, 102 R, 103 R, 104 D (nested cgroup), 105 exited: 2 running of 4; idle averages until the first sample.
+  assert.equal(view("proc/loadavg"), "0.00 0.00 0.00 2/4 12\n");
 });
 
 test("every view renders for a v2 container", (t) => {
@@ -104,8 +102,49 @@ test("every view renders for a v2 container", (t) => {
   assert.equal(view("sys/devices/system/cpu/online"), "0-1\n");
   assert.match(view("proc/stat"), /^cpu  2000 0 1000 188900 /);
   assert.match(view("proc/diskstats"), /^ 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n/m);
-  assert.equal(view("proc/loadavg"), "0.08 0.02 0.01 1/1 1\n");
+  assert.equal(view("proc/loadavg"), "0.00 0.00 0.00 1/1 1\n");
   assert.equal(view("proc/uptime"), "997.50 1965.00\n");
+});
+
+test("loadavg: idle at a cgroup's first read, then stepped by the sampler from its R and D threads", (t) => {
+  let now = 1_000_000_000;
+  const memory = createLoadAverageMemory();
+  const layout = v1FixtureLayout();
+  const sources = fixtureSources(layout, new LoadAverageTable(memory, { now: () => now }));
+  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const registry = new ContainerRegistry(stateDir);
+  registry.put({ id: "limited", cgroupPath: "/limited", recordedAt: 1 });
+  const tree = createProcviewTree(registry, sources, createLogger({ write: () => {} }));
+  const loadavg = () => openFile(tree, "containers/limited/proc/loadavg");
+  assert.equal(loadavg(), "0.00 0.00 0.00 2/4 12\n");
+  const sampler = new LoadAverageTable(memory, { now: () => now });
+  const round = { countTasks: cgroupTaskCounter(layout, sources.host), recordedKeys: [] };
+  sampler.sample(round);
+  assert.equal(loadavg(), "0.00 0.00 0.00 2/4 12\n", "no sample within the interval of the first read");
+  now += 5000;
+  sampler.sample(round);
+  // 3 active threads (2 R, 1 D) for one 5 s sample from 0: the kernel's first step.
+  assert.equal(loadavg(), "0.24 0.05 0.02 2/4 12\n");
+  now += 5000;
+  sampler.sample(round);
+  assert.equal(loadavg(), "0.46 0.10 0.03 2/4 12\n");
+  // Another reader of the same cgroup (LXCFS layout, a process in it) reads the same entry.
+  assert.equal(openFile(tree, "proc/loadavg", { pid: 101, uid: 0, gid: 0 }), "0.46 0.10 0.03 2/4 12\n");
+});
+
+test("the sampler tracks every recorded container before any read, and never a gone one", (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const registry = new ContainerRegistry(stateDir);
+  registry.put({ id: "limited", cgroupPath: "/limited", recordedAt: 1 });
+  registry.put({ id: "vanished", cgroupPath: "/no/such/cgroup", recordedAt: 1 });
+  const loadAverageMemory = createLoadAverageMemory();
+  const options = { stateDir, cgroupLayout: v1FixtureLayout(), procDir: fixtureProcDir, sysDir: fixtureSysDir, loadAverageMemory };
+  const sampler = startLoadAverageSampling(options, createLogger({ write: () => {} }));
+  t.after(() => sampler.stop());
+  assert.deepEqual(new LoadAverageTable(loadAverageMemory).trackedKeys(), ["/limited"], "the first round runs at start");
+  assert.equal(openFile(createTree(options), "containers/limited/proc/loadavg"), "0.00 0.00 0.00 2/4 12\n");
 });
 
 test("unknown and invalid container ids are ENOENT (lookup answers undefined)", (t) => {
@@ -136,7 +175,7 @@ test("a cgroup file with garbage is EIO and an error log, not a crash", (t) => {
   registry.put({ id: "c", cgroupPath: "/", recordedAt: 1 });
   const logs: string[] = [];
   const layout = { v1: new Map([["memory", `${fixtureCgroupDir}/garbage`]]) };
-  const tree = createProcviewTree(registry, fixtureSources(t, layout), createLogger({ write: (line) => logs.push(line) }));
+  const tree = createProcviewTree(registry, fixtureSources(layout), createLogger({ write: (line) => logs.push(line) }));
   assert.throws(() => openFile(tree, "containers/c/proc/meminfo"), isErrno(5));
   assert.equal(JSON.parse(logs[0]).level, "error");
 });
@@ -222,7 +261,7 @@ test("a container's own cpuLimitByQuota overrides the server's default for its C
   registry.put({ id: "by-cpuset", cgroupPath: "/c", recordedAt: 1, cpuLimitByQuota: false });
   registry.put({ id: "server-default", cgroupPath: "/c", recordedAt: 1 });
   const online = (limitByQuota: boolean, id: string) => {
-    const tree = createProcviewTree(registry, { ...fixtureSources(t, layout), cpuView: { limitByQuota } }, createLogger({ write: () => {} }));
+    const tree = createProcviewTree(registry, { ...fixtureSources(layout), cpuView: { limitByQuota } }, createLogger({ write: () => {} }));
     return openFile(tree, `containers/${id}/sys/devices/system/cpu/online`);
   };
   assert.equal(online(false, "by-quota"), "0\n");

@@ -17,8 +17,8 @@ import type { CgroupPaths } from "./cgroup/files.ts";
 import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { readOptionalFile } from "./reader/optional-file.ts";
-import { activeThreadCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTracker } from "./views/loadavg.ts";
+import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
+import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./views/loadavg.ts";
 
 export interface ProcviewTreeOptions {
   /** The state directory shared with the NRI plugin (holds containers/<id>.json). */
@@ -28,9 +28,9 @@ export interface ProcviewTreeOptions {
   /** The cgroup mounts; read from /proc/self/mountinfo when absent. */
   cgroupLayout?: CgroupLayout;
   /**
-   * Load averages shared by every worker's tree (createLoadAverageMemory() in the main thread;
-   * structured cloning shares it). Without it each worker keeps its own, and successive reads
-   * of /proc/loadavg served by different workers can disagree.
+   * Load averages shared by every worker's tree and the sampler (createLoadAverageMemory() in
+   * the main thread, startLoadAverageSampling() there too; structured cloning shares it).
+   * Without it nothing samples: /proc/loadavg stays at its first, idle, averages.
    */
   loadAverageMemory?: SharedArrayBuffer;
   /** The host's procfs and sysfs; "/proc" and "/sys" when absent (tests point them at fixtures). */
@@ -46,15 +46,37 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     level: checked.logLevel !== undefined && isLogLevel(checked.logLevel) ? checked.logLevel : "info",
     fields: { component: "procview-tree" },
   });
-  const layout = checked.cgroupLayout ?? parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));
-  const host = new HostFiles({ procDir: checked.procDir, sysDir: checked.sysDir });
+  const { layout, host } = hostSources(checked);
   const sources: ViewSources = {
     layout,
     host,
     cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
-    loadAverages: new LoadAverageTracker(checked.loadAverageMemory ?? createLoadAverageMemory(), activeThreadCounter(layout, host)),
+    loadAverages: new LoadAverageTable(checked.loadAverageMemory ?? createLoadAverageMemory()),
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger);
+}
+
+/**
+ * Samples the load averages the trees given `options.loadAverageMemory` show: every cgroup
+ * read through them and every container the NRI plugin recorded, every 5 s. Runs on the
+ * calling thread's event loop: the main thread, never a FUSE worker (those block on /dev/fuse).
+ */
+export function startLoadAverageSampling(options: ProcviewTreeOptions & { loadAverageMemory: SharedArrayBuffer }, logger: Logger): LoadAverageSampler {
+  const checked = checkOptions(options);
+  const { layout, host } = hostSources(checked);
+  const registry = new ContainerRegistry(checked.stateDir);
+  const countTasks = cgroupTaskCounter(layout, host);
+  const recordedKeys = (): string[] => registry.ids().flatMap((id) => registry.get(id)?.cgroupPath ?? []);
+  return startLoadAverageSampler(new LoadAverageTable(options.loadAverageMemory), () => ({ countTasks, recordedKeys: recordedKeys() }), (err) =>
+    logger.error("load average sampling failed", { err }),
+  );
+}
+
+function hostSources(options: ProcviewTreeOptions): { layout: CgroupLayout; host: HostFiles } {
+  return {
+    layout: options.cgroupLayout ?? parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8")),
+    host: new HostFiles({ procDir: options.procDir, sysDir: options.sysDir }),
+  };
 }
 
 export function createProcviewTree(registry: ContainerRegistry, sources: ViewSources, logger: Logger): DirNode {

@@ -1,14 +1,16 @@
 /**
- * Views that change while a reader keeps them open, through real mounts of procview's tree
- * (root, /dev/fuse, a writable cgroup hierarchy): a process in a memory-limited cgroup holds
+ * Views that change over time, through real mounts of procview's tree (root, /dev/fuse, a
+ * writable cgroup hierarchy): a process in a memory-limited cgroup holds
  * /proc/meminfo-equivalents open and re-reads them from offset 0, as procps does, while it
- * grows its memory; both layouts on the kernel backend, containers/<id> on fuse-native.
+ * grows its memory (both layouts on the kernel backend, containers/<id> on fuse-native);
+ * and /proc/loadavg of a busy and an idle cgroup through the real `procview fuse` process.
  */
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,6 +21,7 @@ import { startFuseServer, type FuseServer, type FuseServerOptions } from "./daem
 import { isProcviewMount } from "./kernel/mount.ts";
 import { startNativeFuseServer } from "./native/server.ts";
 import { removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
+import { startProcviewFuse } from "../integration/procview-process.ts";
 import { makeCgroup, moveToParentCgroup, removeCgroup, type TestCgroup } from "./testdata/test-cgroup.ts";
 
 const run = promisify(execFile);
@@ -141,3 +144,51 @@ function describeBackend(name: string, startServer: (options: FuseServerOptions)
 
 describeBackend("kernel", startFuseServer, ({ mountpoint, id }) => [join(mountpoint, "proc", "meminfo"), join(mountpoint, "containers", id, "proc", "meminfo")]);
 describeBackend("fuse-native", startNativeFuseServer, ({ mountpoint, id }) => [join(mountpoint, "containers", id, "proc", "meminfo")]);
+
+describe("loadavg through `procview fuse`", () => {
+  test("a busy cgroup's averages rise within two samples; an idle one starts and stays at 0.00; both layouts agree", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "procview-loadavg-"));
+    chmodSync(dir, 0o755);
+    const cleanups: (() => unknown)[] = [];
+    // In reverse order of set-up: the server before the cgroups and the folder it mounts in.
+    t.after(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    });
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const unique = `procview-loadavg-${process.pid}-${Date.now()}`;
+    const busy = makeCgroup(`/${unique}-busy`, 64 * MiB, undefined, spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+    cleanups.push(() => removeCgroup(busy));
+    // A throttled thread stays runnable (R): a 10 % quota keeps the loop from taking a shared core.
+    for (const cgroupDir of busy.dirs) {
+      if (existsSync(join(cgroupDir, "cpu.cfs_quota_us"))) writeFileSync(join(cgroupDir, "cpu.cfs_quota_us"), "10000");
+      if (existsSync(join(cgroupDir, "cpu.max"))) writeFileSync(join(cgroupDir, "cpu.max"), "10000 100000");
+    }
+    const idle = makeCgroup(`/${unique}-idle`, 64 * MiB, undefined);
+    cleanups.push(() => removeCgroup(idle));
+    const registry = new ContainerRegistry(join(dir, "state"));
+    registry.put({ id: "busy", cgroupPath: busy.path, recordedAt: Date.now() });
+    registry.put({ id: "idle", cgroupPath: idle.path, recordedAt: Date.now() });
+
+    const server = await startProcviewFuse({ dir });
+    cleanups.push(() => server.stop());
+    const loadavg = (id: string) => readFile(join(server.mountpoint, "containers", id, "proc", "loadavg"), "utf8");
+    assert.match(await loadavg("idle"), new RegExp(`^0\\.00 0\\.00 0\\.00 0/1 ${idle.child.pid}\n$`));
+    assert.match(await loadavg("busy"), /^0\.00 0\.00 0\.00 [01]\/1 \d+\n$/, "averages start idle, never the host's");
+
+    // The recorded cgroup is tracked from the server's start: two 5 s samples (and one boundary) at most.
+    const started = Date.now();
+    let busyText = await loadavg("busy");
+    while (busyText.startsWith("0.00 ") && Date.now() - started < 15_000) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      busyText = await loadavg("busy");
+    }
+    assert.ok(Number(busyText.split(" ")[0]) > 0, `busy loadavg rose within 15 s: ${busyText}`);
+    assert.match(await loadavg("idle"), /^0\.00 0\.00 0\.00 /);
+
+    // The LXCFS layout, read by a process in the busy cgroup, shows the same table entry.
+    const script = 'for d in "$@"; do echo $$ > "$d/cgroup.procs"; done; exec cat "$0"';
+    const { stdout } = await run("sh", ["-c", script, join(server.mountpoint, "proc", "loadavg"), ...busy.dirs]);
+    assert.ok(Number(stdout.split(" ")[0]) > 0, `the reader's own cgroup: ${stdout}`);
+    assert.ok(server.records().every((record) => record.level !== "error"), "no sampling error logged");
+  });
+});

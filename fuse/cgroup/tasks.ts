@@ -1,9 +1,9 @@
 /** The processes and threads of a cgroup and of every cgroup below it (a container may nest its own). */
 
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
-import { locateCgroupChain, relativePathFor, type CgroupPaths } from "./files.ts";
+import { locateCgroupChain, relativePathFor, type CgroupChain, type CgroupPaths } from "./files.ts";
 
 /** Nesting deeper than this is not a container layout; the bound keeps a pathological tree from stalling a read. */
 const maxDepth = 8;
@@ -33,13 +33,24 @@ export function containerController(layout: CgroupLayout, cgroup: CgroupPaths): 
  * Throws an ENOENT error when the cgroup itself does not exist.
  */
 export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind: TaskKind, controller = "cpu"): number[] {
-  const located = locateCgroupChain(layout, controller, cgroup);
-  if (located === undefined) throw new Error(`no ${controller || "unified"} cgroup hierarchy holds this cgroup`);
+  const located = locateTaskCgroup(layout, cgroup, controller);
   const file = kind === "processes" ? "cgroup.procs" : located.version === 1 ? "tasks" : "cgroup.threads";
   const ids: number[] = [];
   collectIds(readRequiredFile(`${located.chain[0]}/${file}`), ids);
   collectDescendants(located.chain[0], file, ids, 1);
   return ids;
+}
+
+/** Throws an ENOENT error when the cgroup does not exist (any more), as reading its tasks would. */
+export function requireCgroup(layout: CgroupLayout, cgroup: CgroupPaths): void {
+  const dir = locateTaskCgroup(layout, cgroup, "cpu").chain[0];
+  if (!existsSync(dir)) throw Object.assign(new Error(`cgroup missing: ${dir}`), { code: "ENOENT" });
+}
+
+function locateTaskCgroup(layout: CgroupLayout, cgroup: CgroupPaths, controller: string): CgroupChain {
+  const located = locateCgroupChain(layout, controller, cgroup);
+  if (located === undefined) throw new Error(`no ${controller || "unified"} cgroup hierarchy holds this cgroup`);
+  return located;
 }
 
 function collectDescendants(dir: string, file: string, ids: number[], depth: number): void {

@@ -9,12 +9,12 @@ import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cg
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
 import { readIoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot } from "../cgroup/memory.ts";
-import { containerController, readCgroupTasks } from "../cgroup/tasks.ts";
+import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
 import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
 import { renderDiskstats } from "./diskstats.ts";
-import { LoadAverageTracker, renderLoadavg } from "./loadavg.ts";
+import { LoadAverageTable, renderLoadavg } from "./loadavg.ts";
 import { renderMeminfo } from "./meminfo.ts";
 import { renderStat } from "./stat.ts";
 import { renderSwaps } from "./swaps.ts";
@@ -26,7 +26,7 @@ export interface ViewSources {
   layout: CgroupLayout;
   host: HostFiles;
   cpuView: CpuViewOptions;
-  loadAverages: LoadAverageTracker;
+  loadAverages: LoadAverageTable;
 }
 
 /**
@@ -85,22 +85,30 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
     if (isRootCgroup(cgroup, sources)) return sources.host.loadavg();
-    const counts = threadCounts(cgroup, sources);
-    // One tracker entry per cgroup, named by its path in the hierarchy the threads are listed from.
+    // One table entry per cgroup, named by its path in the hierarchy the threads are listed from.
     const key = relativePathFor(sources.layout, "cpu", cgroup) ?? "/";
-    return renderLoadavg(sources.loadAverages.averagesOf(key, counts.running + counts.blocked), counts);
+    const tracked = sources.loadAverages.lookup(key);
+    if (tracked !== undefined) {
+      // The sampler drops a gone cgroup within 5 s; until then its entry must not outlive it.
+      requireCgroup(sources.layout, cgroup);
+      return renderLoadavg(tracked.averages, tracked.tasks);
+    }
+    // A cgroup nobody tracked yet: idle averages, as a kernel just booted, and its tasks now (the one walk a read makes).
+    const tasks = threadCounts(cgroup, sources);
+    sources.loadAverages.track(key, tasks);
+    return renderLoadavg([0, 0, 0], tasks);
   }],
   ["sys/devices/system/cpu/online", (cgroup, sources) => renderCpuOnline(visibleCpusOf(cgroup, sources))],
 ]);
 
-/** The tracker's sampler: R and D threads of the cgroup at `relativePath` (undefined when it is gone). */
-export function activeThreadCounter(layout: CgroupLayout, host: HostFiles): (relativePath: string) => number | undefined {
+/** The sampler's count of a cgroup's tasks: undefined when the cgroup is gone. */
+export function cgroupTaskCounter(layout: CgroupLayout, host: HostFiles): (relativePath: string) => TaskCounts | undefined {
   return (relativePath) => {
     try {
-      const counts = countTaskStates(host.procDir, readCgroupTasks(layout, relativePath, "threads"));
-      return counts.running + counts.blocked;
-    } catch {
-      return undefined;
+      return countTaskStates(host.procDir, readCgroupTasks(layout, relativePath, "threads"));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
     }
   };
 }

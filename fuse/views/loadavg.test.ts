@@ -1,6 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { calcLoad, createLoadAverageMemory, LoadAverageTracker, nextLoadAverages, renderLoadavg, type LoadAverages } from "./loadavg.ts";
+import {
+  calcLoad,
+  createLoadAverageMemory,
+  LoadAverageTable,
+  maxKeyBytes,
+  nextLoadAverages,
+  renderLoadavg,
+  startLoadAverageSampler,
+  type LoadAverages,
+} from "./loadavg.ts";
 
 const tasks = { running: 1, blocked: 0, total: 3, lastPid: 42 };
 const first = (active: number) => nextLoadAverages([0, 0, 0], active);
@@ -24,92 +33,112 @@ function clock() {
   return { now: () => ms, advance: (intervals: number) => (ms += intervals * 5000) };
 }
 
-test("the tracker samples every cgroup read recently, once per interval, and forgets the rest", (t) => {
-  const time = clock();
-  const active = new Map<string, number | undefined>([["/a", 1], ["/b", 3]]);
-  const counted: string[] = [];
-  const tracker = new LoadAverageTracker(createLoadAverageMemory(), (key) => {
-    counted.push(key);
-    return active.get(key);
-  }, { forgetAfterMs: 60_000, now: time.now });
-  t.after(() => tracker.stop());
+const idle: LoadAverages = [0, 0, 0];
+const tasksWith = (active: number) => ({ running: active, blocked: 0, total: active + 1, lastPid: 7 });
 
-  assert.deepEqual(tracker.averagesOf("/a", 1), first(1));
-  tracker.averagesOf("/b", 3);
-  tracker.sample();
+/** A sampling round over cgroups with fixed active counts (undefined: gone), recording what it counted. */
+function round(active: Map<string, number | undefined>, counted: string[] = [], recordedKeys: string[] = []) {
+  return {
+    countTasks: (key: string) => {
+      counted.push(key);
+      const count = active.get(key);
+      return count === undefined ? undefined : tasksWith(count);
+    },
+    recordedKeys,
+  };
+}
+
+test("a cgroup starts idle at its first read and is stepped once per interval by the sampler", () => {
+  const time = clock();
+  const table = new LoadAverageTable(createLoadAverageMemory(), { now: time.now });
+  assert.equal(table.lookup("/a"), undefined);
+  assert.equal(table.track("/a", tasksWith(1)), true);
+  assert.deepEqual(table.lookup("/a"), { averages: idle, tasks: tasksWith(1) });
+  const counted: string[] = [];
+  const active = new Map([["/a", 1]]);
+  table.sample(round(active, counted));
   assert.deepEqual(counted, [], "nothing to do within the interval of the first read");
   time.advance(1);
-  tracker.sample();
-  tracker.sample();
-  assert.deepEqual(counted, ["/a", "/b"], "one sample per interval");
-  assert.deepEqual(tracker.averagesOf("/a", 1), nextLoadAverages(first(1), 1));
-
-  time.advance(10);
-  tracker.averagesOf("/a", 1);
-  time.advance(4);
-  counted.length = 0;
-  tracker.sample();
-  assert.deepEqual(counted, ["/a"], "/b was not read for longer than forgetAfterMs");
-  assert.deepEqual(tracker.averagesOf("/b", 3), first(3), "a forgotten cgroup starts over");
+  table.sample(round(active, counted));
+  table.sample(round(active, counted));
+  assert.deepEqual(counted, ["/a"], "one sample per interval");
+  assert.deepEqual(table.lookup("/a")?.averages, first(1));
+  active.set("/a", 4);
+  time.advance(1);
+  table.sample(round(active));
+  assert.deepEqual(table.lookup("/a"), { averages: nextLoadAverages(first(1), 4), tasks: tasksWith(4) }, "tasks as last sampled");
 });
 
-test("intervals nobody sampled are caught up with the count seen now", (t) => {
+test("intervals nobody sampled are caught up with the count seen now", () => {
   const time = clock();
-  const tracker = new LoadAverageTracker(createLoadAverageMemory(), () => 2, { now: time.now });
-  t.after(() => tracker.stop());
-  tracker.averagesOf("/a", 2);
+  const table = new LoadAverageTable(createLoadAverageMemory(), { now: time.now });
+  table.track("/a", tasksWith(2));
   time.advance(3);
-  tracker.sample();
-  assert.deepEqual(tracker.averagesOf("/a", 2), nextLoadAverages(nextLoadAverages(nextLoadAverages(first(2), 2), 2), 2));
+  table.sample(round(new Map([["/a", 2]])));
+  assert.deepEqual(table.lookup("/a")?.averages, nextLoadAverages(nextLoadAverages(first(2), 2), 2));
 });
 
-test("worker threads sharing the memory show the same averages, decayed once per interval", (t) => {
+test("recorded cgroups are tracked before any read; unread ones are forgotten, recorded ones kept", () => {
+  const time = clock();
+  const table = new LoadAverageTable(createLoadAverageMemory(), { now: time.now, forgetAfterMs: 60_000 });
+  const active = new Map<string, number | undefined>([["/read", 1], ["/recorded", 2], ["/recorded-gone", undefined]]);
+  table.track("/read", tasksWith(1));
+  table.sample(round(active, [], ["/recorded", "/recorded-gone"]));
+  assert.deepEqual(table.trackedKeys().sort(), ["/read", "/recorded"]);
+  time.advance(13);
+  table.sample(round(active, [], ["/recorded"]));
+  assert.deepEqual(table.trackedKeys(), ["/recorded"], "/read was not read for longer than forgetAfterMs");
+  let expected = idle;
+  for (let step = 0; step < 13; step++) expected = nextLoadAverages(expected, 2);
+  assert.deepEqual(table.lookup("/recorded")?.averages, expected, "stepped from idle since it was recorded");
+});
+
+test("a cgroup that is gone is dropped without disturbing the others, and starts over if it comes back", () => {
+  const time = clock();
+  const table = new LoadAverageTable(createLoadAverageMemory(), { now: time.now });
+  table.track("/gone", tasksWith(1));
+  table.track("/ok", tasksWith(1));
+  time.advance(1);
+  table.sample(round(new Map([["/ok", 1]])));
+  assert.deepEqual(table.lookup("/ok")?.averages, first(1));
+  assert.equal(table.lookup("/gone"), undefined);
+  assert.equal(table.track("/gone", tasksWith(5)), true);
+  assert.deepEqual(table.lookup("/gone")?.averages, idle);
+});
+
+test("threads sharing the memory share the entries; a duplicate from a race is dropped", () => {
   const time = clock();
   const memory = createLoadAverageMemory();
-  let counts = 0;
-  const count = () => (counts++, 1);
-  const workerA = new LoadAverageTracker(memory, count, { now: time.now });
-  const workerB = new LoadAverageTracker(memory, count, { now: time.now });
-  t.after(() => workerA.stop());
-  t.after(() => workerB.stop());
-
-  const seenByA = workerA.averagesOf("/pod/ctr", 1);
-  assert.deepEqual(workerB.averagesOf("/pod/ctr", 1), seenByA, "B finds A's entry instead of starting at 0");
+  const workerA = new LoadAverageTable(memory, { now: time.now });
+  const workerB = new LoadAverageTable(memory, { now: time.now });
+  const sampler = new LoadAverageTable(memory, { now: time.now });
+  workerA.track("/pod/ctr", tasksWith(1));
+  assert.deepEqual(workerB.lookup("/pod/ctr"), workerA.lookup("/pod/ctr"));
+  // Both workers missed each other's entry (the race track() leaves open): two slots, one key.
+  workerB.track("/pod/ctr", tasksWith(1));
   time.advance(1);
-  workerA.sample();
-  workerB.sample();
-  assert.equal(counts, 1, "one of the two sampled");
-  assert.deepEqual(workerB.averagesOf("/pod/ctr", 1), nextLoadAverages(seenByA, 1));
-
-  // A cgroup only A has read is still sampled, and B sees the result when it first reads it.
-  workerA.averagesOf("/other", 1);
-  time.advance(1);
-  workerA.sample();
-  assert.deepEqual(workerB.averagesOf("/other", 1), nextLoadAverages(first(1), 1));
+  sampler.sample(round(new Map([["/pod/ctr", 1]])));
+  assert.deepEqual(sampler.trackedKeys(), ["/pod/ctr"]);
+  assert.deepEqual(workerB.lookup("/pod/ctr")?.averages, first(1));
 });
 
-test("a cgroup that is gone, or whose count fails, is dropped without disturbing the others", (t) => {
-  const time = clock();
-  const tracker = new LoadAverageTracker(createLoadAverageMemory(), (key) => {
-    if (key === "/broken") throw new Error("EIO");
-    return key === "/gone" ? undefined : 1;
-  }, { now: time.now });
-  t.after(() => tracker.stop());
-  tracker.averagesOf("/gone", 1);
-  tracker.averagesOf("/broken", 1);
-  tracker.averagesOf("/ok", 1);
-  time.advance(1);
-  tracker.sample();
-  assert.deepEqual(tracker.averagesOf("/ok", 1), nextLoadAverages(first(1), 1));
-  assert.deepEqual(tracker.averagesOf("/gone", 5), first(5), "re-registered from scratch");
-  assert.deepEqual(tracker.averagesOf("/broken", 5), first(5), "re-registered from scratch");
+test("a full table or a key too long to store answers false (the read stays untracked)", () => {
+  const table = new LoadAverageTable(createLoadAverageMemory(1));
+  assert.equal(table.track("/a", tasksWith(1)), true);
+  assert.equal(table.track("/b", tasksWith(1)), false);
+  assert.equal(new LoadAverageTable(createLoadAverageMemory()).track("/" + "x".repeat(maxKeyBytes), tasksWith(1)), false);
+  assert.throws(() => new LoadAverageTable(new SharedArrayBuffer(4)), /no slot/);
 });
 
-test("a full table still answers, untracked", (t) => {
-  const tracker = new LoadAverageTracker(createLoadAverageMemory(1), () => 1);
-  t.after(() => tracker.stop());
-  tracker.averagesOf("/a", 1);
-  assert.deepEqual(tracker.averagesOf("/b", 4), first(4));
-  assert.deepEqual(tracker.averagesOf("/c", 4), first(4));
-  assert.throws(() => new LoadAverageTracker(new SharedArrayBuffer(4), () => 1), /no slot/);
+test("the sampler runs a round at start and after each boundary, reports a failing round, and stops", async () => {
+  const table = new LoadAverageTable(createLoadAverageMemory());
+  const errors: unknown[] = [];
+  let rounds = 0;
+  const sampler = startLoadAverageSampler(table, () => {
+    rounds++;
+    throw new Error("registry unreadable");
+  }, (err) => errors.push(err));
+  sampler.stop();
+  assert.equal(rounds, 1);
+  assert.match(String(errors[0]), /registry unreadable/);
 });
