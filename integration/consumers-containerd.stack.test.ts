@@ -14,7 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import { consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer } from "./consumers.ts";
+import { cgroupCpuSeconds, consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer } from "./consumers.ts";
 import { startProcviewStack, type ProcviewStack } from "./procview-stack.ts";
 
 let stack: ProcviewStack | undefined;
@@ -57,6 +57,8 @@ before(async () => {
   await cri.startContainer(id);
   container = {
     bins,
+    // containerd's cgroupfs driver puts the container at <cgroup parent>/<id> in every hierarchy.
+    cpuSeconds: cgroupCpuSeconds(`${containerd.cgroupParent}/${id}`),
     scriptsDir: "/opt/consumers",
     // The image's /tmp: the container's writable layer, on the host's disk.
     scratchDir: "/tmp",

@@ -17,7 +17,7 @@ import { after, before, describe } from "node:test";
 import { createLimitedCgroup, type LimitedCgroup } from "../bench/limited-cgroup.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
-import { consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer, type ConsumerTools } from "./consumers.ts";
+import { cgroupCpuSeconds, consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer, type ConsumerTools } from "./consumers.ts";
 import { startProcviewFuse, type ProcviewFuse } from "./procview-process.ts";
 
 let fuse: ProcviewFuse | undefined;
@@ -83,6 +83,7 @@ function unsharedContainer(cgroup: LimitedCgroup, viewRoot: string, namespaces: 
   let startedAt = 0;
   return {
     bins: tools.bins,
+    cpuSeconds: cgroupCpuSeconds(cgroup.relativePath),
     scriptsDir: join(dir, "scripts"),
     scratchDir: dir,
     startedAt: () => startedAt,
