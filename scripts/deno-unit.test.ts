@@ -36,6 +36,7 @@ const unitTests = [
   "integration/containerd-config.test.ts",
   "integration/tar-writer.test.ts",
   "integration/leftovers.test.ts",
+  "integration/consumers.test.ts",
   "bench/summary.test.ts",
   "bench/process-stats.test.ts",
 ];
