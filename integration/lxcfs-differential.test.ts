@@ -52,7 +52,8 @@ const usageMeminfo = new Set([
  * - proc/loadavg: LXCFS without --enable-loadavg (its default, and Debian's service's)
  *   passes the host's load through; procview always averages the cgroup's own tasks.
  * - proc/diskstats: both list every host block device (zero lines for devices the cgroup
- *   never used); the columns the cgroup does not count differ.
+ *   never used: the devices are compared below); their counters come from different
+ *   blkio files (LXCFS: the CFQ/BFQ ones, procview: the throttle ones any scheduler keeps).
  */
 const intentionallyDifferentFiles = ["proc/uptime", "proc/loadavg", "proc/diskstats"];
 
@@ -188,6 +189,13 @@ test("swaps: the same header and the same swap entries (none without host swap)"
   const rows = (text: string) => text.split("\n").filter((line) => line !== "").map((line) => line.split(/\s+/));
   assert.deepEqual(rows(both.procview), rows(both.lxcfs));
   assert.deepEqual(rows(both.procview)[0], ["Filename", "Type", "Size", "Used", "Priority"]);
+});
+
+test("diskstats: the same devices in the same order, as the host lists them", async () => {
+  const both = await readBoth("proc/diskstats");
+  const devices = (text: string) => text.split("\n").filter((line) => line.trim() !== "").map((line) => line.trim().split(/\s+/).slice(0, 3).join(" "));
+  assert.ok(devices(both.procview).length > 0, "procview lists the host's devices");
+  assert.deepEqual(devices(both.procview), devices(both.lxcfs));
 });
 
 test("the files not compared are served by both", async () => {
