@@ -52,7 +52,8 @@ function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0):
  */
 function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number): number | undefined {
   const controller = containerController(sources.layout, cgroup);
-  const processes = (): number[] => (controller === undefined ? [] : readCgroupTasks(sources.layout, cgroup, "processes", controller));
+  let pids: number[] | undefined;
+  const processes = (): number[] => (pids ??= controller === undefined ? [] : readCgroupTasks(sources.layout, cgroup, "processes", controller));
   const init = sources.host.pidNamespaces.initOf(readerTid, processes);
   if (init !== undefined) return init.startTicks;
   return controller === undefined ? undefined : oldestStartTicks(sources.host.procDir, processes());
