@@ -212,11 +212,14 @@ test("LXCFS layout: a reader whose cpu cgroup is the root counts from its contai
   assert.ok(idle > 0 && idle <= uptime * 4, `idle ${idle} within uptime × the host's 4 CPUs`);
 });
 
-test("LXCFS layout: the reading thread counts in procs_running, as the kernel counts the reader it runs", (t) => {
+test("the reading thread counts in procs_running, as the kernel counts the reader it runs (v1 and v2)", (t) => {
   const { tree } = fixtureTree(t);
   // 101 sleeps (waiting for this very reply) beside 102 and 103 running.
   assert.match(openFile(tree, "proc/stat", { pid: 101, uid: 0, gid: 0 }), /^procs_running 3\nprocs_blocked 1\n/m);
   assert.match(openFile(tree, "proc/stat", { pid: 102, uid: 0, gid: 0 }), /^procs_running 2\n/m, "a running reader is not counted twice");
+  const v2 = v2ContainerTree(t);
+  assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 201, uid: 0, gid: 0 }), /^procs_running 1\nprocs_blocked 0\n/m, "v2: cgroup.threads");
+  assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 301, uid: 0, gid: 0 }), /^procs_running 1\n/m, "a reader outside the container");
 });
 
 test("LXCFS layout: a reader without a /proc entry is ENOENT", (t) => {

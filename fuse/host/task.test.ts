@@ -21,3 +21,9 @@ test("tasks that exited are skipped, not errors", () => {
   assert.equal(oldestStartTicks(fixtureProcDir, [102, 101, 105]), 500);
   assert.equal(oldestStartTicks(fixtureProcDir, [105]), undefined);
 });
+
+test("the reading thread counts as running whatever state it shows while it waits for the reply", () => {
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 101), { running: 3, blocked: 1, total: 4, lastPid: 12 });
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 104), { running: 3, blocked: 0, total: 4, lastPid: 12 }, "a reader waiting killably shows D");
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 301), { running: 2, blocked: 1, total: 4, lastPid: 12 }, "a reader outside the cgroup is not its task");
+});
