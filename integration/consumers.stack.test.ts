@@ -10,14 +10,18 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { createLimitedCgroup, type LimitedCgroup } from "../bench/limited-cgroup.ts";
+import { locateController, parseCgroupLayout } from "../core/cgroup-path.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
 import { cgroupCpuSeconds, consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer, type ConsumerTools } from "./consumers.ts";
+import { removeCgroupTreesWhenIdle } from "./leftovers.ts";
 import { startProcviewFuse, type ProcviewFuse } from "./procview-process.ts";
 
 let fuse: ProcviewFuse | undefined;
@@ -74,11 +78,41 @@ for (const layout of layouts) {
   });
 }
 
+describe("a container limited in memory only (its cpu cgroup is the host's root), LXCFS-compatible layout", () => {
+  const layout = parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));
+  const relativePath = `/procview-consumers-memory-${process.pid}`;
+  const memoryDir = locateController(layout, "memory", relativePath)!.dir;
+
+  before(() => {
+    mkdirSync(memoryDir);
+    const limitFile = existsSync(join(memoryDir, "memory.limit_in_bytes")) ? "memory.limit_in_bytes" : "memory.max";
+    writeFileSync(join(memoryDir, limitFile), String(consumerLimits.memoryBytes));
+  });
+
+  after(async () => {
+    await removeCgroupTreesWhenIdle([memoryDir]);
+  });
+
+  test("Node's os.uptime() and /proc/uptime count from the container's start, not the host's boot", async () => {
+    const cgroup = { relativePath, addProcess: (pid: number) => writeFileSync(join(memoryDir, "cgroup.procs"), String(pid)) };
+    const container = unsharedContainer(cgroup, fuse!.mountpoint, ["--mount", "--propagation", "private"]);
+    const output = await container.run(`"${tools.bins.node}/node" -e 'console.log(require("node:os").uptime(), require("node:os").totalmem())'\ncat /proc/uptime`, 30_000);
+    const [nodeLine, procLine] = output.trim().split("\n");
+    const [nodeUptime, totalmem] = nodeLine.split(" ").map(Number);
+    const [uptime, idle] = procLine.split(" ").map(Number);
+    const age = (Date.now() - container.startedAt()) / 1000;
+    assert.equal(totalmem, consumerLimits.memoryBytes);
+    for (const value of [nodeUptime, uptime]) assert.ok(value >= 0 && value <= age + 1, `uptime ${value} s; the container started ${age.toFixed(1)} s ago:\n${output}`);
+    // No cpuset of its own: every online CPU of the host is its.
+    assert.ok(idle >= 0 && idle <= uptime * availableParallelism() + 0.05, `idle ${idle} within uptime ${uptime} × CPUs`);
+  });
+});
+
 /**
  * Each run is a container of its own: a fresh process tree in the cgroup (so its uptime
  * starts with the run), with the views bound read-only over /proc and /sys.
  */
-function unsharedContainer(cgroup: LimitedCgroup, viewRoot: string, namespaces: string[]): ConsumerContainer {
+function unsharedContainer(cgroup: Pick<LimitedCgroup, "relativePath" | "addProcess">, viewRoot: string, namespaces: string[]): ConsumerContainer {
   const binds = viewFiles.map((view) => `mount --bind -o ro "${viewRoot}/${view.path}" ${view.target}`).join(" && ");
   let startedAt = 0;
   return {
