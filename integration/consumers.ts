@@ -180,7 +180,6 @@ export function consumerTests(container: () => ConsumerContainer): void {
 
   test("top, vmstat, mpstat under a busy loop show the CPU time the kernel gives the cgroup (0.5 quota); Node's loadavg rises, uptime counts from the container's start", async () => {
     const { run, bins, scriptsDir, scratchDir, startedAt, cpuSeconds } = container();
-    let kernel = { min: 0, max: 0 };
     const script = [
       // Background jobs go with the script whatever step fails, and hold none of its output
       // open (an exec through the CRI returns only once its output is closed).
@@ -194,6 +193,7 @@ export function consumerTests(container: () => ConsumerContainer): void {
       `wait $probe; probe=; echo '=== probe'; cat "${scratchDir}/probe.json"; rm -f "${scratchDir}/probe.json"`,
     ].join("\n");
     const recorder = new CpuUsageRecorder(cpuSeconds);
+    let kernel: { min: number; max: number };
     let output: string;
     try {
       output = await run(script, 60_000);
@@ -242,7 +242,7 @@ export function consumerTests(container: () => ConsumerContainer): void {
     const { run, bins, scratchDir } = container();
     const writtenKiB = 64 * 1024;
     const script = [
-      `dd if=/dev/zero of="${scratchDir}/direct-io" bs=1M count=${writtenKiB / 1024} oflag=direct 2>/dev/null`,
+      `dd if=/dev/zero of="${scratchDir}/direct-io" bs=1M count=${writtenKiB / 1024} oflag=direct`,
       // -p ALL reads /proc/diskstats; without it sysstat reads /sys/block/<dev>/stat, the host's (README).
       `echo '=== iostat'; "${bins.sysstat}/iostat" -p ALL -d -k`,
       "echo '=== diskstats'; cat /proc/diskstats",
