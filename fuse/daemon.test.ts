@@ -156,6 +156,32 @@ describe("a mounted fixture tree", () => {
     }
   });
 
+  test("mmap: a private mapping of an open file reads its rendering; a shared one is refused (ENODEV)", async () => {
+    // Python's mmap sizes the mapping by fstat: the opener is told its rendering's length, so
+    // no touch lands past the size the kernel knows (SIGBUS); a 4 KiB mapping of a
+    // 12-byte file reads zeros after the content, as for any short file.
+    const script = [
+      "import ctypes, mmap, os, sys",
+      "fd = os.open(sys.argv[1], os.O_RDONLY)",
+      "m = mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ)",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "libc.mmap.restype = ctypes.c_void_p",
+      "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]",
+      "fixed = libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_PRIVATE, fd, 0)",
+      "shared = libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)",
+      "print(repr([m[:].decode(), ctypes.string_at(fixed, 16).decode(), os.strerror(ctypes.get_errno()) if shared == ctypes.c_void_p(-1).value else 'mapped']))",
+    ].join("\n");
+    const output = execFileSync("python3", ["-c", script, file("hello.txt")], { encoding: "utf8", timeout: 10_000 }).trim();
+    assert.equal(output, String.raw`['hello, fuse\n', 'hello, fuse\n\x00\x00\x00\x00', 'No such device']`);
+    const big = execFileSync("python3", ["-c", "import mmap, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nprint(len(mmap.mmap(fd, 0, mmap.MAP_PRIVATE, mmap.PROT_READ)[:]))", file("big.txt")], {
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    assert.equal(big.trim(), String(16 * 20_000), "many pages, each read through READ");
+    // Once the kernel's attributes expire (0.5 s), a process without it open sees procfs's size 0.
+    await eventually(() => statSync(file("hello.txt")).size === 0);
+  });
+
   test("directories list their names", () => {
     assert.deepEqual(readdirSync(box.mountpoint).sort(), ["big.txt", "broken.txt", "denied.txt", "dynamic", "hello.txt", "sub", "whoami.txt"]);
     const entries = readdirSync(box.mountpoint, { withFileTypes: true });

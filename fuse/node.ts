@@ -25,6 +25,7 @@ export const errno = {
   EISDIR: 21,
   EINVAL: 22,
   ENFILE: 23,
+  EMFILE: 24,
   EROFS: 30,
   ERANGE: 34,
   ENAMETOOLONG: 36,

@@ -1,15 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FsError, errno } from "../node.ts";
-import { HandleStore, createHandleStoreMemory } from "./handle-store.ts";
+import { HandleStore, ReaderBoundError, StoreFullError, createHandleStoreMemory, handleStoreLiveRanges, type HandleOwner } from "./handle-store.ts";
 
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 const bytes = (value: string) => new TextEncoder().encode(value);
+const owner = (reader = "cgroup a", nodeId = 7, pid = 100): HandleOwner => ({ reader, nodeId, pid });
+const isErrno = (code: number) => (err: unknown) => err instanceof FsError && err.errno === code;
 
-test("reads slice the snapshot across chunk boundaries", () => {
+test("reads slice the rendering across chunk boundaries", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 4, chunks: 8, chunkSize: 8 }));
   const content = "0123456789abcdefghijklmnopqrstuvwxyz";
-  const handle = store.open(bytes(content));
+  const handle = store.open(bytes(content), owner());
   assert.ok(handle > 0);
   assert.equal(text(store.read(handle, 0, 1000)), content);
   assert.equal(text(store.read(handle, 5, 10)), content.slice(5, 15));
@@ -21,7 +23,7 @@ test("reads slice the snapshot across chunk boundaries", () => {
 
 test("empty content and released handles", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 4, chunks: 4, chunkSize: 8 }));
-  const empty = store.open(new Uint8Array(0));
+  const empty = store.open(new Uint8Array(0), owner());
   assert.equal(store.read(empty, 0, 10)?.byteLength, 0);
   assert.equal(store.release(empty), true);
   assert.equal(store.read(empty, 0, 10), undefined);
@@ -32,9 +34,9 @@ test("empty content and released handles", () => {
 
 test("a stale handle never reads the content of the slot's next user", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 1, chunks: 4, chunkSize: 8 }));
-  const first = store.open(bytes("first"));
+  const first = store.open(bytes("first"), owner());
   store.release(first);
-  const second = store.open(bytes("second"));
+  const second = store.open(bytes("second"), owner());
   assert.notEqual(second, first);
   assert.equal(store.read(first, 0, 10), undefined);
   assert.equal(text(store.read(second, 0, 10)), "second");
@@ -43,29 +45,82 @@ test("a stale handle never reads the content of the slot's next user", () => {
 test("released handles and chunks are reused, so churn does not grow the store", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 2, chunks: 3, chunkSize: 16 }));
   for (let i = 0; i < 10_000; i++) {
-    const handle = store.open(bytes(`snapshot ${i} `.repeat(3)));
+    const handle = store.open(bytes(`snapshot ${i} `.repeat(3)), owner());
     assert.equal(text(store.read(handle, 0, 100)), `snapshot ${i} `.repeat(3));
     store.release(handle);
   }
   assert.equal(store.openCount, 0);
+  assert.deepEqual(store.usageOf("cgroup a"), { handles: 0, chunks: 0 });
 });
 
-test("full: ENFILE for handles, ENOMEM for content, and nothing leaks on failure", () => {
-  const store = new HandleStore(createHandleStoreMemory({ handles: 2, chunks: 2, chunkSize: 4 }));
-  const isErrno = (code: number) => (err: unknown) => err instanceof FsError && err.errno === code;
-  assert.throws(() => store.open(bytes("123456789")), isErrno(errno.ENOMEM));
+test("full for everyone: ENFILE for handles, ENOMEM for content, and nothing leaks on failure", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 2, chunks: 2, chunkSize: 4, readers: 8 }));
+  assert.throws(() => store.open(bytes("123456789"), owner()), isErrno(errno.ENOMEM));
   assert.equal(store.openCount, 0);
-  const a = store.open(bytes("1234"));
-  store.open(bytes("5678"));
-  assert.throws(() => store.open(new Uint8Array(0)), isErrno(errno.ENFILE));
+  assert.deepEqual(store.usageOf("cgroup a"), { handles: 0, chunks: 0 });
+  const a = store.open(bytes("1234"), owner("cgroup a"));
+  store.open(bytes("5678"), owner("cgroup b"));
+  assert.throws(() => store.open(new Uint8Array(0), owner("cgroup c")), (err) => err instanceof StoreFullError && err.errno === errno.ENFILE);
   store.release(a);
-  assert.equal(text(store.read(store.open(bytes("abcd")), 0, 4)), "abcd");
+  assert.equal(text(store.read(store.open(bytes("abcd"), owner("cgroup c")), 0, 4)), "abcd");
 });
 
-test("replace frees the old chunks and keeps the old content when the heap is full", () => {
-  const isErrno = (code: number) => (err: unknown) => err instanceof FsError && err.errno === code;
+test("a reader past its bound of handles gets EMFILE alone; the others keep opening; closing makes room", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 64, chunks: 64, chunkSize: 8, handlesPerReader: 5 }));
+  const held = Array.from({ length: 5 }, () => store.open(bytes("x"), owner("greedy")));
+  assert.throws(() => store.open(bytes("x"), owner("greedy")), (err) => err instanceof ReaderBoundError && err.errno === errno.EMFILE && err.bound === "handles");
+  for (let i = 0; i < 5; i++) store.open(bytes("y"), owner("polite"));
+  assert.deepEqual(store.usageOf("greedy"), { handles: 5, chunks: 5 });
+  store.release(held[0]);
+  assert.ok(store.open(bytes("x"), owner("greedy")) > 0);
+});
+
+test("a reader past its bound of content gets ENOMEM alone, at open and at a re-render", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 64, chunks: 64, chunkSize: 8, chunksPerReader: 4 }));
+  const handle = store.open(bytes("0123456789abcdef"), owner("big")); // 2 chunks
+  store.open(bytes("01234567"), owner("big")); // 3
+  assert.throws(() => store.open(bytes("0123456789"), owner("big")), (err) => err instanceof ReaderBoundError && err.errno === errno.ENOMEM && err.bound === "content");
+  assert.ok(store.open(bytes("0123456789abcdef0123"), owner("other")) > 0);
+  // Replacing 2 chunks by 3 fits (the old ones go back); by 4 it does not, and the old content stays.
+  assert.equal(store.replace(handle, bytes("0123456789abcdef0123")), true);
+  assert.throws(() => store.replace(handle, bytes("x".repeat(25))), isErrno(errno.ENOMEM));
+  assert.equal(text(store.read(handle, 0, 100)), "0123456789abcdef0123");
+  assert.deepEqual(store.usageOf("big"), { handles: 2, chunks: 4 });
+});
+
+test("a reader's refusals are worth one log line per ten minutes", () => {
+  let now = 1_000_000_000_000;
+  const store = new HandleStore(createHandleStoreMemory({ handles: 16, chunks: 16, chunkSize: 8, handlesPerReader: 1 }), { now: () => now });
+  store.open(bytes("x"), owner("greedy"));
+  store.open(bytes("x"), owner("other"));
+  const refusal = (reader: string) => {
+    try {
+      store.open(bytes("x"), owner(reader));
+    } catch (err) {
+      return (err as ReaderBoundError).worthLogging;
+    }
+    assert.fail("expected a refusal");
+  };
+  assert.deepEqual([refusal("greedy"), refusal("greedy"), refusal("other")], [true, false, true]);
+  now += 9 * 60_000;
+  assert.equal(refusal("greedy"), false);
+  now += 60_000;
+  assert.equal(refusal("greedy"), true);
+});
+
+test("readers that hold nothing give their slot to new readers", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 16, chunks: 16, chunkSize: 8, readers: 2 }));
+  const a = store.open(bytes("a"), owner("a"));
+  store.open(bytes("b"), owner("b"));
+  assert.throws(() => store.open(bytes("c"), owner("c")), isErrno(errno.ENFILE));
+  store.release(a);
+  assert.ok(store.open(bytes("c"), owner("c")) > 0);
+  assert.deepEqual(store.usageOf("a"), { handles: 0, chunks: 0 });
+});
+
+test("replace frees the old chunks, marks the content unread, and keeps the old content when the heap is full", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 2, chunks: 4, chunkSize: 8 }));
-  const handle = store.open(bytes("first rendering"));
+  const handle = store.open(bytes("first rendering"), owner());
   assert.equal(store.readSinceStored(handle), false);
   assert.equal(text(store.read(handle, 0, 3)), "fir");
   assert.equal(store.readSinceStored(handle), true);
@@ -79,7 +134,42 @@ test("replace frees the old chunks and keeps the old content when the heap is fu
   assert.equal(store.readSinceStored(handle), undefined);
 });
 
-test("sizes are validated", () => {
+test("renderingLength: what a process holds open for a node, for fstat", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 8, chunks: 8, chunkSize: 8 }));
+  const handle = store.open(bytes("12345"), owner("a", 7, 100));
+  store.open(bytes("123"), owner("a", 7, 100));
+  store.open(bytes("123456789"), owner("a", 7, 200));
+  assert.equal(store.renderingLength(7, 100), 5, "the longest of its own");
+  assert.equal(store.renderingLength(7, 300), undefined);
+  assert.equal(store.renderingLength(8, 100), undefined);
+  store.replace(handle, bytes("1234567"));
+  assert.equal(store.renderingLength(7, 100), 7);
+});
+
+test("sizes are validated; the default reserves much and commits nothing up front", () => {
   assert.throws(() => createHandleStoreMemory({ handles: 0, chunks: 1, chunkSize: 8 }), /handles/);
   assert.throws(() => createHandleStoreMemory({ handles: 1, chunks: 1, chunkSize: 6 }), /multiple of 4/);
+  assert.throws(() => createHandleStoreMemory({ handles: 1, chunks: 1, chunkSize: 8, handlesPerReader: 0 }), /handlesPerReader/);
+  const memory = createHandleStoreMemory();
+  assert.ok(memory.byteLength > 1 << 30, "room for a million handles and 1 GiB of content");
+  const store = new HandleStore(memory);
+  assert.equal(store.openCount, 0);
+});
+
+test("live ranges: a store rebuilt from them over zeroed memory answers as the original (a handover)", () => {
+  const memory = createHandleStoreMemory({ handles: 32, chunks: 128, chunkSize: 8, readers: 8 });
+  const store = new HandleStore(memory);
+  const handles = Array.from({ length: 10 }, (_, i) => store.open(bytes(`content ${i} `.repeat(i)), owner(`cgroup ${i % 3}`)));
+  for (const handle of handles.filter((_, i) => i % 3 === 0)) store.release(handle);
+  const copy = new SharedArrayBuffer(memory.byteLength);
+  let sent = 0;
+  for (const [start, end] of handleStoreLiveRanges(memory)) {
+    new Uint8Array(copy, start, end - start).set(new Uint8Array(memory, start, end - start));
+    sent += end - start;
+  }
+  assert.ok(sent < memory.byteLength);
+  assert.deepEqual(new Uint8Array(copy), new Uint8Array(memory));
+  const successor = new HandleStore(copy);
+  assert.equal(text(successor.read(handles[2], 0, 100)), "content 2 content 2 ");
+  assert.deepEqual(successor.usageOf("cgroup 1"), store.usageOf("cgroup 1"));
 });

@@ -122,6 +122,8 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
     logger: createLogger({ write: (line) => logLines.push(line) }),
     timeSeconds: 1_700_000_000,
     notify: (message) => notifications.push(message),
+    // The worker names a caller's cgroup; here each uid stands for one.
+    readerOf: (ctx) => `uid ${ctx.uid}`,
   });
   const call = (op: number, nodeId: number, body?: Uint8Array, caller?: Caller) => {
     const req = request(op, nodeId, body, caller);
@@ -208,6 +210,34 @@ test("GETATTR: root, looked-up nodes, unknown ids", () => {
   assert.equal(attr.dv.getUint32(16 + 60, true), 0o100444);
   assert.equal(attr.dv.getBigUint64(16 + 32, true), 1_700_000_000n, "mtime");
   assert.equal(call(opcode.GETATTR, 4000, u32s(0, 0, 0, 0)).error, errno.ENOENT);
+});
+
+test("files report size 0, except to a process holding them open: the length of its rendering (for mmap)", () => {
+  const { call, lookup } = fixture();
+  const nodeId = lookup(1, "long.txt");
+  const sizeFor = (pid: number) => call(opcode.GETATTR, nodeId, u32s(0, 0, 0, 0), { pid }).dv.getBigUint64(24, true);
+  assert.equal(sizeFor(10), 0n);
+  const fh = Number(call(opcode.OPEN, nodeId, u32s(0, 0), { pid: 10 }).dv.getBigUint64(0, true));
+  assert.equal(sizeFor(10), 1000n);
+  assert.equal(sizeFor(11), 0n, "everyone else sees procfs's 0");
+  assert.equal(call(opcode.LOOKUP, 1, cstring("long.txt"), { pid: 10 }).dv.getBigUint64(48, true), 1000n, "LOOKUP replies agree");
+  call(opcode.RELEASE, nodeId, concat(u64s(fh), u32s(0, 0), u64s(0)));
+  assert.equal(sizeFor(10), 0n);
+  assert.equal(call(opcode.GETATTR, 1, u32s(0, 0, 0, 0), { pid: 10 }).dv.getBigUint64(24, true), 0n, "directories 0");
+});
+
+test("a reader past its bound of open views gets EMFILE alone, logged once; others keep opening", () => {
+  const memory = { nodes: createNodeTableMemory(64), handles: createHandleStoreMemory({ handles: 64, chunks: 64, chunkSize: 64, handlesPerReader: 3 }) };
+  const { call, lookup, logLines } = fixture(memory);
+  const nodeId = lookup(1, "hello.txt");
+  const open = (uid: number) => call(opcode.OPEN, nodeId, u32s(0, 0), { uid, pid: 500 + uid });
+  for (let i = 0; i < 3; i++) assert.equal(open(65534).error, 0);
+  assert.equal(open(65534).error, errno.EMFILE);
+  assert.equal(call(opcode.OPENDIR, 1, u32s(0, 0), { uid: 65534 }).error, errno.EMFILE, "directory handles count too");
+  for (let i = 0; i < 3; i++) assert.equal(open(0).error, 0, "root still opens");
+  assert.equal(logLines.length, 1, "one line for the reader, not one per refusal");
+  const record = JSON.parse(logLines[0]) as Record<string, unknown>;
+  assert.deepEqual([record.level, record.reader, record.pid, record.limit, record.errno], ["warn", "uid 65534", 65534 + 500, 3, errno.EMFILE]);
 });
 
 test("OPEN builds the content once, READs slice that snapshot, direct_io is set", () => {

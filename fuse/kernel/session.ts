@@ -7,7 +7,7 @@
 
 import type { Logger } from "../../core/log.ts";
 import { FsError, errno, type DirNode, type FsNode, type RequestContext } from "../node.ts";
-import type { HandleStore } from "./handle-store.ts";
+import { ReaderBoundError, StoreFullError, type HandleOwner, type HandleStore } from "./handle-store.ts";
 import type { NodeTable } from "./node-table.ts";
 import {
   decodeBatchForget,
@@ -95,6 +95,12 @@ export interface SessionOptions {
   timeSeconds?: number;
   /** Sends an unsolicited message to the kernel, ahead of the reply being built. */
   notify?: (message: Uint8Array) => void;
+  /**
+   * Names the reading cgroup of the caller, to which the handles it opens are charged
+   * (each has its own bound); the worker reads /proc/<pid>/cgroup. Without it every
+   * caller shares one bound.
+   */
+  readerOf?: (ctx: RequestContext) => string;
 }
 
 interface CachedNode {
@@ -114,9 +120,11 @@ export class FuseSession {
   readonly #timeSeconds: number;
   readonly #resolved = new Map<number, CachedNode>();
   readonly #notify: (message: Uint8Array) => void;
+  readonly #readerOf: (ctx: RequestContext) => string;
 
   constructor(options: SessionOptions) {
     this.#notify = options.notify ?? (() => {});
+    this.#readerOf = options.readerOf ?? (() => "every reader");
     this.#root = options.root;
     this.#nodes = options.nodes;
     this.#handles = options.handles;
@@ -155,7 +163,7 @@ export class FuseSession {
       case opcode.LOOKUP:
         return this.#lookup(header.nodeId, decodeName(body), ctx);
       case opcode.GETATTR:
-        return encodeAttrReply(this.#attrTimeoutMs, this.#attributes(header.nodeId, this.#resolve(header.nodeId, ctx)));
+        return encodeAttrReply(this.#attrTimeoutMs, this.#attributes(header.nodeId, this.#resolve(header.nodeId, ctx), ctx));
       case opcode.OPEN:
         return this.#open(header.nodeId, decodeOpenFlags(body), ctx);
       case opcode.READ:
@@ -225,13 +233,35 @@ export class FuseSession {
       generation: ref.generation,
       entryValidMs: this.#entryTimeoutMs,
       attrValidMs: this.#attrTimeoutMs,
-      attr: this.#attributes(ref.nodeId, child),
+      attr: this.#attributes(ref.nodeId, child, ctx),
     });
   }
 
   #open(nodeId: number, flags: number, ctx: RequestContext): Uint8Array {
     if ((flags & writingOpenFlags) !== 0) throw new FsError(errno.EROFS);
-    return encodeOpenReply(this.#handles.open(this.#render(nodeId, ctx)), openFlag.DIRECT_IO);
+    return encodeOpenReply(this.#openHandle(this.#render(nodeId, ctx), nodeId, ctx), openFlag.DIRECT_IO);
+  }
+
+  /** A handle charged to the caller's cgroup; a refusal for its bound (or a full store) is logged, rate-limited by the store. */
+  #openHandle(content: Uint8Array, nodeId: number, ctx: RequestContext): number {
+    const owner: HandleOwner = { reader: this.#readerOf(ctx), nodeId, pid: ctx.pid };
+    try {
+      return this.#handles.open(content, owner);
+    } catch (err) {
+      if (err instanceof ReaderBoundError && err.worthLogging) {
+        this.#logger.warn("a reading cgroup holds its bound of open views: its opens fail until it closes some (logged once per 10 minutes)", {
+          reader: owner.reader,
+          pid: ctx.pid,
+          uid: ctx.uid,
+          bound: err.bound,
+          limit: err.limit,
+          errno: err.errno,
+        });
+      } else if (err instanceof StoreFullError && err.worthLogging) {
+        this.#logger.error("the handle store is full for every reader (logged once per 10 minutes)", { message: err.message, errno: err.errno });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -284,7 +314,7 @@ export class FuseSession {
       writeDirent(records, offset, { ...entry, nextOffset: offset + size });
       offset += size;
     }
-    return encodeOpenReply(this.#handles.open(records), 0);
+    return encodeOpenReply(this.#openHandle(records, nodeId, ctx), 0);
   }
 
   /** A listed name whose node cannot be looked up (gone meanwhile, or failing) is left out. */
@@ -333,11 +363,16 @@ export class FuseSession {
     return node;
   }
 
-  #attributes(nodeId: number, node: FsNode): Attributes {
+  /**
+   * Files report size 0, as procfs does, except to a process that holds the file open: it
+   * gets the length of its rendering. A private mmap(2) of an open view reads that
+   * rendering through READ, and the kernel raises SIGBUS at a touch past the size it knows.
+   */
+  #attributes(nodeId: number, node: FsNode, ctx: RequestContext): Attributes {
     const isDir = node.kind === "dir";
     return {
       ino: nodeId,
-      size: 0,
+      size: isDir ? 0 : (this.#handles.renderingLength(nodeId, ctx.pid) ?? 0),
       mode: isDir ? fileType.S_IFDIR | 0o555 : fileType.S_IFREG | 0o444,
       nlink: isDir ? 2 : 1,
       uid: 0,

@@ -6,7 +6,8 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
-import type { DirNode, TreeModule } from "../node.ts";
+import type { DirNode, RequestContext, TreeModule } from "../node.ts";
+import { readOptionalFile } from "../reader/optional-file.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
 import { HandleStore } from "./handle-store.ts";
 import { addReader, removeReader, stopRequested, waitAtGate, type LoopControl } from "./loop-control.ts";
@@ -32,6 +33,14 @@ async function buildTree(): Promise<DirNode> {
   const root = await module.createTree(data.treeOptions);
   if (root?.kind !== "dir") throw new Error(`createTree of ${data.treeModule} did not return a directory node`);
   return root;
+}
+
+/**
+ * The caller's cgroups, as /proc/<pid>/cgroup lists them: the handles it opens are charged
+ * to them. A caller without a /proc entry (gone already) shares one bound with its kind.
+ */
+function readingCgroup(ctx: RequestContext): string {
+  return readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry";
 }
 
 type LoopEnd = "stopped" | "unmounted";
@@ -95,6 +104,7 @@ try {
     nodes: new NodeTable(data.state.nodes),
     handles: new HandleStore(data.state.handles),
     logger,
+    readerOf: readingCgroup,
     notify: (message) => {
       try {
         device.write(message);

@@ -9,6 +9,7 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import type { TaskCounts } from "../host/task.ts";
+import { hashKey } from "../key-hash.ts";
 
 /** The kernel's fixed-point constants (include/linux/sched/loadavg.h). */
 const fshift = 11;
@@ -292,17 +293,4 @@ export function startLoadAverageSampler(table: LoadAverageTable, round: () => Sa
       clearTimeout(timer);
     },
   };
-}
-
-/** Two independent 32-bit FNV-1a hashes (non-negative), so two keys sharing a slot are told apart. */
-function hashKey(key: string): [number, number] {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ key.length;
-  for (let i = 0; i < key.length; i++) {
-    const code = key.charCodeAt(i);
-    a = Math.imul(a ^ code, 0x01000193);
-    b = Math.imul(b ^ code, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  return [a >>> 1, b >>> 1];
 }

@@ -18,7 +18,7 @@ for (let round = 0; round < rounds; round++) {
   const path = table.path(own.nodeId)?.names.join("/");
   if (path !== `shared-${round % 7}/worker-${worker}-${round}`) problems.push(`round ${round}: path ${path}`);
   const content = new TextEncoder().encode(`worker ${worker} round ${round} `.repeat(round % 5));
-  const handle = store.open(content);
+  const handle = store.open(content, { reader: `worker ${worker}`, nodeId: own.nodeId, pid: worker });
   const back = store.read(handle, 0, content.byteLength + 10);
   if (back === undefined || new TextDecoder().decode(back) !== new TextDecoder().decode(content)) problems.push(`round ${round}: content`);
   store.release(handle);
