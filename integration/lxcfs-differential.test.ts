@@ -33,8 +33,9 @@ const idleToleranceTicks = 50;
  * memory, huge pages and zswap to the container (fuse/views/meminfo.ts).
  */
 const intentionallyDifferentMeminfo = new Set([
-  // LXCFS passes the host's Mlocked through; no cgroup counts it, so procview shows 0 (its Unevictable is the cgroup's).
-  "Mlocked",
+  // LXCFS passes these host figures through; no cgroup counts them, so procview shows 0
+  // (its Unevictable and FileHugePages are the cgroup's).
+  "Mlocked", "ShmemPmdMapped", "FilePmdMapped",
   "KReclaimable", "KernelStack", "PageTables", "SecPageTables", "Percpu", "FileHugePages", "Zswap", "Zswapped",
 ]);
 /** Host lines both pass through unchanged but that move with other host processes between the two reads. */
