@@ -136,14 +136,43 @@ test("replace frees the old chunks, marks the content unread, and keeps the old 
 
 test("renderingLength: what a process holds open for a node, for fstat", () => {
   const store = new HandleStore(createHandleStoreMemory({ handles: 8, chunks: 8, chunkSize: 8 }));
-  const handle = store.open(bytes("12345"), owner("a", 7, 100));
-  store.open(bytes("123"), owner("a", 7, 100));
+  const first = store.open(bytes("12345"), owner("a", 7, 100));
+  const latest = store.open(bytes("123"), owner("a", 7, 100));
   store.open(bytes("123456789"), owner("a", 7, 200));
-  assert.equal(store.renderingLength(7, 100), 5, "the longest of its own");
+  assert.equal(store.renderingLength(7, 100), 3, "its latest open's");
   assert.equal(store.renderingLength(7, 300), undefined);
   assert.equal(store.renderingLength(8, 100), undefined);
-  store.replace(handle, bytes("1234567"));
+  store.release(latest);
+  assert.equal(store.renderingLength(7, 100), 5, "another of its own once the latest is closed");
+  store.replace(first, bytes("1234567"));
   assert.equal(store.renderingLength(7, 100), 7);
+  store.release(first);
+  assert.equal(store.renderingLength(7, 100), undefined);
+  assert.equal(store.renderingLength(7, 200), 9);
+});
+
+test("the opener index agrees with a walk over every handle through heavy churn", () => {
+  const store = new HandleStore(createHandleStoreMemory({ handles: 64, chunks: 256, chunkSize: 8 }));
+  const open = new Map<number, { nodeId: number; pid: number; length: number }>();
+  let seed = 42;
+  const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  for (let step = 0; step < 20_000; step++) {
+    if (open.size < 60 && (open.size === 0 || random(2) === 0)) {
+      const entry = { nodeId: 2 + random(5), pid: 100 + random(4), length: 1 + random(20) };
+      open.set(store.open(bytes("x".repeat(entry.length)), owner("r", entry.nodeId, entry.pid)), entry);
+    } else {
+      const handles = [...open.keys()];
+      const handle = handles[random(handles.length)];
+      store.release(handle);
+      open.delete(handle);
+    }
+    const nodeId = 2 + random(5);
+    const pid = 100 + random(4);
+    const held = [...open.values()].filter((entry) => entry.nodeId === nodeId && entry.pid === pid);
+    const length = store.renderingLength(nodeId, pid);
+    if (held.length === 0) assert.equal(length, undefined, `step ${step}`);
+    else assert.ok(held.some((entry) => entry.length === length), `step ${step}: ${length} is one of ${held.map((entry) => entry.length)}`);
+  }
 });
 
 test("sizes are validated; the default reserves much and commits nothing up front", () => {

@@ -61,6 +61,18 @@ const R_CHUNKS = 4;
 const R_LOGGED = 5;
 const readerInUse = 1;
 
+/**
+ * The opener index: which handles a process holds for a node, so that GETATTR finds them
+ * without a walk over every handle. Linear probing, deletion by backward shift (no
+ * tombstones to pile up under churn). An entry: node id, pid, count, latest slot + 1
+ * (0 when the latest was released and another of the pair must be looked for).
+ */
+const openerStride = 4;
+const O_NODE = 0;
+const O_PID = 1;
+const O_COUNT = 2;
+const O_LATEST = 3;
+
 const noChunk = -1;
 const logEveryMinutes = 10;
 /** Generations stay below 2^31 so handle numbers stay safe integers (2^31 × 2^20 < 2^53). */
@@ -93,12 +105,21 @@ export const defaultHandleStoreSize: Required<HandleStoreSize> = {
   readers: 1 << 14,
 };
 
+/** Entries of the opener index: a power of two, at least twice the handles, so probes stay short. */
+function openerEntriesFor(handles: number): number {
+  let entries = 2;
+  while (entries < 2 * handles) entries *= 2;
+  return entries;
+}
+
 function layout(handles: number, chunks: number, readers: number) {
   const slotsAt = headerInts;
   const readersAt = slotsAt + handles * stride;
-  const chunkNextAt = readersAt + readers * readerStride;
+  const openersAt = readersAt + readers * readerStride;
+  const openerEntries = openerEntriesFor(handles);
+  const chunkNextAt = openersAt + openerEntries * openerStride;
   const heapByte = 4 * (chunkNextAt + chunks);
-  return { slotsAt, readersAt, chunkNextAt, heapByte };
+  return { slotsAt, readersAt, openersAt, openerEntries, chunkNextAt, heapByte };
 }
 
 export function createHandleStoreMemory(size: HandleStoreSize = defaultHandleStoreSize): SharedArrayBuffer {
@@ -135,9 +156,27 @@ export function handleStoreLiveRanges(memory: SharedArrayBuffer): Array<readonly
   const usedChunks = header[H_NEXT_UNUSED_CHUNK];
   return [
     [0, 4 * (at.slotsAt + header[H_NEXT_UNUSED_HANDLE] * stride)],
-    [4 * at.readersAt, 4 * (at.chunkNextAt + usedChunks)],
+    // The reader table and the opener index are hashed, so used entries are anywhere in them.
+    ...nonZeroPages(memory, 4 * at.readersAt, 4 * at.chunkNextAt),
+    [4 * at.chunkNextAt, 4 * (at.chunkNextAt + usedChunks)],
     [at.heapByte, at.heapByte + usedChunks * header[H_CHUNK_SIZE]],
   ];
+}
+
+/** The 4 KiB pages of [start, end) holding anything but zeros, merged into ranges. */
+function nonZeroPages(memory: SharedArrayBuffer, start: number, end: number): Array<readonly [number, number]> {
+  const ints = new Int32Array(memory, start, (end - start) / 4);
+  const ranges: Array<[number, number]> = [];
+  for (let page = 0; page < ints.length; page += 1024) {
+    const pageEnd = Math.min(page + 1024, ints.length);
+    let used = false;
+    for (let i = page; i < pageEnd && !used; i++) used = ints[i] !== 0;
+    if (!used) continue;
+    const last = ranges.at(-1);
+    if (last !== undefined && last[1] === start + 4 * page) last[1] = start + 4 * pageEnd;
+    else ranges.push([start + 4 * page, start + 4 * pageEnd]);
+  }
+  return ranges;
 }
 
 /** Who a handle belongs to: the reading cgroup it is charged to, and the file and process it was opened for. */
@@ -147,6 +186,9 @@ export interface HandleOwner {
   nodeId: number;
   pid: number;
 }
+
+/** Handles opened without an owner (tests, tools) share one reader and belong to no process. */
+const unattributed: HandleOwner = { reader: "unattributed", nodeId: 0, pid: 0 };
 
 /** An open refused because the reading cgroup holds its bound: EMFILE (handles) or ENOMEM (content). */
 export class ReaderBoundError extends FsError {
@@ -177,6 +219,8 @@ export class HandleStore {
   readonly #header: Int32Array;
   readonly #slots: Int32Array;
   readonly #readers: Int32Array;
+  readonly #openers: Int32Array;
+  readonly #openerMask: number;
   readonly #chunkNext: Int32Array;
   readonly #heap: Uint8Array;
   readonly #lock: SharedLock;
@@ -194,14 +238,16 @@ export class HandleStore {
     const at = layout(this.#handles, chunks, this.#readerCount);
     this.#slots = new Int32Array(memory, 4 * at.slotsAt, this.#handles * stride);
     this.#readers = new Int32Array(memory, 4 * at.readersAt, this.#readerCount * readerStride);
+    this.#openers = new Int32Array(memory, 4 * at.openersAt, at.openerEntries * openerStride);
+    this.#openerMask = at.openerEntries - 1;
     this.#chunkNext = new Int32Array(memory, 4 * at.chunkNextAt, chunks);
     this.#heap = new Uint8Array(memory, at.heapByte, chunks * this.#chunkSize);
     this.#lock = new SharedLock(this.#header, H_LOCK);
     this.#now = options.now ?? Date.now;
   }
 
-  /** Stores a rendering and returns its handle (always > 0), charged to `owner.reader`. */
-  open(content: Uint8Array, owner: HandleOwner): number {
+  /** Stores a rendering and returns its handle (always > 0), charged to `owner.reader` (one shared bound without an owner). */
+  open(content: Uint8Array, owner: HandleOwner = unattributed): number {
     return this.#lock.withLock(() => {
       const reader = this.#takeReader(owner.reader);
       const base = reader * readerStride;
@@ -222,6 +268,7 @@ export class HandleStore {
         this.#giveHandle(slot);
         throw err;
       }
+      this.#addOpener(owner.nodeId, owner.pid, slot);
       return this.#slots[at + F_GENERATION] * this.#handles + slot;
     });
   }
@@ -288,25 +335,32 @@ export class HandleStore {
       const reader = this.#slots[at + F_READER];
       this.#giveChain(this.#slots[at + F_FIRST_CHUNK], reader, this.#slots[at + F_CHUNK_COUNT]);
       this.#readers[reader * readerStride + R_HANDLES]--;
+      this.#removeOpener(this.#slots[at + F_NODE], this.#slots[at + F_PID], slot);
       this.#giveHandle(slot);
       return true;
     });
   }
 
   /**
-   * The length of the rendering process `pid` holds open for node `nodeId` (the longest
-   * if several), undefined when it holds none: what fstat(2) on that open view reports.
+   * The length of the rendering process `pid` holds open for node `nodeId` (its latest
+   * open's, if several), undefined when it holds none: what fstat(2) on that open view reports.
    */
   renderingLength(nodeId: number, pid: number): number | undefined {
     return this.#lock.withLock(() => {
-      let longest: number | undefined;
-      for (let slot = 0; slot < this.#header[H_NEXT_UNUSED_HANDLE]; slot++) {
-        const at = slot * stride;
-        if (this.#slots[at + F_OPEN] === 1 && this.#slots[at + F_NODE] === nodeId && this.#slots[at + F_PID] === pid) {
-          longest = Math.max(longest ?? 0, this.#slots[at + F_LENGTH]);
+      const entry = this.#findOpener(nodeId, pid);
+      if (entry === undefined) return undefined;
+      const at = entry * openerStride;
+      if (this.#openers[at + O_LATEST] === 0) {
+        // The latest of several was released: find another of the pair (the rare, slow case).
+        for (let slot = 0; slot < this.#header[H_NEXT_UNUSED_HANDLE]; slot++) {
+          const base = slot * stride;
+          if (this.#slots[base + F_OPEN] === 1 && this.#slots[base + F_NODE] === nodeId && this.#slots[base + F_PID] === pid) {
+            this.#openers[at + O_LATEST] = slot + 1;
+            break;
+          }
         }
       }
-      return longest;
+      return this.#slots[(this.#openers[at + O_LATEST] - 1) * stride + F_LENGTH];
     });
   }
 
@@ -387,6 +441,54 @@ export class HandleStore {
 
   #minute(): number {
     return Math.floor(this.#now() / 60_000);
+  }
+
+  #openerHome(nodeId: number, pid: number): number {
+    return (Math.imul(nodeId, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b)) & this.#openerMask;
+  }
+
+  #findOpener(nodeId: number, pid: number): number | undefined {
+    for (let entry = this.#openerHome(nodeId, pid); ; entry = (entry + 1) & this.#openerMask) {
+      const at = entry * openerStride;
+      if (this.#openers[at + O_COUNT] === 0) return undefined;
+      if (this.#openers[at + O_NODE] === nodeId && this.#openers[at + O_PID] === pid) return entry;
+    }
+  }
+
+  #addOpener(nodeId: number, pid: number, slot: number): void {
+    // Never full: it has twice as many entries as there are handles.
+    let entry = this.#openerHome(nodeId, pid);
+    while (this.#openers[entry * openerStride + O_COUNT] !== 0) {
+      const at = entry * openerStride;
+      if (this.#openers[at + O_NODE] === nodeId && this.#openers[at + O_PID] === pid) break;
+      entry = (entry + 1) & this.#openerMask;
+    }
+    const at = entry * openerStride;
+    this.#openers[at + O_NODE] = nodeId;
+    this.#openers[at + O_PID] = pid;
+    this.#openers[at + O_COUNT]++;
+    this.#openers[at + O_LATEST] = slot + 1;
+  }
+
+  #removeOpener(nodeId: number, pid: number, slot: number): void {
+    const found = this.#findOpener(nodeId, pid);
+    if (found === undefined) return;
+    let hole = found;
+    const at = hole * openerStride;
+    if (--this.#openers[at + O_COUNT] > 0) {
+      if (this.#openers[at + O_LATEST] === slot + 1) this.#openers[at + O_LATEST] = 0;
+      return;
+    }
+    // Backward shift: pull later entries of the probe run into the hole where their home allows.
+    for (let next = (hole + 1) & this.#openerMask; this.#openers[next * openerStride + O_COUNT] !== 0; next = (next + 1) & this.#openerMask) {
+      const nextAt = next * openerStride;
+      const home = this.#openerHome(this.#openers[nextAt + O_NODE], this.#openers[nextAt + O_PID]);
+      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
+      if (stays) continue;
+      this.#openers.copyWithin(hole * openerStride, nextAt, nextAt + openerStride);
+      hole = next;
+    }
+    this.#openers.fill(0, hole * openerStride, (hole + 1) * openerStride);
   }
 
   #takeHandle(): number {
