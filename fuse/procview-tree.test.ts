@@ -21,7 +21,10 @@ const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };
 type TestContext = { after(fn: () => void): void };
 
 function fixtureSources(layout: CgroupLayout = v1FixtureLayout(), loadAverages = new LoadAverageTable(createLoadAverageMemory())): ViewSources {
-  return { layout, host: new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir }), cpuView: { limitByQuota: false }, loadAverages };
+  // A clock at the epoch puts every fixture cgroup's creation after it: their CPU time all
+  // counts within the containers' uptime (renderUptime's tests cover older cgroups).
+  const host = new HostFiles({ procDir: fixtureProcDir, sysDir: fixtureSysDir, now: () => 0 });
+  return { layout, host, cpuView: { limitByQuota: false }, loadAverages };
 }
 
 /** A tree over fixture cgroups with two registered containers, one whose cgroup is gone. */
@@ -34,6 +37,16 @@ function fixtureTree(t: TestContext, layout?: CgroupLayout): { tree: DirNode; lo
   const logs: string[] = [];
   const logger = createLogger({ write: (line) => logs.push(line) });
   return { tree: createProcviewTree(registry, fixtureSources(layout), logger), logs };
+}
+
+/** A v2 tree with one registered container "ctr" in /pod/ctr. */
+function v2ContainerTree(t: TestContext): DirNode {
+  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const registry = new ContainerRegistry(stateDir);
+  registry.put({ id: "ctr", cgroupPath: "/pod/ctr", recordedAt: 1 });
+  const tree = createProcviewTree(registry, fixtureSources(v2FixtureLayout()), createLogger({ write: () => {} }));
+  return tree;
 }
 
 function walk(node: FsNode | undefined, path: string): FsNode | undefined {
@@ -76,23 +89,19 @@ test("every view renders for a v1 container", (t) => {
   assert.equal([...view("proc/cpuinfo").matchAll(/^processor/gm)].length, 2);
   assert.match(view("proc/stat"), /^cpu  3100 0 750 188550 0 0 0 0 0 0\n[^]*^procs_running 2\nprocs_blocked 1\n/m);
   assert.equal(view("proc/uptime"), "995.50 1952.50\n");
-  assert.equal(view("proc/diskstats"), " 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n");
+  assert.match(view("proc/diskstats"), /^ 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n/m);
   assert.match(view("proc/swaps"), /\nnone +virtual\t51200\t\t4096\t\t0\n$/);
   // 101 S, 102 R, 103 R, 104 D (nested cgroup), 105 exited: 2 running of 4; idle averages until the first sample.
   assert.equal(view("proc/loadavg"), "0.00 0.00 0.00 2/4 12\n");
 });
 
 test("every view renders for a v2 container", (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
-  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
-  const registry = new ContainerRegistry(stateDir);
-  registry.put({ id: "ctr", cgroupPath: "/pod/ctr", recordedAt: 1 });
-  const tree = createProcviewTree(registry, fixtureSources(v2FixtureLayout()), createLogger({ write: () => {} }));
+  const tree = v2ContainerTree(t);
   const view = (path: string) => openFile(tree, `containers/ctr/${path}`);
   assert.match(view("proc/meminfo"), /^MemTotal: {9}102400 kB\n/);
   assert.equal(view("sys/devices/system/cpu/online"), "0-1\n");
   assert.match(view("proc/stat"), /^cpu  2000 0 1000 188900 /);
-  assert.equal(view("proc/diskstats"), " 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n");
+  assert.match(view("proc/diskstats"), /^ 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n/m);
   assert.equal(view("proc/loadavg"), "0.00 0.00 0.00 1/1 1\n");
   assert.equal(view("proc/uptime"), "997.50 1965.00\n");
 });
@@ -186,6 +195,31 @@ test("LXCFS layout: a reader in the root cgroup (the host itself) gets the host'
   assert.equal(openFile(tree, "proc/loadavg", hostReader), "0.52 0.58 0.59 2/345 6789\n");
   assert.match(openFile(tree, "proc/stat", hostReader), /^procs_running 7\nprocs_blocked 2\n/m);
   assert.match(openFile(tree, "proc/uptime", hostReader), /^1000\.50 /);
+});
+
+test("uptime counts from the init of the reader's pid namespace, LXCFS's origin (a pod sharing its process namespace counts from the pod)", (t) => {
+  const tree = v2ContainerTree(t);
+  // /pod/ctr's oldest process (201) started at 3 s; 102's namespace's init (101) at 5 s.
+  assert.match(openFile(tree, "containers/ctr/proc/uptime"), /^997\.50 /, "a reader of the host: the cgroup's oldest process");
+  assert.match(openFile(tree, "containers/ctr/proc/uptime", { pid: 102, uid: 0, gid: 0 }), /^995\.50 /);
+});
+
+test("LXCFS layout: a reader whose cpu cgroup is the root counts from its container's oldest process in another hierarchy", (t) => {
+  const { tree } = fixtureTree(t);
+  // 401 is a host-namespace process limited in memory only (memory:/limited, every other hierarchy at the root).
+  const [uptime, idle] = openFile(tree, "proc/uptime", { pid: 401, uid: 0, gid: 0 }).trim().split(" ").map(Number);
+  assert.equal(uptime, 995.5);
+  assert.ok(idle > 0 && idle <= uptime * 4, `idle ${idle} within uptime × the host's 4 CPUs`);
+});
+
+test("the reading thread counts in procs_running, as the kernel counts the reader it runs (v1 and v2)", (t) => {
+  const { tree } = fixtureTree(t);
+  // 101 sleeps (waiting for this very reply) beside 102 and 103 running.
+  assert.match(openFile(tree, "proc/stat", { pid: 101, uid: 0, gid: 0 }), /^procs_running 3\nprocs_blocked 1\n/m);
+  assert.match(openFile(tree, "proc/stat", { pid: 102, uid: 0, gid: 0 }), /^procs_running 2\n/m, "a running reader is not counted twice");
+  const v2 = v2ContainerTree(t);
+  assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 201, uid: 0, gid: 0 }), /^procs_running 1\nprocs_blocked 0\n/m, "v2: cgroup.threads");
+  assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 301, uid: 0, gid: 0 }), /^procs_running 1\n/m, "a reader outside the container");
 });
 
 test("LXCFS layout: a reader without a /proc entry is ENOENT", (t) => {

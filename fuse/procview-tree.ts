@@ -88,15 +88,15 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
       // The container's own CPU option (from its pod's annotations) overrides the server's.
       const containerSources =
         record.cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: record.cpuLimitByQuota } };
-      return viewDirectory((renderer, viewPath) =>
-        renderView(renderer, viewPath, record.cgroupPath, containerSources, logger.child({ container: id, cgroupPath: record.cgroupPath })),
+      return viewDirectory((renderer, viewPath, ctx) =>
+        renderView(renderer, viewPath, record.cgroupPath, containerSources, ctx, logger.child({ container: id, cgroupPath: record.cgroupPath })),
       );
     },
     list: () => registry.ids(),
   };
   const readerViews = viewDirectory((renderer, viewPath, ctx) => {
     const cgroup = readerCgroup(sources.host.procDir, ctx);
-    return renderView(renderer, viewPath, cgroup, sources, logger.child({ readerPid: ctx.pid }));
+    return renderView(renderer, viewPath, cgroup, sources, ctx, logger.child({ readerPid: ctx.pid }));
   });
   return staticDirectory(new Map<string, FsNode>([["containers", containers], ...readerViews.entries]));
 }
@@ -108,9 +108,9 @@ function readerCgroup(procDir: string, ctx: RequestContext): CgroupPaths {
   return parseProcCgroup(text);
 }
 
-function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPaths, sources: ViewSources, logger: Logger): string {
+function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPaths, sources: ViewSources, ctx: RequestContext, logger: Logger): string {
   try {
-    return renderer(cgroup, sources);
+    return renderer(cgroup, sources, ctx.pid);
   } catch (error) {
     if (error instanceof FsError) throw error;
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {

@@ -36,6 +36,8 @@ export interface ContainerOptions extends ContainerResources {
   env?: Record<string, string>;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
+  /** Host paths bound read-only into the container (a hostPath volume), container path → host path. */
+  readOnlyMounts?: Record<string, string>;
 }
 
 export interface ExecResult {
@@ -332,6 +334,7 @@ function containerConfig(options: ContainerOptions): object {
     command: options.command ?? [],
     args: options.args ?? [],
     envs: Object.entries(options.env ?? {}).map(([key, value]) => ({ key, value })),
+    mounts: Object.entries(options.readOnlyMounts ?? {}).map(([containerPath, hostPath]) => ({ container_path: containerPath, host_path: hostPath, readonly: true })),
     labels: options.labels ?? {},
     annotations: options.annotations ?? {},
     linux: {

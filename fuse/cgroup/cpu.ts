@@ -1,5 +1,6 @@
 /** A cgroup's CPU figures: which CPUs it may run on, its quota, and the CPU time it used. */
 
+import { statSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { parseCpuList } from "./cpu-list.ts";
 import { locateCgroupChain, parseFlatKeyed, type CgroupPaths } from "./files.ts";
@@ -36,6 +37,18 @@ export function readCpuSnapshot(layout: CgroupLayout, cgroup: CgroupPaths): CpuS
   if (accounting === undefined) throw new Error("no cpu accounting cgroup hierarchy holds this cgroup");
   const { usage, perCpu } = accounting.version === 1 ? readV1Usage(accounting.chain[0]) : readV2Usage(accounting.chain[0]);
   return { ...readCpuPlacement(layout, cgroup), usage, perCpu };
+}
+
+/**
+ * When the cgroup that accounts the CPU time was created (ms since the epoch): its counters
+ * start at 0 then. cgroupfs sets a cgroup directory's times at mkdir and never after
+ * (tasks joining or leaving, writes to its files, child cgroups leave them alone).
+ * Throws an ENOENT error when the cgroup does not exist.
+ */
+export function readCpuAccountingBirth(layout: CgroupLayout, cgroup: CgroupPaths): number {
+  const accounting = locateCgroupChain(layout, "cpuacct", cgroup);
+  if (accounting === undefined) throw new Error("no cpu accounting cgroup hierarchy holds this cgroup");
+  return statSync(accounting.chain[0]).mtimeMs;
 }
 
 /** Throws an ENOENT error when the cgroup does not exist (any more). */

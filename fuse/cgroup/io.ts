@@ -35,7 +35,7 @@ export function readIoSnapshot(layout: CgroupLayout, cgroup: CgroupPaths): IoSna
   return readBlkio(dir);
 }
 
-function emptyDeviceIo(): DeviceIo {
+export function emptyDeviceIo(): DeviceIo {
   return { readOps: 0, writeOps: 0, readBytes: 0, writeBytes: 0, discardOps: 0, discardBytes: 0, readMerged: 0, writeMerged: 0, readMs: 0, writeMs: 0 };
 }
 

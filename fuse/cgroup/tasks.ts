@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
-import { locateCgroupChain, type CgroupChain, type CgroupPaths } from "./files.ts";
+import { locateCgroupChain, relativePathFor, type CgroupChain, type CgroupPaths } from "./files.ts";
 
 /** Nesting deeper than this is not a container layout; the bound keeps a pathological tree from stalling a read. */
 const maxDepth = 8;
@@ -11,11 +11,29 @@ const maxDepth = 8;
 export type TaskKind = "processes" | "threads";
 
 /**
- * Ids (host pid namespace) of the cgroup's processes or threads, its descendants' included.
+ * Hierarchies that can hold a container, most telling first ("" is the unified one). A
+ * container limited only in memory or cpuset sits at the root of the cpu hierarchy; its
+ * processes are found in whichever hierarchy places it below the root.
+ */
+const containerControllers = ["cpu", "cpuacct", "memory", "pids", "cpuset", "blkio", ""] as const;
+
+/** The first hierarchy where the cgroup is not the root; undefined for a process of the host itself. */
+export function containerController(layout: CgroupLayout, cgroup: CgroupPaths): string | undefined {
+  return containerControllers.find((controller) => {
+    // A controller no v1 hierarchy mounts is looked up in the unified one (relativePathFor's rule).
+    if (!layout.v1.has(controller) && layout.unified === undefined) return false;
+    const path = relativePathFor(layout, controller, cgroup);
+    return path !== undefined && path !== "/";
+  });
+}
+
+/**
+ * Ids (host pid namespace) of the cgroup's processes or threads, its descendants' included,
+ * from the hierarchy of `controller` (cpu by default; "" for the unified one).
  * Throws an ENOENT error when the cgroup itself does not exist.
  */
-export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind: TaskKind): number[] {
-  const located = locateCpuCgroup(layout, cgroup);
+export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind: TaskKind, controller = "cpu"): number[] {
+  const located = locateTaskCgroup(layout, cgroup, controller);
   const file = kind === "processes" ? "cgroup.procs" : located.version === 1 ? "tasks" : "cgroup.threads";
   const ids: number[] = [];
   collectIds(readRequiredFile(`${located.chain[0]}/${file}`), ids);
@@ -25,13 +43,13 @@ export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind:
 
 /** Throws an ENOENT error when the cgroup does not exist (any more), as reading its tasks would. */
 export function requireCgroup(layout: CgroupLayout, cgroup: CgroupPaths): void {
-  const dir = locateCpuCgroup(layout, cgroup).chain[0];
+  const dir = locateTaskCgroup(layout, cgroup, "cpu").chain[0];
   if (!existsSync(dir)) throw Object.assign(new Error(`cgroup missing: ${dir}`), { code: "ENOENT" });
 }
 
-function locateCpuCgroup(layout: CgroupLayout, cgroup: CgroupPaths): CgroupChain {
-  const located = locateCgroupChain(layout, "cpu", cgroup);
-  if (located === undefined) throw new Error("no cpu cgroup hierarchy holds this cgroup");
+function locateTaskCgroup(layout: CgroupLayout, cgroup: CgroupPaths, controller: string): CgroupChain {
+  const located = locateCgroupChain(layout, controller, cgroup);
+  if (located === undefined) throw new Error(`no ${controller || "unified"} cgroup hierarchy holds this cgroup`);
   return located;
 }
 

@@ -9,6 +9,7 @@ import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
 import { parseHostCpuinfo, type HostCpuinfo } from "./cpuinfo.ts";
 import { parseHostDiskstats, type HostDisk } from "./diskstats.ts";
 import { parseHostMeminfo, type HostMeminfo } from "./meminfo.ts";
+import { PidNamespaces } from "./pid-namespace.ts";
 import { parseHostStat, type HostStat } from "./stat.ts";
 import { parseHostUptime, type HostUptime } from "./uptime.ts";
 
@@ -21,6 +22,7 @@ export interface HostFilesOptions {
   cpuTopologyTtlMs?: number;
   /** How long the host's meminfo is reused; 1 s by default. */
   hostMemoryTtlMs?: number;
+  /** The wall clock, ms since the epoch; Date.now by default. */
   now?: () => number;
 }
 
@@ -31,16 +33,20 @@ interface Cached<T> {
 
 export class HostFiles {
   readonly procDir: string;
+  /** Containers' pid namespaces and their inits, remembered while their inits live. */
+  readonly pidNamespaces: PidNamespaces;
   private readonly sysDir: string;
   private readonly ttlMs: number;
   private readonly memoryTtlMs: number;
-  private readonly now: () => number;
+  /** The wall clock the caches (and views comparing with file times) go by. */
+  readonly now: () => number;
   private cachedMeminfo: Cached<HostMeminfo> | undefined;
   private cachedCpuinfo: Cached<HostCpuinfo> | undefined;
   private cachedOnline: Cached<number[]> | undefined;
 
   constructor(options: HostFilesOptions = {}) {
     this.procDir = options.procDir ?? "/proc";
+    this.pidNamespaces = new PidNamespaces(this.procDir);
     this.sysDir = options.sysDir ?? "/sys";
     this.ttlMs = options.cpuTopologyTtlMs ?? 5000;
     this.memoryTtlMs = options.hostMemoryTtlMs ?? 1000;

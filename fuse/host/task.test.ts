@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { countTaskStates, oldestStartTicks, parseStartTicks, parseTaskStatus, readTaskStatus } from "./task.ts";
+import { countTaskStates, oldestStartTicks, parseProcessStat, parseTaskStatus, readTaskStatus } from "./task.ts";
 import { fixtureProcDir } from "./testdata/paths.ts";
 
 test("status: state letter and the pid in the innermost namespace", () => {
@@ -9,10 +9,10 @@ test("status: state letter and the pid in the innermost namespace", () => {
   assert.equal(parseTaskStatus("Name:\tx\n"), undefined);
 });
 
-test("stat: start time counted after the last ')' of the command name", () => {
-  const fields = ["S", ...Array.from({ length: 18 }, (_, i) => String(i)), "4242", "0"];
-  assert.equal(parseStartTicks(`7 (a) b) ${fields.join(" ")}\n`), 4242);
-  assert.equal(parseStartTicks("garbage"), undefined);
+test("stat: parent and start time counted after the last ')' of the command name", () => {
+  const fields = ["S", "31", ...Array.from({ length: 17 }, (_, i) => String(i)), "4242", "0"];
+  assert.deepEqual(parseProcessStat(`7 (a) b) ${fields.join(" ")}\n`), { parentPid: 31, startTicks: 4242 });
+  assert.equal(parseProcessStat("garbage"), undefined);
 });
 
 test("tasks that exited are skipped, not errors", () => {
@@ -20,4 +20,10 @@ test("tasks that exited are skipped, not errors", () => {
   assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105]), { running: 2, blocked: 1, total: 4, lastPid: 12 });
   assert.equal(oldestStartTicks(fixtureProcDir, [102, 101, 105]), 500);
   assert.equal(oldestStartTicks(fixtureProcDir, [105]), undefined);
+});
+
+test("the reading thread counts as running whatever state it shows while it waits for the reply", () => {
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 101), { running: 3, blocked: 1, total: 4, lastPid: 12 });
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 104), { running: 3, blocked: 0, total: 4, lastPid: 12 }, "a reader waiting killably shows D");
+  assert.deepEqual(countTaskStates(fixtureProcDir, [101, 102, 103, 104, 105], 301), { running: 2, blocked: 1, total: 4, lastPid: 12 }, "a reader outside the cgroup is not its task");
 });

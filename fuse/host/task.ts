@@ -18,25 +18,35 @@ export function parseTaskStatus(text: string): TaskStatus | undefined {
   return { state, namespacePid: Number(pid) };
 }
 
-/** The start time from /proc/<pid>/stat (field 22), in USER_HZ ticks since boot. */
-export function parseStartTicks(statText: string): number | undefined {
+export interface ProcessStat {
+  /** The parent's pid (host pid namespace); 0 for the host's init. */
+  parentPid: number;
+  /** When the process started, in USER_HZ ticks since boot (field 22). */
+  startTicks: number;
+}
+
+/** /proc/<pid>/stat → parent pid (field 4) and start time (field 22); undefined when malformed. */
+export function parseProcessStat(statText: string): ProcessStat | undefined {
   // The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
   const close = statText.lastIndexOf(")");
   if (close < 0) return undefined;
   const fields = statText.slice(close + 2).split(" ");
+  const parent = fields[4 - 3];
   const start = fields[22 - 3];
-  return start !== undefined && /^\d+$/.test(start) ? Number(start) : undefined;
+  if (parent === undefined || start === undefined || !/^\d+$/.test(parent) || !/^\d+$/.test(start)) return undefined;
+  return { parentPid: Number(parent), startTicks: Number(start) };
+}
+
+/** A process's stat; undefined when it has exited. */
+export function readProcessStat(procDir: string, pid: number): ProcessStat | undefined {
+  const text = readOptionalFile(`${procDir}/${pid}/stat`);
+  return text === undefined ? undefined : parseProcessStat(text);
 }
 
 /** A task's status; undefined when it has exited meanwhile (tasks come and go while a cgroup is read). */
 export function readTaskStatus(procDir: string, tid: number): TaskStatus | undefined {
   const text = readOptionalFile(`${procDir}/${tid}/status`);
   return text === undefined ? undefined : parseTaskStatus(text);
-}
-
-function readStartTicks(procDir: string, pid: number): number | undefined {
-  const text = readOptionalFile(`${procDir}/${pid}/stat`);
-  return text === undefined ? undefined : parseStartTicks(text);
 }
 
 export interface TaskCounts {
@@ -50,14 +60,18 @@ export interface TaskCounts {
   lastPid: number;
 }
 
-/** States of the given threads (host ids); threads that exited meanwhile are not counted. */
-export function countTaskStates(procDir: string, tids: readonly number[]): TaskCounts {
+/**
+ * States of the given threads (host ids); threads that exited meanwhile are not counted.
+ * `readerTid` is the thread reading the view: the kernel counts it as running (it runs
+ * the read), though while procview renders it sleeps waiting for the FUSE reply.
+ */
+export function countTaskStates(procDir: string, tids: readonly number[], readerTid = 0): TaskCounts {
   const counts = { running: 0, blocked: 0, total: 0, lastPid: 0 };
   for (const tid of tids) {
     const status = readTaskStatus(procDir, tid);
     if (status === undefined) continue;
     counts.total++;
-    if (status.state === "R") counts.running++;
+    if (status.state === "R" || tid === readerTid) counts.running++;
     else if (status.state === "D") counts.blocked++;
     counts.lastPid = Math.max(counts.lastPid, status.namespacePid);
   }
@@ -68,7 +82,7 @@ export function countTaskStates(procDir: string, tids: readonly number[]): TaskC
 export function oldestStartTicks(procDir: string, pids: readonly number[]): number | undefined {
   let oldest: number | undefined;
   for (const pid of pids) {
-    const start = readStartTicks(procDir, pid);
+    const start = readProcessStat(procDir, pid)?.startTicks;
     if (start !== undefined && (oldest === undefined || start < oldest)) oldest = start;
   }
   return oldest;

@@ -5,11 +5,11 @@
  */
 
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
-import { readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
+import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
 import { readIoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot } from "../cgroup/memory.ts";
-import { readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
+import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
 import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
@@ -29,16 +29,34 @@ export interface ViewSources {
   loadAverages: LoadAverageTable;
 }
 
-/** Builds a view's content for `cgroup`. Throws an ENOENT error when the cgroup is gone. */
-export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources) => string;
+/**
+ * Builds a view's content for `cgroup`, as read by the thread `readerTid` (host ids; 0 when
+ * the FUSE backend does not say). Throws an ENOENT error when the cgroup is gone.
+ */
+export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number) => string;
 
 function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
   const placement = readCpuPlacement(sources.layout, cgroup);
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
 }
 
-function threadCounts(cgroup: CgroupPaths, sources: ViewSources): TaskCounts {
-  return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
+function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0): TaskCounts {
+  return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"), readerTid);
+}
+
+/**
+ * The container's start in USER_HZ ticks since boot: the init of the reader's pid namespace
+ * when it has its own (LXCFS's origin; a pod sharing its process namespace counts from the
+ * pod), else the oldest process of its cgroup in any hierarchy that places it below the
+ * root. undefined for a process of the host.
+ */
+function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number): number | undefined {
+  const controller = containerController(sources.layout, cgroup);
+  let pids: number[] | undefined;
+  const processes = (): number[] => (pids ??= controller === undefined ? [] : readCgroupTasks(sources.layout, cgroup, "processes", controller));
+  const init = sources.host.pidNamespaces.initOf(readerTid, processes);
+  if (init !== undefined) return init.startTicks;
+  return controller === undefined ? undefined : oldestStartTicks(sources.host.procDir, processes());
 }
 
 /**
@@ -54,16 +72,16 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/meminfo", (cgroup, sources) => renderMeminfo(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
   ["proc/swaps", (cgroup, sources) => renderSwaps(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
   ["proc/cpuinfo", (cgroup, sources) => renderCpuinfo(visibleCpusOf(cgroup, sources), sources.host.cpuinfo())],
-  ["proc/stat", (cgroup, sources) => {
+  ["proc/stat", (cgroup, sources, readerTid) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources));
+    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid));
   }],
-  ["proc/uptime", (cgroup, sources) => {
+  ["proc/uptime", (cgroup, sources, readerTid) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    const start = isRootCgroup(cgroup, sources) ? undefined : oldestStartTicks(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "processes"));
-    return renderUptime(sources.host.uptime(), start, cpu, visible.length);
+    const accountingSeconds = (sources.host.now() - readCpuAccountingBirth(sources.layout, cgroup)) / 1000;
+    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid), cpu, visible.length, accountingSeconds);
   }],
   ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {

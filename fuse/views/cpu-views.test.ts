@@ -86,11 +86,27 @@ test("stat: a cgroup reporting more time than the host CPU had shows idle 0, not
   assert.equal(lines[0].idle, 0);
 });
 
-test("uptime: since the oldest process started; idle is the visible CPUs' time the cgroup did not use", () => {
-  const cpu = readCpuSnapshot(v1FixtureLayout(), "/limited");
-  assert.equal(renderUptime(host.uptime(), 500, cpu, 2), "995.50 1952.50\n");
-  assert.equal(renderUptime(host.uptime(), undefined, cpu, 2), "1000.50 1962.50\n", "an empty cgroup: the host's uptime");
-  assert.equal(renderUptime({ uptime: 10, idle: 0 }, 900, cpu, 2), "1.00 0.00\n", "never negative");
+test("uptime: since the container started; idle is the visible CPUs' time the cgroup did not use (v1 and v2)", () => {
+  const v1 = readCpuSnapshot(v1FixtureLayout(), "/limited");
+  assert.equal(renderUptime(host.uptime(), 500, v1, 2, 995.5), "995.50 1952.50\n");
+  assert.equal(renderUptime(host.uptime(), undefined, v1, 2, 1000.5), "1000.50 1962.50\n", "a process of the host: the host's uptime");
+  assert.equal(renderUptime({ uptime: 10, idle: 0 }, 900, v1, 2, 1), "1.00 0.00\n", "never negative");
+  const v2 = readCpuSnapshot(v2FixtureLayout(), "/pod/ctr");
+  assert.equal(renderUptime(host.uptime(), 300, v2, 2, 997.5), "997.50 1965.00\n");
+});
+
+test("uptime: a cgroup older than the container (reused, or the root) is charged its average rate over the uptime only", () => {
+  const v1 = readCpuSnapshot(v1FixtureLayout(), "/limited"); // 38.5 s of CPU time
+  assert.equal(renderUptime(host.uptime(), 500, v1, 2, 2 * 995.5), "995.50 1971.75\n", "half its life in the container: half its time");
+  // A reused cgroup that burned 10,000 CPU-seconds before this container, which then idles:
+  // idle grows with uptime and stays within uptime × CPUs (reported 0.00 when all of it was charged).
+  let previousIdle = -1;
+  for (let seconds = 1; seconds <= 600; seconds += 7) {
+    const [uptime, idle] = renderUptime({ uptime: 50_000 + seconds, idle: 0 }, 5_000_000, cpuWithUsage(1e13), 2, 20_000 + seconds).trim().split(" ").map(Number);
+    assert.equal(uptime, seconds);
+    assert.ok(idle > previousIdle && idle <= uptime * 2, `idle ${idle} at ${seconds} s`);
+    previousIdle = idle;
+  }
 });
 
 function cpuWithUsage(userNs: number): CpuSnapshot {

@@ -8,12 +8,21 @@ import { renderDiskstats } from "./diskstats.ts";
 
 const disks = new HostFiles({ procDir: fixtureProcDir }).diskstats();
 
-test("v1: the devices the cgroup used, host names, the cgroup's counters in sectors and ms", () => {
-  assert.equal(renderDiskstats(readIoSnapshot(v1FixtureLayout(), "/limited"), disks), " 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n");
+const zeros = " 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+const otherDevices = ["   7       0 loop0", " 254       1 vda1", " 253       0 zram0"];
+
+test("v1: every host device in host order, the cgroup's counters in sectors and ms where it has some, else 0", () => {
+  assert.equal(
+    renderDiskstats(readIoSnapshot(v1FixtureLayout(), "/limited"), disks),
+    otherDevices[0] + zeros + " 254       0 vda 100 3 800 8 50 4 2048 11 0 19 19 2 0 8 0 0 0\n" + otherDevices[1] + zeros + otherDevices[2] + zeros,
+  );
 });
 
-test("v2: io.stat bytes and ops; devices without I/O are left out", () => {
-  assert.equal(renderDiskstats(readIoSnapshot(v2FixtureLayout(), "/pod/ctr"), disks), " 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n");
+test("v2: io.stat bytes and ops; the other devices at 0", () => {
+  assert.equal(
+    renderDiskstats(readIoSnapshot(v2FixtureLayout(), "/pod/ctr"), disks),
+    otherDevices[0] + zeros + " 254       0 vda 10 0 2048 0 20 0 4096 0 0 0 0 0 0 0 0 0 0\n" + otherDevices[1] + zeros + otherDevices[2] + zeros,
+  );
 });
 
 test("as many columns as the host kernel prints", () => {
@@ -22,6 +31,9 @@ test("as many columns as the host kernel prints", () => {
   assert.equal(renderDiskstats(io, oldKernel), "   8       0 sda 1 0 2 0 2 0 0 0 0 0 0\n");
 });
 
-test("no I/O at all: empty file", () => {
-  assert.equal(renderDiskstats(new Map(), disks), "");
+test("a cgroup without counters (v1 blkio with no I/O, or none counted): the host's devices at 0, never an empty file nor the host's counters", () => {
+  for (const io of [new Map(), readIoSnapshot(v1FixtureLayout(), "/quiet")]) {
+    const text = renderDiskstats(io, disks);
+    assert.equal(text, otherDevices[0] + zeros + " 254       0 vda" + zeros + otherDevices[1] + zeros + otherDevices[2] + zeros);
+  }
 });

@@ -1,20 +1,21 @@
-/** /proc/diskstats for a container: the host's devices it did I/O on, with its own counters. */
+/** /proc/diskstats for a container: the host's devices, with the container's own counters. */
 
-import type { IoSnapshot } from "../cgroup/io.ts";
+import { emptyDeviceIo, type IoSnapshot } from "../cgroup/io.ts";
 import type { HostDisk } from "../host/diskstats.ts";
 
 const sectorBytes = 512;
 
 /**
- * Host order and names, only devices with any I/O by the cgroup (as LXCFS does), as many
- * columns as the host kernel prints. Counters the cgroup does not keep (in flight, queue
- * time, flushes) are 0.
+ * Every device the host lists, in its order, with its names and as many columns as its
+ * kernel prints; the counters are the cgroup's, 0 where it has none for the device (no I/O
+ * yet, or a kernel whose blkio does not count it). Never the host's counters: they count
+ * since boot, the container's uptime since its start, and iostat divides one by the other.
+ * Counters the cgroup does not keep (in flight, queue time, flushes) are 0.
  */
 export function renderDiskstats(io: IoSnapshot, hostDisks: readonly HostDisk[]): string {
   let text = "";
   for (const disk of hostDisks) {
-    const stats = io.get(`${disk.major}:${disk.minor}`);
-    if (stats === undefined) continue;
+    const stats = io.get(`${disk.major}:${disk.minor}`) ?? emptyDeviceIo();
     const counters = [
       stats.readOps,
       stats.readMerged,
@@ -34,7 +35,6 @@ export function renderDiskstats(io: IoSnapshot, hostDisks: readonly HostDisk[]):
       0,
       0,
     ];
-    if (counters.every((value) => value === 0)) continue;
     const columns = counters.slice(0, disk.counters.length);
     while (columns.length < disk.counters.length) columns.push(0);
     text += `${String(disk.major).padStart(4)} ${String(disk.minor).padStart(7)} ${disk.name} ${columns.join(" ")}\n`;

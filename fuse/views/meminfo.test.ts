@@ -113,3 +113,12 @@ test("v1 has no slab figures per cgroup: slab lines are 0", () => {
   const values = valuesOf(renderMeminfo(readMemorySnapshot(v1FixtureLayout(), "/limited"), host));
   for (const line of ["Slab", "SReclaimable", "SUnreclaim", "KReclaimable", "KernelStack"]) assert.equal(values.get(line), 0, line);
 });
+
+test("Mlocked and the other breakdown lines no cgroup counts read 0 next to the container's Unevictable, v1 and v2", () => {
+  assert.ok(host.values.get("Mlocked")! > 0, "the fixture host has locked memory");
+  for (const memory of [readMemorySnapshot(v1FixtureLayout(), "/limited"), readMemorySnapshot(v2FixtureLayout(), "/pod/ctr")]) {
+    const values = valuesOf(renderMeminfo(memory, host));
+    assert.equal(values.get("Unevictable"), 0);
+    for (const line of ["Mlocked", "ShmemPmdMapped", "FilePmdMapped"]) assert.equal(values.get(line), 0, line);
+  }
+});

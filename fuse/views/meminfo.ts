@@ -35,6 +35,13 @@ const statLines: ReadonlyMap<string, string> = new Map([
   ["Zswapped", "zswapped"],
 ]);
 
+/**
+ * Lines that break down the container's memory but that no cgroup version counts: 0, as
+ * README promises, not the host's figure (the host's Mlocked next to the container's
+ * `Unevictable: 0 kB` would claim more locked memory than the container holds).
+ */
+const uncountedLines = ["Mlocked", "ShmemPmdMapped", "FilePmdMapped", "NFS_Unstable", "Bounce", "WritebackTmp"];
+
 /** The container's value (kB) for every line it has one for. */
 export function containerMeminfoValues(memory: MemorySnapshot, host: HostMeminfo): Map<string, number> {
   const hostValue = (name: string): number => host.values.get(name) ?? 0;
@@ -62,6 +69,7 @@ export function containerMeminfoValues(memory: MemorySnapshot, host: HostMeminfo
   // count one (slab on v1), 0 is shown: the host's figure would charge the host's memory
   // to the container, and `free` subtracts Cached and SReclaimable from MemTotal - MemFree.
   for (const [line, key] of statLines) values.set(line, Math.min(statKb(key) ?? 0, total));
+  for (const line of uncountedLines) values.set(line, 0);
   const slab = statKb("slab") ?? (statKb("slab_reclaimable") ?? 0) + (statKb("slab_unreclaimable") ?? 0);
   values.set("Slab", Math.min(slab, total));
   values.set("Active", Math.min(values.get("Active(anon)")! + values.get("Active(file)")!, total));
