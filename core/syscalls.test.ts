@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeMountAttr, SyscallError, sys, syscalls } from "./syscalls.ts";
@@ -25,11 +25,11 @@ test("a failing call throws a SyscallError naming the call and errno", () => {
 });
 
 test("setns(CLONE_NEWNS) is refused with EINVAL in a multi-threaded process (why a thread must first unshare CLONE_FS)", () => {
-  const fd = openSync("/proc/self/ns/mnt", "r");
+  const fd = syscalls().open("/proc/self/ns/mnt", sys.O_RDONLY | sys.O_CLOEXEC);
   try {
     assert.throws(() => syscalls().setns(fd, sys.CLONE_NEWNS), { code: "EINVAL" });
   } finally {
-    closeSync(fd);
+    syscalls().close(fd);
   }
 });
 

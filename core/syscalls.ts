@@ -1,7 +1,7 @@
 /**
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
- * umount2, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * umount2, open, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
  * the calling thread (see core/mount-namespace.ts).
@@ -31,6 +31,8 @@ export const sys = {
   CLONE_NEWNS: 0x20000,
   MNT_DETACH: 0x2,
   UMOUNT_NOFOLLOW: 0x8,
+  O_RDONLY: 0,
+  O_CLOEXEC: 0o2000000,
 } as const;
 
 /** struct mount_attr of mount_setattr(2). */
@@ -53,6 +55,8 @@ export interface Syscalls {
   unshare(flags: number): void;
   /** umount2(2). */
   umount2(target: string, flags: number): void;
+  /** open(2), for an fd the other calls take (Deno's fs hands out resource ids, not fds). */
+  open(path: string, flags: number): number;
   /** close(2) of an fd these calls returned (Deno's fs cannot close fds it did not open). */
   close(fd: number): void;
 }
@@ -87,6 +91,7 @@ interface Libc {
   setns(fd: number, nstype: number): number;
   unshare(flags: number): number;
   umount2(target: string, flags: number): number;
+  open(path: string, flags: number): number;
   close(fd: number): number;
   errno(): number;
 }
@@ -120,6 +125,7 @@ function wrap(libc: Libc): Syscalls {
     umount2: (target, flags) => {
       check(libc.umount2(target, flags), "umount2", target);
     },
+    open: (path, flags) => check(libc.open(path, flags), "open", path),
     close: (fd) => {
       check(libc.close(fd), "close", String(fd));
     },
@@ -156,6 +162,7 @@ function loadWithKoffi(): Libc {
   const setns = libc.func("int setns(int fd, int nstype)");
   const unshare = libc.func("int unshare(int flags)");
   const umount2 = libc.func("int umount2(const char *target, int flags)");
+  const open = libc.func("int open(const char *path, int flags)");
   const close = libc.func("int close(int fd)");
   return {
     open_tree: (dirfd, path, flags) => openTree(dirfd, path, flags),
@@ -164,6 +171,7 @@ function loadWithKoffi(): Libc {
     setns: (fd, nstype) => setns(fd, nstype),
     unshare: (flags) => unshare(flags),
     umount2: (target, flags) => umount2(target, flags),
+    open: (path, flags) => open(path, flags),
     close: (fd) => close(fd),
     errno: () => koffi.errno(),
   };
@@ -187,6 +195,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     setns: { parameters: ["i32", "i32"], result: "i32" },
     unshare: { parameters: ["i32"], result: "i32" },
     umount2: { parameters: ["buffer", "i32"], result: "i32" },
+    open: { parameters: ["buffer", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   });
@@ -200,6 +209,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     setns: (fd, nstype) => call("setns", fd, nstype),
     unshare: (flags) => call("unshare", flags),
     umount2: (target, flags) => call("umount2", cString(target), flags),
+    open: (path, flags) => call("open", cString(path), flags),
     close: (fd) => call("close", fd),
     // errno is per thread and the FFI call ran on this thread just before.
     errno: () => new deno.UnsafePointerView(symbols.__errno_location()).getInt32(),
