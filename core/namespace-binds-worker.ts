@@ -52,39 +52,40 @@ function attach(tree: number, bind: BindRequest): Attached {
 function runJob(job: NamespaceJob, home: number, first: boolean): JobOutcome {
   const { pid, namespace } = job;
   let nsFd: number | undefined;
-  const trees: (number | undefined)[] = [];
+  const trees: number[] = [];
   try {
     // Sources are looked up in our own namespace.
     if (!first) calls.setns(home, sys.CLONE_NEWNS);
     nsFd = calls.open(`/proc/${pid}/ns/mnt`, sys.O_RDONLY | sys.O_CLOEXEC);
     const opened = readlinkSync(`/proc/self/fd/${nsFd}`);
     if (opened !== namespace) return { pid, namespace, ok: false, error: `process ${pid} left (its pid now names ${opened})`, code: "ESRCH" };
-    const outcomes: BindOutcome[] = [];
-    const pending: { bind: BindRequest; tree: number }[] = [];
-    for (const bind of job.binds) {
+    // In the order of job.binds: a detached copy each, or why there is none.
+    const copies = job.binds.map((bind): number | BindOutcome => {
       try {
         const tree = detachedCopy(bind.source);
         trees.push(tree);
-        pending.push({ bind, tree });
+        return tree;
       } catch (err) {
         const { error, code } = failure(err);
-        outcomes.push({ target: bind.target, ok: false, error: `cannot copy ${bind.source}: ${error}`, ...(code !== undefined && { code }) });
+        return { target: bind.target, ok: false, error: `cannot copy ${bind.source}: ${error}`, ...(code !== undefined && { code }) };
       }
-    }
+    });
     calls.setns(nsFd, sys.CLONE_NEWNS);
-    for (const { bind, tree } of pending) {
+    const outcomes = job.binds.map((bind, index): BindOutcome => {
+      const copy = copies[index];
+      if (typeof copy !== "number") return copy;
       try {
-        outcomes.push({ target: bind.target, ok: true, how: attach(tree, bind) });
+        return { target: bind.target, ok: true, how: attach(copy, bind) };
       } catch (err) {
-        outcomes.push({ target: bind.target, ok: false, ...failure(err) });
+        return { target: bind.target, ok: false, ...failure(err) };
       }
-    }
+    });
     return { pid, namespace, ok: true, binds: outcomes };
   } catch (err) {
     const { error, code } = failure(err);
     return { pid, namespace, ok: false, error, ...(code !== undefined && { code }) };
   } finally {
-    for (const tree of trees) if (tree !== undefined) calls.close(tree);
+    for (const tree of trees) calls.close(tree);
     if (nsFd !== undefined) calls.close(nsFd);
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * Binding into another mount namespace for real (root): a process in a private mount
+ * namespace (util-linux unshare) with a bind over a file, as a container has over
+ * /proc/meminfo. Runs under Node and Deno (the worker thread's FFI differs).
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseMountinfo } from "./mountinfo.ts";
+import { bindInNamespaces } from "./namespace-binds.ts";
+
+async function privateNamespace(script: string): Promise<ChildProcess> {
+  const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", `${script}; echo ready; exec sleep 60`], { stdio: ["ignore", "pipe", "inherit"] });
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000);
+    child.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ready")) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.on("exit", () => resolve(false));
+  });
+  if (!ready) {
+    child.kill("SIGKILL");
+    throw new Error(`unshare did not become ready: ${script}`);
+  }
+  return child;
+}
+
+test("replace puts the new bind beneath the old one and detaches the old; attach mounts over a plain file; failures are per bind and per namespace", async () => {
+  assert.equal(process.getuid?.(), 0, "needs root");
+  const dir = mkdtempSync(join(tmpdir(), "procview-nsbinds-"));
+  for (const [name, text] of [["old", "old view\n"], ["new", "new view\n"], ["host-a", "host a\n"], ["host-b", "host b\n"]]) writeFileSync(join(dir, name), text);
+  const child = await privateNamespace(`mount --bind -o ro ${dir}/old ${dir}/host-a`);
+  try {
+    const pid = child.pid!;
+    const namespace = readlinkSync(`/proc/${pid}/ns/mnt`);
+    assert.notEqual(namespace, readlinkSync("/proc/self/ns/mnt"));
+    const [outcome] = await bindInNamespaces([
+      {
+        pid,
+        namespace,
+        binds: [
+          { source: join(dir, "new"), target: join(dir, "host-a"), mode: "replace" },
+          { source: join(dir, "new"), target: join(dir, "host-b"), mode: "attach" },
+          { source: join(dir, "missing"), target: join(dir, "old"), mode: "attach" },
+        ],
+      },
+    ]);
+    assert.deepEqual(outcome, {
+      pid,
+      namespace,
+      ok: true,
+      binds: [
+        { target: join(dir, "host-a"), ok: true, how: "beneath" },
+        { target: join(dir, "host-b"), ok: true, how: "attached" },
+        { target: join(dir, "old"), ok: false, code: "ENOENT", error: `cannot copy ${join(dir, "missing")}: open_tree(${join(dir, "missing")}) failed: ENOENT` },
+      ],
+    });
+    assert.equal(readFileSync(`/proc/${pid}/root${dir}/host-a`, "utf8"), "new view\n");
+    assert.equal(readFileSync(`/proc/${pid}/root${dir}/host-b`, "utf8"), "new view\n");
+    const mounts = parseMountinfo(readFileSync(`/proc/${pid}/mountinfo`, "utf8"));
+    assert.equal(mounts.filter((m) => m.mountPoint === join(dir, "host-a")).length, 1, "the old bind is gone, not stacked under");
+    assert.ok(mounts.filter((m) => m.mountPoint.startsWith(dir)).every((m) => m.root.endsWith("/new")));
+    assert.throws(() => writeFileSync(`/proc/${pid}/root${dir}/host-a`, "write through"), { code: "EROFS" });
+    // Our own namespace is untouched.
+    assert.equal(readFileSync(join(dir, "host-a"), "utf8"), "host a\n");
+    assert.equal(readFileSync(join(dir, "host-b"), "utf8"), "host b\n");
+
+    const [wrongNamespace, gone] = await bindInNamespaces([
+      { pid, namespace: "mnt:[1]", binds: [{ source: join(dir, "new"), target: join(dir, "old"), mode: "attach" }] },
+      { pid: 0x3fffffff, namespace: "mnt:[1]", binds: [{ source: join(dir, "new"), target: join(dir, "old"), mode: "attach" }] },
+    ]);
+    assert.equal(wrongNamespace.ok, false);
+    assert.equal(!wrongNamespace.ok && wrongNamespace.code, "ESRCH");
+    assert.equal(gone.ok, false);
+    assert.equal(!gone.ok && gone.code, "ENOENT");
+  } finally {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
