@@ -96,18 +96,29 @@ export function scanMountNamespaces(procDir = "/proc"): NamespaceMounts[] {
   return [...seen.values()];
 }
 
-/** Every cgroup path (any controller) some process is in. */
-function occupiedCgroups(procDir: string): Set<string> {
-  const paths = new Set<string>();
+/** Each process's cgroup paths (any controller). */
+function* processCgroups(procDir: string): Generator<{ pid: number; paths: Iterable<string> }> {
   for (const name of readdirSync(procDir)) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      for (const path of parseProcCgroup(readFileSync(`${procDir}/${name}/cgroup`, "utf8")).values()) paths.add(path);
+      yield { pid: Number(name), paths: parseProcCgroup(readFileSync(`${procDir}/${name}/cgroup`, "utf8")).values() };
     } catch {
       // Exited meanwhile.
     }
   }
-  return paths;
+}
+
+/** Every cgroup path some process is in. */
+function occupiedCgroups(procDir: string): Set<string> {
+  const occupied = new Set<string>();
+  for (const { paths } of processCgroups(procDir)) for (const path of paths) occupied.add(path);
+  return occupied;
+}
+
+/** A process in the cgroup at `cgroupPath` (relative to the hierarchy roots), if any. */
+export function processInCgroup(cgroupPath: string, procDir = "/proc"): number | undefined {
+  for (const { pid, paths } of processCgroups(procDir)) if ([...paths].includes(cgroupPath)) return pid;
+  return undefined;
 }
 
 const devicesFile = (stateDir: string): string => join(stateDir, "fuse-devices.json");
@@ -250,6 +261,9 @@ export async function ensureViewBinds(
   } catch (err) {
     return { pid, namespace: "", ok: false, error: `cannot read the mounts of process ${pid}: ${(err as Error).message}`, code: (err as NodeJS.ErrnoException).code };
   }
+  // A wrong pid must never put views over the host's own files.
+  const hostNamespaces = new Set([readlinkSync(`${procDir}/self/ns/mnt`), readlinkSync(`${procDir}/1/ns/mnt`)]);
+  if (hostNamespaces.has(namespace)) return { pid, namespace, ok: false, error: `process ${pid} is in the host's mount namespace, not a container's`, code: "EINVAL" };
   const requests: BindRequest[] = [];
   for (const bind of binds) {
     const top = visible.get(bind.target);
