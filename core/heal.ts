@@ -115,6 +115,15 @@ function occupiedCgroups(procDir: string): Set<string> {
   return occupied;
 }
 
+/** A symlink's target, or undefined where it cannot be read (pid 1 of a sandboxed host refuses it). */
+function readableLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A process in the cgroup at `cgroupPath` (relative to the hierarchy roots), if any. */
 export function processInCgroup(cgroupPath: string, procDir = "/proc"): number | undefined {
   for (const { pid, paths } of processCgroups(procDir)) if ([...paths].includes(cgroupPath)) return pid;
@@ -262,7 +271,7 @@ export async function ensureViewBinds(
     return { pid, namespace: "", ok: false, error: `cannot read the mounts of process ${pid}: ${(err as Error).message}`, code: (err as NodeJS.ErrnoException).code };
   }
   // A wrong pid must never put views over the host's own files.
-  const hostNamespaces = new Set([readlinkSync(`${procDir}/self/ns/mnt`), readlinkSync(`${procDir}/1/ns/mnt`)]);
+  const hostNamespaces = new Set([readlinkSync(`${procDir}/self/ns/mnt`), readableLink(`${procDir}/1/ns/mnt`)]);
   if (hostNamespaces.has(namespace)) return { pid, namespace, ok: false, error: `process ${pid} is in the host's mount namespace, not a container's`, code: "EINVAL" };
   const requests: BindRequest[] = [];
   for (const bind of binds) {

@@ -101,3 +101,25 @@ test("SIGKILL of the FUSE server, then a plain start: the same running pod reads
     `the stopped container ${leaver} is not logged as one that cannot be healed:\n${readFileSync(newServer.logFile, "utf8")}`,
   );
 });
+
+test("a pod created while the plugin was down gets its views in place once the plugin is back (Synchronize), without a restart", async () => {
+  const hostMemTotal = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
+  await stack!.plugin!.stop();
+  const orphan = await runPodWith("heal-orphan", ["sleep", "3600"]);
+  const before = await exec(orphan, ["head", "-n", "1", "/proc/meminfo"]);
+  assert.equal(before.stdout, `${hostMemTotal}\n`, "without the plugin the pod starts with the host's /proc");
+
+  const plugin = await stack!.startPlugin();
+  await waitUntil("the pod's own MemTotal", healWithinMs, async () => (await exec(orphan, ["head", "-n", "1", "/proc/meminfo"])).stdout === `${limitLine}\n`).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- plugin log ---\n${readFileSync(plugin.logFile, "utf8").slice(-4000)}`);
+  });
+  for (const view of viewFiles) {
+    const result = await exec(orphan, ["cat", view.target]);
+    assert.equal(result.exitCode, 0, `${view.target}: ${result.stderr}`);
+  }
+  const bound = plugin.records().find((r) => r.msg === "bound procview views into a running container" && r.containerId === orphan);
+  assert.ok(bound, `no "bound" record for ${orphan}`);
+  assert.deepEqual(new Set(bound.targets as string[]), new Set(viewFiles.map((view) => view.target)));
+  // The pod healed after the crash above already shows the live mount: the plugin leaves it as it is.
+  assert.ok(!plugin.records().some((r) => String(r.msg).startsWith("cannot heal") && r.containerId === orphan));
+});
