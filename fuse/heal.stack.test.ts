@@ -12,7 +12,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLimitedCgroup } from "../bench/limited-cgroup.ts";
@@ -61,7 +62,18 @@ async function waitUntil(what: string, timeoutMs: number, done: () => boolean): 
   return Date.now() - started;
 }
 
-test("SIGKILL of procview fuse, then a plain start: LXCFS-layout binds in a running namespace read their own MemTotal again, never the host's", async () => {
+const pinnedDeno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+const runtimes: [string, string[] | undefined][] = [
+  ["node", undefined],
+  ["deno run -A", [existsSync(pinnedDeno) ? pinnedDeno : "deno", "run", "-A"]],
+];
+
+for (const [runtimeName, runtime] of runtimes) {
+  test(`SIGKILL of procview fuse (${runtimeName}), then a plain start: LXCFS-layout binds in a running namespace read their own MemTotal again, never the host's`, () =>
+    crashAndRestart(runtime));
+}
+
+async function crashAndRestart(runtime: string[] | undefined): Promise<void> {
   assert.equal(process.getuid?.(), 0, "needs root");
   const hostMemTotal = memTotalKb(readFileSync("/proc/meminfo", "utf8").split("\n")[0]);
   const dir = await mkdtemp(join(tmpdir(), "procview-heal-"));
@@ -69,7 +81,7 @@ test("SIGKILL of procview fuse, then a plain start: LXCFS-layout binds in a runn
   const servers: ProcviewFuse[] = [];
   const readers: ChildProcess[] = [];
   try {
-    const first = await startProcviewFuse({ dir });
+    const first = await startProcviewFuse({ dir, runtime });
     servers.push(first);
     // A second namespace binds a container's file whose record will be gone: it cannot be healed.
     const registry = new ContainerRegistry(first.stateDir);
@@ -91,7 +103,7 @@ test("SIGKILL of procview fuse, then a plain start: LXCFS-layout binds in a runn
     await waitUntil("failed reads in the gap", 5_000, () => healable.lines.slice(beforeGap).some((line) => line.includes("FAILED")));
 
     const restartedAt = Date.now();
-    const second = await startProcviewFuse({ dir });
+    const second = await startProcviewFuse({ dir, runtime });
     servers.push(second);
     const healedAfter = await waitUntil("the healed view", healWithinMs, () => memTotalKb(healable.lines.at(-1) ?? "") === limitKb);
     const readsAfterCrash = healable.lines.slice(beforeGap);
@@ -122,4 +134,4 @@ test("SIGKILL of procview fuse, then a plain start: LXCFS-layout binds in a runn
     await cgroup.remove();
     await rm(dir, { recursive: true, force: true });
   }
-});
+}
