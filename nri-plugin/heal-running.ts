@@ -20,6 +20,14 @@ export interface RunningContainerViews {
 /** Binds the views each container lacks; logs what it did and, with the container id, what it could not. */
 export async function healRunningContainers(containers: RunningContainerViews[], mountpoint: string, logger: Logger, procDir = "/proc"): Promise<void> {
   if (containers.length === 0) return;
+  const missing = missingCapabilities(readFileSync(`${procDir}/self/status`, "utf8"));
+  if (missing.length > 0) {
+    logger.warn("cannot heal running containers: entering their mount namespaces needs capabilities this process lacks; they get views when restarted", {
+      missing,
+      containers: containers.map((container) => container.containerId),
+    });
+    return;
+  }
   const device = procviewDeviceAt(readFileSync(`${procDir}/self/mountinfo`, "utf8"), mountpoint);
   if (device === undefined) {
     logger.warn("cannot heal running containers: no procview mount here", { mountpoint, containers: containers.length });
@@ -44,4 +52,18 @@ export async function healRunningContainers(containers: RunningContainerViews[],
     if (bound.length > 0) logger.info("bound procview views into a running container", { ...fields, pid, targets: bound.map((bind) => bind.target) });
     else if (outcome.binds.length === 0) logger.debug("running container has live procview views", fields);
   }
+}
+
+/** setns into another mount namespace needs CAP_SYS_ADMIN and CAP_SYS_CHROOT; reading its ns link, CAP_SYS_PTRACE. */
+const neededCapabilities: [string, number][] = [
+  ["CAP_SYS_CHROOT", 18],
+  ["CAP_SYS_PTRACE", 19],
+  ["CAP_SYS_ADMIN", 21],
+];
+
+/** The needed capabilities missing from the effective set in a /proc/<pid>/status text. */
+export function missingCapabilities(status: string): string[] {
+  const effective = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  const bits = effective ? BigInt(`0x${effective[1]}`) : 0n;
+  return neededCapabilities.filter(([, bit]) => (bits & (1n << BigInt(bit))) === 0n).map(([name]) => name);
 }

@@ -31,6 +31,7 @@ const unitTests = [
   "nri-plugin/mux.test.ts",
   "nri-plugin/ttrpc.test.ts",
   "nri-plugin/procview-plugin.test.ts",
+  "nri-plugin/heal-running.test.ts",
   "nri-plugin/stub.test.ts",
   "integration/apt-sources.test.ts",
   "integration/containerd-config.test.ts",
