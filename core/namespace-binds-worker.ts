@@ -90,21 +90,20 @@ function runJob(job: NamespaceJob, home: number, first: boolean): JobOutcome {
   }
 }
 
-function runJobs(jobs: NamespaceJob[], s: Syscalls): JobOutcome[] {
-  const home = s.open("/proc/thread-self/ns/mnt", sys.O_RDONLY | sys.O_CLOEXEC);
+/** Runs every job, reporting each outcome as soon as it is known. */
+function runJobs(jobs: NamespaceJob[], s: Syscalls, report: (outcome: JobOutcome) => void): void {
+  let home: number | undefined;
+  let started = 0;
   try {
+    home = s.open("/proc/thread-self/ns/mnt", sys.O_RDONLY | sys.O_CLOEXEC);
     s.unshare(sys.CLONE_FS);
-    return jobs.map((job, index) => runJob(job, home, index === 0));
+    for (const job of jobs) report(runJob(job, home, started++ === 0));
+  } catch (err) {
+    const { error, code } = failure(err);
+    for (const job of jobs.slice(started)) report({ pid: job.pid, namespace: job.namespace, ok: false, error, ...(code !== undefined && { code }) });
   } finally {
-    s.close(home);
+    if (home !== undefined) s.close(home);
   }
 }
 
-let outcomes: JobOutcome[];
-try {
-  outcomes = runJobs(workerData as NamespaceJob[], calls);
-} catch (err) {
-  const { error, code } = failure(err);
-  outcomes = (workerData as NamespaceJob[]).map((job) => ({ pid: job.pid, namespace: job.namespace, ok: false, error, ...(code !== undefined && { code }) }));
-}
-parentPort!.postMessage(outcomes);
+runJobs(workerData as NamespaceJob[], calls, (outcome) => parentPort!.postMessage(outcome));

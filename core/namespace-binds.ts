@@ -45,28 +45,32 @@ export type JobOutcome =
 const workerUrl = new URL("./namespace-binds-worker.ts", (import.meta as ImportMeta & { url: string }).url);
 
 /**
- * Runs the jobs in one worker thread, in order. Resolves with one outcome per job; a
- * worker that does not finish within `timeoutMs` (a source lookup hanging on an
- * unresponsive FUSE server) fails every job it did not report.
+ * Runs the jobs in one worker thread, in order; it reports each job as it finishes.
+ * Resolves with one outcome per job; when the worker does not finish within `timeoutMs`
+ * (a path lookup hanging on an unresponsive FUSE mount), the jobs it has not reported fail.
  */
 export function bindInNamespaces(jobs: NamespaceJob[], timeoutMs = 30_000): Promise<JobOutcome[]> {
   if (jobs.length === 0) return Promise.resolve([]);
   return new Promise((resolve) => {
     const worker = new Worker(workerUrl, { workerData: jobs });
+    const outcomes: JobOutcome[] = [];
     let settled = false;
-    const finish = (outcomes: JobOutcome[]): void => {
+    const finish = (failure?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      for (const job of jobs.slice(outcomes.length)) outcomes.push({ pid: job.pid, namespace: job.namespace, ok: false, error: failure ?? "not run" });
       resolve(outcomes);
     };
-    const failAll = (error: string): JobOutcome[] => jobs.map((job) => ({ pid: job.pid, namespace: job.namespace, ok: false, error }));
     const timer = setTimeout(() => {
-      finish(failAll(`binding did not finish within ${timeoutMs} ms`));
+      finish(`binding did not finish within ${timeoutMs} ms`);
       void worker.terminate();
     }, timeoutMs);
-    worker.on("message", (outcomes: JobOutcome[]) => finish(outcomes));
-    worker.on("error", (err) => finish(failAll(`bind worker failed: ${err.message}`)));
-    worker.on("exit", (code) => finish(failAll(`bind worker exited (${code}) without reporting`)));
+    worker.on("message", (outcome: JobOutcome) => {
+      outcomes.push(outcome);
+      if (outcomes.length === jobs.length) finish();
+    });
+    worker.on("error", (err) => finish(`bind worker failed: ${err.message}`));
+    worker.on("exit", (code) => finish(`bind worker exited (${code}) before finishing`));
   });
 }
