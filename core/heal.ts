@@ -14,8 +14,8 @@
  * and those of binds that could not be healed stay listed.
  */
 
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { fuseFsType } from "./fuse-status.ts";
 import type { Logger } from "./log.ts";
 import { parseMountinfo, type MountEntry } from "./mountinfo.ts";
@@ -152,6 +152,36 @@ export function writeServedDevices(stateDir: string, devices: Iterable<string>):
 export function procviewDeviceAt(mountinfo: string, mountpoint: string): string | undefined {
   const mounts = parseMountinfo(mountinfo).filter((m) => m.fsType === fuseFsType && m.mountPoint === mountpoint);
   return mounts.at(-1)?.device;
+}
+
+/** The device of the procview mount on `mountpoint` (a path as given: a dead mount cannot be resolved, its parent can). */
+export function procviewDeviceOn(mountpoint: string): string | undefined {
+  const absolute = resolve(mountpoint);
+  let canonical: string;
+  try {
+    canonical = join(realpathSync(dirname(absolute)), basename(absolute));
+  } catch {
+    return undefined;
+  }
+  return procviewDeviceAt(readFileSync("/proc/self/mountinfo", "utf8"), canonical);
+}
+
+/**
+ * What a FUSE server does once it serves: remember its mount's device for a successor,
+ * then heal the binds of mounts of servers that died before (and of `leftoverDevice`, the
+ * dead mount it found on its mountpoint). Never fails: what cannot be healed is logged.
+ */
+export async function healAfterStart(o: { stateDir: string; mountpoint: string; leftoverDevice?: string; logger: Logger }): Promise<HealReport | undefined> {
+  try {
+    const device = procviewDeviceOn(o.mountpoint);
+    if (device === undefined) throw new Error(`no procview mount listed at ${o.mountpoint}`);
+    writeServedDevices(o.stateDir, [...readServedDevices(o.stateDir), device]);
+    const alsoStale = o.leftoverDevice === undefined ? [] : [o.leftoverDevice];
+    return await healStaleBinds({ mountpoint: o.mountpoint, device, stateDir: o.stateDir, logger: o.logger, alsoStale });
+  } catch (err) {
+    o.logger.error("cannot heal the views of running containers", { mountpoint: o.mountpoint, err });
+    return undefined;
+  }
 }
 
 export interface HealOptions {

@@ -4,10 +4,10 @@
  * and undo all of it on stop. What is served is the tree module's business.
  */
 
-import { closeSync, readFileSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { createLogger, type Logger } from "../core/log.ts";
 import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
-import { healStaleBinds, procviewDeviceAt, readServedDevices, writeServedDevices, type HealReport } from "../core/heal.ts";
+import { healAfterStart, procviewDeviceOn } from "../core/heal.ts";
 import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse, unmountOrDetach } from "./kernel/mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./kernel/request-loop.ts";
 
@@ -29,19 +29,13 @@ export interface FuseServer {
   stop(): Promise<void>;
   /** Resolves if the server ends without stop(): the mount was removed from outside (or every worker failed). */
   closed: Promise<void>;
-  /**
-   * Settles when binds of earlier, dead procview mounts in running containers have been
-   * replaced (core/heal.ts); absent in the fuse-native backend, which does not heal.
-   */
-  healed?: Promise<HealReport | undefined>;
 }
 
 export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer> {
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
-  // A dead server's mount still on the mountpoint names the device its binds in containers show.
-  const mountsBefore = readFileSync("/proc/self/mountinfo", "utf8");
+  // Before a dead server's mount is removed: its device is what binds of it in containers show.
+  const leftoverDevice = procviewDeviceOn(o.mountpoint);
   const mountpoint = await prepareMountpoint(o.mountpoint, logger);
-  const leftoverDevice = procviewDeviceAt(mountsBefore, mountpoint);
   const fd = openFuseDevice();
   try {
     await mountFuse(fd, mountpoint);
@@ -80,7 +74,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     throw new Error(`cannot write the FUSE status file in ${o.stateDir}: ${(err as Error).message}`);
   }
   logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid });
-  const healed = healAfterStart(o.stateDir, mountpoint, leftoverDevice, logger);
+  void healAfterStart({ stateDir: o.stateDir, mountpoint, leftoverDevice, logger });
 
   let stopping = false;
   let released = false;
@@ -122,21 +116,5 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   };
   let stopped: Promise<void> | undefined;
 
-  return { mountpoint, stop: () => (stopped ??= stopServing()), closed, healed };
-}
-
-/**
- * Remembers this mount's device for a successor, then heals the binds of the mounts of
- * servers that died before. Never fails the server: what cannot be healed is logged.
- */
-async function healAfterStart(stateDir: string, mountpoint: string, leftoverDevice: string | undefined, logger: Logger): Promise<HealReport | undefined> {
-  try {
-    const device = procviewDeviceAt(readFileSync("/proc/self/mountinfo", "utf8"), mountpoint);
-    if (device === undefined) throw new Error(`no procview mount listed at ${mountpoint}`);
-    writeServedDevices(stateDir, [...readServedDevices(stateDir), device]);
-    return await healStaleBinds({ mountpoint, device, stateDir, logger, alsoStale: leftoverDevice === undefined ? [] : [leftoverDevice] });
-  } catch (err) {
-    logger.error("cannot heal the views of running containers", { mountpoint, err });
-    return undefined;
-  }
+  return { mountpoint, stop: () => (stopped ??= stopServing()), closed };
 }
