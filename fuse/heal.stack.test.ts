@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { createLimitedCgroup } from "../bench/limited-cgroup.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
+import { waitUntil } from "../integration/waiting.ts";
 import { isRunning } from "../integration/leftovers.ts";
 
 const limitKb = 64 * 1024;
@@ -53,14 +54,6 @@ function startReader(source: string): { child: ChildProcess; lines: string[]; re
   return { child, lines, ready };
 }
 
-async function waitUntil(what: string, timeoutMs: number, done: () => boolean): Promise<number> {
-  const started = Date.now();
-  while (!done()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Date.now() - started;
-}
 
 const pinnedDeno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
 const runtimes: [string, string[] | undefined][] = [

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { viewFiles } from "../core/views.ts";
+import { waitUntil } from "./waiting.ts";
 import { isRunning } from "./leftovers.ts";
 import { startProcviewStack, type ProcviewStack } from "./procview-stack.ts";
 
@@ -43,14 +44,6 @@ async function exec(id: string, command: string[]): Promise<{ stdout: string; ex
   return await stack!.cri.execSync(id, command, 10);
 }
 
-async function waitUntil(what: string, timeoutMs: number, done: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await done())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return Date.now() - started;
-}
 
 test("SIGKILL of the FUSE server, then a plain start: the same running pod reads its own MemTotal again within 15 s, never the host's", async () => {
   const hostMemTotal = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
