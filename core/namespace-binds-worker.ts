@@ -4,7 +4,7 @@
  * namespaces, where no module may be loaded and no relative path means what it did.
  */
 
-import { readlinkSync } from "node:fs";
+import { readlinkSync, statSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { BindOutcome, BindRequest, JobOutcome, NamespaceJob } from "./namespace-binds.ts";
 import { SyscallError, sys, syscalls, type Syscalls } from "./syscalls.ts";
@@ -32,11 +32,31 @@ function detachedCopy(source: string): number {
 
 type Attached = Extract<BindOutcome, { ok: true }>["how"];
 
+/** A mount that answers is never replaced: it may be another server's, on a reused device number. */
+class LiveMount extends Error {
+  readonly code = "EEXIST";
+  constructor(target: string) {
+    super(`the mount on ${target} answers: left as it is`);
+  }
+}
+
+/** Whether the file at `path` is on a FUSE connection that is gone (aborted: ENOTCONN, ECONNABORTED). */
+function isDeadFuse(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOTCONN" || code === "ECONNABORTED";
+  }
+}
+
 function attach(tree: number, bind: BindRequest): Attached {
   if (bind.mode === "attach") {
     calls.moveMount(tree, "", sys.AT_FDCWD, bind.target, sys.MOVE_MOUNT_F_EMPTY_PATH);
     return "attached";
   }
+  if (!isDeadFuse(bind.target)) throw new LiveMount(bind.target);
   try {
     calls.moveMount(tree, "", sys.AT_FDCWD, bind.target, sys.MOVE_MOUNT_F_EMPTY_PATH | sys.MOVE_MOUNT_BENEATH);
   } catch (err) {

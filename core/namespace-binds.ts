@@ -22,7 +22,10 @@ export interface BindRequest {
   source: string;
   /** Where it goes inside the target namespace (e.g. /proc/meminfo). */
   target: string;
-  /** replace: a dead mount sits on target and must go; attach: mount over whatever is there. */
+  /**
+   * replace: a dead FUSE mount sits on target and must go (one that still answers is left
+   * as it is, failing with code EEXIST); attach: mount over whatever is there.
+   */
   mode: "replace" | "attach";
 }
 
