@@ -230,15 +230,14 @@ export async function healStaleBinds(o: HealOptions): Promise<HealReport> {
     }
     const healed = outcome.binds.filter((bind) => bind.ok);
     report.healed += healed.length;
-    report.failed += outcome.binds.length - healed.length;
     for (const failure of outcome.binds.filter(isFailure)) {
       const bind = binds.find((b) => b.target === failure.target);
       if (failure.code === "EEXIST") {
-        // Alive: a device number reused by another procview mount since ours was gone.
-        report.failed--;
+        // It answers: a device number reused by another procview mount since ours was gone.
         o.logger.info("left a live procview bind alone", { pid: outcome.pid, target: failure.target, device: bind?.device });
         continue;
       }
+      report.failed++;
       if (bind) stillStale.add(bind.device);
       o.logger.warn("cannot heal a procview view in a container", { ...describeOwner(bind ? [bind] : binds, outcome.pid, procDir), target: failure.target, reason: failure.error, code: failure.code });
     }
