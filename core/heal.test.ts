@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { containerIdOfRoot, findStaleBinds, healingJobs, procviewDeviceAt, readServedDevices, writeServedDevices, type NamespaceMounts } from "./heal.ts";
+import { containerIdOfRoot, findStaleBinds, healingJobs, procviewDeviceAt, readServedDevices, viewBindRequests, visibleMounts, writeServedDevices, type NamespaceMounts } from "./heal.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 
 // A container (runc) with views of a dead mount (0:41), one healed view stacked over a
@@ -76,4 +76,21 @@ test("served devices: written privately, read back, garbage ignored", () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the plugin's requests: nothing where the live mount shows, replace over another procview device, attach over the host's file", () => {
+  const source = (view: string) => `/var/lib/procview/containers/abc/proc/${view}`;
+  const requests = viewBindRequests(
+    visibleMounts(containerMounts),
+    [
+      { source: source("meminfo"), target: "/proc/meminfo" },
+      { source: source("cpuinfo"), target: "/proc/cpuinfo" },
+      { source: source("uptime"), target: "/proc/uptime" },
+    ],
+    "0:68",
+  );
+  assert.deepEqual(requests, [
+    { source: source("meminfo"), target: "/proc/meminfo", mode: "replace" },
+    { source: source("uptime"), target: "/proc/uptime", mode: "attach" },
+  ]);
 });

@@ -48,17 +48,17 @@ export function containerIdOfRoot(root: string): string | undefined {
 }
 
 /** The mount that is visible at each mount point: the last one mounted there. */
-function topmostMounts(mounts: MountEntry[]): MountEntry[] {
+export function visibleMounts(mounts: MountEntry[]): Map<string, MountEntry> {
   const top = new Map<string, MountEntry>();
   for (const mount of mounts) top.set(mount.mountPoint, mount);
-  return [...top.values()];
+  return top;
 }
 
 /** Binds whose visible mount is a procview filesystem with one of `staleDevices`. */
 export function findStaleBinds(namespaces: NamespaceMounts[], staleDevices: ReadonlySet<string>): StaleBind[] {
   const stale: StaleBind[] = [];
   for (const { namespace, pid, mounts } of namespaces) {
-    for (const mount of topmostMounts(mounts)) {
+    for (const mount of visibleMounts(mounts).values()) {
       if (mount.fsType !== fuseFsType || !staleDevices.has(mount.device)) continue;
       const containerId = containerIdOfRoot(mount.root);
       stale.push({ namespace, pid, target: mount.mountPoint, root: mount.root, device: mount.device, ...(containerId !== undefined && { containerId }) });
@@ -285,6 +285,21 @@ function goneContainers(stateDir: string, stale: StaleBind[], procDir: string): 
 }
 
 /**
+ * What a namespace whose visible mounts are `visible` needs so that each of `binds` shows
+ * the live mount: nothing where it already does, a replacement over a procview mount of
+ * another device (dead, or it is left alone), the view mounted over anything else.
+ */
+export function viewBindRequests(visible: ReadonlyMap<string, MountEntry>, binds: { source: string; target: string }[], liveDevice: string): BindRequest[] {
+  const requests: BindRequest[] = [];
+  for (const bind of binds) {
+    const top = visible.get(bind.target);
+    if (top?.fsType === fuseFsType && top.device === liveDevice) continue;
+    requests.push({ ...bind, mode: top?.fsType === fuseFsType ? "replace" : "attach" });
+  }
+  return requests;
+}
+
+/**
  * For the NRI plugin (containers created while it or the FUSE server was down): makes
  * each of `binds` show the live mount (device `liveDevice`) inside the mount namespace
  * of `pid`. A target already showing it stays as it is; a dead procview bind is
@@ -301,19 +316,14 @@ export async function ensureViewBinds(
   let visible: Map<string, MountEntry>;
   try {
     namespace = readlinkSync(`${procDir}/${pid}/ns/mnt`);
-    visible = new Map(topmostMounts(parseMountinfo(readFileSync(`${procDir}/${pid}/mountinfo`, "utf8"))).map((m) => [m.mountPoint, m]));
+    visible = visibleMounts(parseMountinfo(readFileSync(`${procDir}/${pid}/mountinfo`, "utf8")));
   } catch (err) {
     return { pid, namespace: "", ok: false, error: `cannot read the mounts of process ${pid}: ${(err as Error).message}`, code: (err as NodeJS.ErrnoException).code };
   }
   // A wrong pid must never put views over the host's own files.
   const hostNamespaces = new Set([readlinkSync(`${procDir}/self/ns/mnt`), readableLink(`${procDir}/1/ns/mnt`)]);
   if (hostNamespaces.has(namespace)) return { pid, namespace, ok: false, error: `process ${pid} is in the host's mount namespace, not a container's`, code: "EINVAL" };
-  const requests: BindRequest[] = [];
-  for (const bind of binds) {
-    const top = visible.get(bind.target);
-    if (top?.fsType === fuseFsType && top.device === liveDevice) continue;
-    requests.push({ ...bind, mode: top?.fsType === fuseFsType ? "replace" : "attach" });
-  }
+  const requests = viewBindRequests(visible, binds, liveDevice);
   if (requests.length === 0) return { pid, namespace, ok: true, binds: [] };
   const [outcome] = await bindInNamespaces([{ pid, namespace, binds: requests }], options.timeoutMs);
   return outcome;
