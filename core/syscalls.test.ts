@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeMountAttr, SyscallError, sys, syscalls } from "./syscalls.ts";
@@ -22,14 +22,19 @@ test("a failing call throws a SyscallError naming the call and errno", () => {
     (err: unknown) => err instanceof SyscallError && err.code === "EBADF" && err.syscall === "setns" && /setns\(-1, 0x20000\) failed: EBADF/.test(err.message),
   );
   assert.throws(() => syscalls().openTree(sys.AT_FDCWD, "/nonexistent/procview-syscalls", sys.OPEN_TREE_CLONE), { code: "ENOENT" });
+  assert.throws(() => syscalls().open("/nonexistent/procview-syscalls", sys.O_RDONLY), { code: "ENOENT" });
+  const fd = syscalls().open("/proc/self/ns/mnt", sys.O_RDONLY | sys.O_CLOEXEC);
+  assert.ok(fd >= 0);
+  syscalls().close(fd);
+  assert.throws(() => syscalls().close(fd), { code: "EBADF" });
 });
 
 test("setns(CLONE_NEWNS) is refused with EINVAL in a multi-threaded process (why a thread must first unshare CLONE_FS)", () => {
-  const fd = syscalls().open("/proc/self/ns/mnt", sys.O_RDONLY | sys.O_CLOEXEC);
+  const fd = openSync("/proc/self/ns/mnt", "r");
   try {
     assert.throws(() => syscalls().setns(fd, sys.CLONE_NEWNS), { code: "EINVAL" });
   } finally {
-    syscalls().close(fd);
+    closeSync(fd);
   }
 });
 

@@ -1,10 +1,10 @@
 /**
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
- * umount2, open, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * umount2, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
- * the calling thread (see core/mount-namespace.ts).
+ * the calling thread (see core/namespace-binds.ts). open(2) gives raw fds for them.
  *
  * Each call throws a SyscallError carrying the errno's name (`code`, as Node's fs errors
  * do) when libc returns -1. The wrappers are glibc's (2.36 and later have every one).
