@@ -4,6 +4,10 @@
  */
 
 export interface MountEntry {
+  /** The superblock's device, "major:minor": the same for every bind of one filesystem instance. */
+  device: string;
+  /** The path inside the filesystem that is mounted (a bind of one file shows that file), unescaped. */
+  root: string;
   /** Where it is mounted, unescaped. */
   mountPoint: string;
   fsType: string;
@@ -17,10 +21,10 @@ export function parseMountinfo(text: string): MountEntry[] {
     // Optional fields make the count before " - " vary; the ones after it are fixed.
     const separator = line.indexOf(" - ");
     if (separator < 0) continue;
-    const mountPoint = line.slice(0, separator).split(" ")[4];
+    const [, , device, root, mountPoint] = line.slice(0, separator).split(" ");
     const [fsType, , superOptions = ""] = line.slice(separator + 3).split(" ");
     if (mountPoint === undefined || !fsType) continue;
-    entries.push({ mountPoint: unescapeMountinfo(mountPoint), fsType, superOptions });
+    entries.push({ device, root: unescapeMountinfo(root), mountPoint: unescapeMountinfo(mountPoint), fsType, superOptions });
   }
   return entries;
 }

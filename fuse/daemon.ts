@@ -7,6 +7,7 @@
 import { closeSync } from "node:fs";
 import { createLogger, type Logger } from "../core/log.ts";
 import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
+import { healAfterStart, procviewDeviceOn } from "../core/heal.ts";
 import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse, unmountOrDetach } from "./kernel/mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./kernel/request-loop.ts";
 
@@ -32,6 +33,8 @@ export interface FuseServer {
 
 export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer> {
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
+  // Before a dead server's mount is removed: its device is what binds of it in containers show.
+  const leftoverDevice = procviewDeviceOn(o.mountpoint);
   const mountpoint = await prepareMountpoint(o.mountpoint, logger);
   const fd = openFuseDevice();
   try {
@@ -71,6 +74,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     throw new Error(`cannot write the FUSE status file in ${o.stateDir}: ${(err as Error).message}`);
   }
   logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid });
+  void healAfterStart({ stateDir: o.stateDir, mountpoint, leftoverDevice, logger });
 
   let stopping = false;
   let released = false;

@@ -99,10 +99,14 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-fuse-")));
   const mountpoint = join(dir, "mnt");
   const stateDir = join(dir, "state");
-  await mkdir(mountpoint, { recursive: true });
+  // A server killed before (crash-recovery tests) leaves a dead mount here, which mkdir cannot enter: the new server replaces it.
+  await mkdir(mountpoint, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOTCONN") throw err;
+  });
   await mkdir(stateDir, { recursive: true });
   const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
-  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint));
+  // Its own serving record, not only a listed mount: a dead server's mount is listed too.
+  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && server.records().some((r) => r.msg === "FUSE server serving" && r.pid === server.pid));
   const stopServer = server.stop;
   let stopping: Promise<void> | undefined;
   return {

@@ -70,3 +70,13 @@ export function firstLine(child: ChildProcess, timeoutMs: number): Promise<strin
     check();
   });
 }
+
+/** Polls `done` every `pollMs` until it holds; throws naming `what` after `timeoutMs`. Resolves with the ms it took. */
+export async function waitUntil(what: string, timeoutMs: number, done: () => boolean | Promise<boolean>, pollMs = 50): Promise<number> {
+  const started = Date.now();
+  while (!(await done())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  return Date.now() - started;
+}

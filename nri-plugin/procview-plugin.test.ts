@@ -9,6 +9,7 @@ import { viewFiles } from "../core/views.ts";
 import type { Liveness } from "../core/fuse-status.ts";
 import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
 import { containerRecordOf, createProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
+import type { RunningContainerViews } from "./heal-running.ts";
 
 const mountpoint = "/var/lib/procview";
 const id = "0123456789abcdef";
@@ -32,16 +33,21 @@ interface Fixture {
   registry: ContainerRegistry;
   logs: () => Record<string, unknown>[];
   stateDir: string;
+  /** What Synchronize handed to healRunning (never the real one here: it would bind into host processes). */
+  healed: RunningContainerViews[];
 }
 
 function withPlugin(options: Partial<ProcviewPluginOptions>, body: (f: Fixture) => Promise<void> | void) {
   return async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "procview-plugin-"));
     const lines: string[] = [];
+    const healed: RunningContainerViews[] = [];
     const logger: Logger = createLogger({ level: "debug", write: (line) => lines.push(line) });
     try {
-      const plugin = createProcviewPlugin({ mountpoint, stateDir, logger, liveness: () => live, now: () => 1234, ...options });
+      const healRunning = async (containers: RunningContainerViews[]) => void healed.push(...containers);
+      const plugin = createProcviewPlugin({ mountpoint, stateDir, logger, liveness: () => live, now: () => 1234, healRunning, ...options });
       await body({
+        healed,
         plugin,
         registry: new ContainerRegistry(stateDir),
         logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
@@ -272,6 +278,37 @@ test(
     assert.deepEqual(targetsOf(await plugin.createContainer!({ pod, container })), ["/proc/cpuinfo"]);
     await plugin.configure!({ config: "", runtime_name: "containerd" });
     assert.deepEqual(targetsOf(await plugin.createContainer!({ pod, container })), ["/proc/cpuinfo"], "an empty config changes nothing");
+  }),
+);
+
+test(
+  "Synchronize hands running containers that want views, with their binds, to healing once the FUSE server serves",
+  withPlugin({}, async ({ plugin, healed }) => {
+    const running = { ...container, state: ContainerState.RUNNING, pid: 42 };
+    const created = { ...container, id: "created1", state: ContainerState.CREATED };
+    const stopped = { ...container, id: "stopped1", state: ContainerState.STOPPED };
+    const optedOut = { ...container, id: "optedout1", name: "agent", state: ContainerState.RUNNING };
+    const annotated = { ...pod, annotations: { "procview.noderesource.dev/container.agent": "disabled", "views.procview.noderesource.dev/container.nginx": "meminfo" } };
+    await plugin.synchronize!([annotated], [running, created, stopped, optedOut]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(healed, [
+      {
+        containerId: id,
+        pid: 42,
+        cgroupPath: `/kubepods/burstable/pod-uid-1/${id}`,
+        binds: [{ source: `${mountpoint}/containers/${id}/proc/meminfo`, target: "/proc/meminfo" }],
+      },
+    ]);
+  }),
+);
+
+test(
+  "Synchronize heals nothing while the FUSE server is not serving, and says so",
+  withPlugin({ liveness: () => ({ live: false, reason: "no FUSE server status file" }) }, async ({ plugin, healed, logs }) => {
+    await plugin.synchronize!([pod], [{ ...container, state: ContainerState.RUNNING, pid: 42 }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(healed, []);
+    assert.ok(logs().some((r) => r.level === "warn" && String(r.msg).startsWith("FUSE server not serving; running containers stay without")));
   }),
 );
 

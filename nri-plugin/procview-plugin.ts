@@ -17,6 +17,7 @@ import { ContainerState, NriEvent, type Container, type Mount, type PodSandbox }
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
 import type { NriPlugin } from "./stub.ts";
 import { viewFilesNamed } from "./view-selection.ts";
+import { healRunningContainers, type RunningContainerViews } from "./heal-running.ts";
 
 /** Where records go; ContainerRegistry in production, a fake in tests. */
 export type RecordStore = Pick<ContainerRegistry, "put" | "remove">;
@@ -32,6 +33,8 @@ export interface ProcviewPluginOptions {
   store?: RecordStore;
   liveness?: () => Liveness;
   now?: () => number;
+  /** Gives running containers (from Synchronize) the views they lack; heal-running.ts by default. */
+  healRunning?: (containers: RunningContainerViews[]) => Promise<void>;
 }
 
 /** The read-only binds of the view files (all by default), sourced from the container's directory in the FUSE tree. */
@@ -93,6 +96,17 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
   const fileSettings = options.fileSettings ?? {};
   const flagSettings = options.flagSettings ?? {};
   let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
+  const healRunning = options.healRunning ?? ((containers) => healRunningContainers(containers, mountpoint, logger));
+
+  /** After Synchronize answered: containers created while we (or the FUSE server) were down get their views in place. */
+  const healWhenServing = async (containers: RunningContainerViews[]): Promise<void> => {
+    const live = await liveness();
+    if (!live.live) {
+      logger.warn("FUSE server not serving; running containers stay without procview views until the plugin synchronizes again", { reason: live.reason });
+      return;
+    }
+    await healRunning(containers).catch((error: unknown) => logger.error("cannot heal running containers", { error }));
+  };
 
   /** The annotation's choice, with a warning naming the pod and the annotation when its value could not be read. */
   const chosen = <T>(choice: AnnotationChoice<T>, pod: PodSandbox | undefined, container: Container, what: string): T => {
@@ -149,18 +163,25 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     synchronize(pods, containers) {
       const podsById = new Map(pods.map((pod) => [pod.id, pod]));
       let recorded = 0;
+      const toHeal: RunningContainerViews[] = [];
       for (const container of containers) {
         // Stopped containers have no mount namespace left to serve.
         if (container.state === ContainerState.STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
         try {
-          store.put(containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container)));
+          const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
+          store.put(record);
           recorded++;
+          if (container.state === ContainerState.RUNNING && wantsViews(pod, container)) {
+            const binds = viewMounts(mountpoint, record.id, viewsFor(pod, container)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
+            toHeal.push({ containerId: record.id, pid: container.pid, cgroupPath: record.cgroupPath, binds });
+          }
         } catch (err) {
           logger.error("cannot record a running container", { ...logFieldsOf(pod, container), error: err });
         }
       }
       logger.info("re-recorded running containers", { recorded, containers: containers.length });
+      if (toHeal.length > 0) void healWhenServing(toHeal);
       return [];
     },
 

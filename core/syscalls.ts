@@ -1,0 +1,217 @@
+/**
+ * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
+ * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
+ * umount2, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * under Deno through its built-in Deno.dlopen. Calls are synchronous and run on the
+ * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
+ * the calling thread (see core/namespace-binds.ts). open(2) gives raw fds for them.
+ *
+ * Each call throws a SyscallError carrying the errno's name (`code`, as Node's fs errors
+ * do) when libc returns -1. The wrappers are glibc's (2.36 and later have every one).
+ */
+
+import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
+
+/** Flags and special values from the kernel's uapi headers (the same on every architecture). */
+export const sys = {
+  AT_FDCWD: -100,
+  AT_EMPTY_PATH: 0x1000,
+  AT_RECURSIVE: 0x8000,
+  AT_SYMLINK_NOFOLLOW: 0x100,
+  OPEN_TREE_CLONE: 1,
+  OPEN_TREE_CLOEXEC: 0o2000000,
+  MOVE_MOUNT_F_EMPTY_PATH: 0x4,
+  MOVE_MOUNT_BENEATH: 0x200,
+  MOUNT_ATTR_RDONLY: 0x1,
+  MOUNT_ATTR_NOSUID: 0x2,
+  MOUNT_ATTR_NODEV: 0x4,
+  MOUNT_ATTR_NOEXEC: 0x8,
+  CLONE_FS: 0x200,
+  CLONE_NEWNS: 0x20000,
+  MNT_DETACH: 0x2,
+  UMOUNT_NOFOLLOW: 0x8,
+  O_RDONLY: 0,
+  O_CLOEXEC: 0o2000000,
+} as const;
+
+/** struct mount_attr of mount_setattr(2). */
+export interface MountAttr {
+  set?: number;
+  clear?: number;
+  propagation?: number;
+}
+
+export interface Syscalls {
+  /** open_tree(2): with OPEN_TREE_CLONE, a detached copy of the mount at `path`; returns its fd. */
+  openTree(dirfd: number, path: string, flags: number): number;
+  /** move_mount(2): attach (or move) a mount; with MOVE_MOUNT_F_EMPTY_PATH the source is the fd itself. */
+  moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): void;
+  /** mount_setattr(2): change a mount's attributes (e.g. read-only), detached ones included. */
+  mountSetattr(dirfd: number, path: string, flags: number, attr: MountAttr): void;
+  /** setns(2) for the calling thread. */
+  setns(fd: number, nstype: number): void;
+  /** unshare(2) for the calling thread. */
+  unshare(flags: number): void;
+  /** umount2(2). */
+  umount2(target: string, flags: number): void;
+  /** open(2), for an fd the other calls take (Deno's fs hands out resource ids, not fds). */
+  open(path: string, flags: number): number;
+  /** close(2) of an fd these calls returned (Deno's fs cannot close fds it did not open). */
+  close(fd: number): void;
+}
+
+export class SyscallError extends Error {
+  readonly syscall: string;
+  readonly errno: number;
+  /** The errno's name, e.g. "EINVAL" ("E<number>" when unknown). */
+  readonly code: string;
+
+  constructor(syscall: string, errno: number, detail: string) {
+    const code = errnoName(errno);
+    super(`${syscall}(${detail}) failed: ${code}`);
+    this.name = "SyscallError";
+    this.syscall = syscall;
+    this.errno = errno;
+    this.code = code;
+  }
+}
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
+
+function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/** The raw libc functions, each returning libc's int, and how to read errno after one failed. */
+interface Libc {
+  open_tree(dirfd: number, path: string, flags: number): number;
+  move_mount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): number;
+  mount_setattr(dirfd: number, path: string, flags: number, attr: Uint8Array, size: number): number;
+  setns(fd: number, nstype: number): number;
+  unshare(flags: number): number;
+  umount2(target: string, flags: number): number;
+  open(path: string, flags: number): number;
+  close(fd: number): number;
+  errno(): number;
+}
+
+let loaded: Syscalls | undefined;
+
+/** The bindings, loaded at first use (a missing libc symbol or FFI permission throws here). */
+export function syscalls(): Syscalls {
+  return (loaded ??= wrap(denoFfi() ? loadWithDeno(denoFfi()!) : loadWithKoffi()));
+}
+
+function wrap(libc: Libc): Syscalls {
+  const check = (result: number, syscall: string, detail: string): number => {
+    if (result === -1) throw new SyscallError(syscall, libc.errno(), detail);
+    return result;
+  };
+  return {
+    openTree: (dirfd, path, flags) => check(libc.open_tree(dirfd, path, flags), "open_tree", path),
+    moveMount: (fromDirfd, fromPath, toDirfd, toPath, flags) => {
+      check(libc.move_mount(fromDirfd, fromPath, toDirfd, toPath, flags), "move_mount", `${fromDirfd}:${fromPath} -> ${toPath}`);
+    },
+    mountSetattr: (dirfd, path, flags, attr) => {
+      check(libc.mount_setattr(dirfd, path, flags, encodeMountAttr(attr), mountAttrSize), "mount_setattr", `${dirfd}:${path}`);
+    },
+    setns: (fd, nstype) => {
+      check(libc.setns(fd, nstype), "setns", `${fd}, 0x${nstype.toString(16)}`);
+    },
+    unshare: (flags) => {
+      check(libc.unshare(flags), "unshare", `0x${flags.toString(16)}`);
+    },
+    umount2: (target, flags) => {
+      check(libc.umount2(target, flags), "umount2", target);
+    },
+    open: (path, flags) => check(libc.open(path, flags), "open", path),
+    close: (fd) => {
+      check(libc.close(fd), "close", String(fd));
+    },
+  };
+}
+
+const mountAttrSize = 32;
+
+/** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }, little or big endian as the host is. */
+export function encodeMountAttr(attr: MountAttr): Uint8Array {
+  const bytes = new Uint8Array(mountAttrSize);
+  const view = new DataView(bytes.buffer);
+  const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  view.setBigUint64(0, BigInt(attr.set ?? 0), littleEndian);
+  view.setBigUint64(8, BigInt(attr.clear ?? 0), littleEndian);
+  view.setBigUint64(16, BigInt(attr.propagation ?? 0), littleEndian);
+  return bytes;
+}
+
+interface KoffiLibrary {
+  func(signature: string): (...args: unknown[]) => number;
+}
+interface Koffi {
+  load(path: string): KoffiLibrary;
+  errno(): number;
+}
+
+function loadWithKoffi(): Libc {
+  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
+  const libc = koffi.load("libc.so.6");
+  const openTree = libc.func("int open_tree(int dirfd, const char *path, unsigned int flags)");
+  const moveMount = libc.func("int move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)");
+  const mountSetattr = libc.func("int mount_setattr(int dirfd, const char *path, unsigned int flags, void *attr, size_t size)");
+  const setns = libc.func("int setns(int fd, int nstype)");
+  const unshare = libc.func("int unshare(int flags)");
+  const umount2 = libc.func("int umount2(const char *target, int flags)");
+  const open = libc.func("int open(const char *path, int flags)");
+  const close = libc.func("int close(int fd)");
+  return {
+    open_tree: (dirfd, path, flags) => openTree(dirfd, path, flags),
+    move_mount: (fromDirfd, fromPath, toDirfd, toPath, flags) => moveMount(fromDirfd, fromPath, toDirfd, toPath, flags),
+    mount_setattr: (dirfd, path, flags, attr, size) => mountSetattr(dirfd, path, flags, attr, size),
+    setns: (fd, nstype) => setns(fd, nstype),
+    unshare: (flags) => unshare(flags),
+    umount2: (target, flags) => umount2(target, flags),
+    open: (path, flags) => open(path, flags),
+    close: (fd) => close(fd),
+    errno: () => koffi.errno(),
+  };
+}
+
+/** The part of Deno's FFI used here (declared locally: the project type-checks against Node's types). */
+interface DenoFfi {
+  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: Record<string, (...args: unknown[]) => unknown> };
+  UnsafePointerView: new (pointer: unknown) => { getInt32(offset?: number): number };
+}
+
+function denoFfi(): DenoFfi | undefined {
+  return (globalThis as { Deno?: DenoFfi }).Deno;
+}
+
+function loadWithDeno(deno: DenoFfi): Libc {
+  const { symbols } = deno.dlopen("libc.so.6", {
+    open_tree: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    move_mount: { parameters: ["i32", "buffer", "i32", "buffer", "u32"], result: "i32" },
+    mount_setattr: { parameters: ["i32", "buffer", "u32", "buffer", "usize"], result: "i32" },
+    setns: { parameters: ["i32", "i32"], result: "i32" },
+    unshare: { parameters: ["i32"], result: "i32" },
+    umount2: { parameters: ["buffer", "i32"], result: "i32" },
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+    __errno_location: { parameters: [], result: "pointer" },
+  });
+  const encoder = new TextEncoder();
+  const cString = (text: string): Uint8Array => encoder.encode(`${text}\0`);
+  const call = (name: string, ...args: unknown[]): number => symbols[name](...args) as number;
+  return {
+    open_tree: (dirfd, path, flags) => call("open_tree", dirfd, cString(path), flags),
+    move_mount: (fromDirfd, fromPath, toDirfd, toPath, flags) => call("move_mount", fromDirfd, cString(fromPath), toDirfd, cString(toPath), flags),
+    mount_setattr: (dirfd, path, flags, attr, size) => call("mount_setattr", dirfd, cString(path), flags, attr, BigInt(size)),
+    setns: (fd, nstype) => call("setns", fd, nstype),
+    unshare: (flags) => call("unshare", flags),
+    umount2: (target, flags) => call("umount2", cString(target), flags),
+    open: (path, flags) => call("open", cString(path), flags),
+    close: (fd) => call("close", fd),
+    // errno is per thread and the FFI call ran on this thread just before.
+    errno: () => new deno.UnsafePointerView(symbols.__errno_location()).getInt32(),
+  };
+}
