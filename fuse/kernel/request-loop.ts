@@ -80,7 +80,9 @@ export type WorkerReport =
 
 export const defaultWorkers = 2;
 /** `import.meta.url` through a cast: Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url. */
-const workerUrl = new URL("./worker.ts", (import.meta as ImportMeta & { url: string }).url);
+const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
+/** worker.ts beside the sources, worker.js beside the built package's modules. */
+const workerUrl = new URL(`./worker${moduleUrl.slice(moduleUrl.lastIndexOf("."))}`, moduleUrl);
 const stopPollMs = 20;
 
 export async function startRequestLoop(options: RequestLoopOptions): Promise<RequestLoop> {
