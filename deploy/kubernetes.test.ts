@@ -1,5 +1,5 @@
 // The DaemonSet mounts exactly what the binary's defaults expect, with the privileges the
-// docs claim, and runs the image the Containerfile builds.
+// docs claim, and runs the image deploy/image.ts builds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -8,6 +8,10 @@ import { parseAllDocuments } from "yaml";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 import { decideViews } from "../nri-plugin/annotations.ts";
+import { procviewImageName } from "./image.ts";
+
+/** Where deploy/image.ts puts the single executable. */
+const imageExecutable = "/bin/procview";
 
 // Deno type-checks import.meta without `url` under this project's node-only types.
 const moduleUrl = (import.meta as ImportMeta & { url: string }).url;
@@ -24,9 +28,16 @@ interface Container {
   image: string;
   command: string[];
   args: string[];
+  ports?: { name: string; containerPort: number }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
   securityContext?: { privileged?: boolean; capabilities?: { drop?: string[] } };
   resources?: { requests?: { cpu?: string; memory?: string } };
   volumeMounts: VolumeMount[];
+}
+
+interface Probe {
+  httpGet?: { path: string; port: string | number };
 }
 
 interface Volume {
@@ -39,6 +50,7 @@ interface PodSpec {
   hostPID?: boolean;
   priorityClassName?: string;
   serviceAccountName?: string;
+  nodeSelector?: Record<string, string>;
   containers: Container[];
   volumes: Volume[];
 }
@@ -77,11 +89,11 @@ function hostMount(c: Container, mountPath: string): { hostPath: string; type: s
   return { hostPath: volume.hostPath.path, type: volume.hostPath.type, mount };
 }
 
-/** The procview command line a container runs: what follows the entry script. */
+/** The procview command line a container runs: what follows the image's executable. */
 function procviewArgv(c: Container): string[] {
   const argv = [...c.command, ...c.args];
-  const entry = argv.indexOf("/opt/procview/bin/procview.js");
-  assert.ok(entry > 0 && argv[entry - 1] === "/usr/local/bin/node", `${c.name} must run the image's node on procview.js`);
+  const entry = argv.indexOf(imageExecutable);
+  assert.ok(entry >= 0, `${c.name} must run the image's ${imageExecutable}`);
   return argv.slice(entry + 1);
 }
 
@@ -123,11 +135,11 @@ test("the fuse container serves the default mountpoint, mounted Bidirectional fr
   assert.deepEqual(fuse.volumeMounts.map((m) => m.mountPath).sort(), ["/dev/fuse", "/run/procview", "/sys/fs/cgroup", "/var/lib/procview"]);
 });
 
-test("the fuse container joins the host's cgroup namespace before starting node", () => {
+test("the fuse container joins the host's cgroup namespace before starting procview", () => {
   const fuse = container("fuse");
-  const nodeAt = fuse.command.indexOf("/usr/local/bin/node");
-  const prefix = fuse.command.slice(0, nodeAt);
-  assert.deepEqual(prefix, ["/usr/bin/nsenter", "--cgroup=/proc/1/ns/cgroup", "--"]);
+  const procviewAt = fuse.command.indexOf(imageExecutable);
+  const prefix = fuse.command.slice(0, procviewAt);
+  assert.deepEqual(prefix, ["/bin/nsenter", "--cgroup=/proc/1/ns/cgroup", "--"]);
   // The same prefix, run here with util-linux's nsenter, against a process in another cgroup
   // namespace (this machine's pid 1 may not be opened by the test): the program named
   // after "--" is run in that process's namespace.
@@ -141,7 +153,8 @@ test("the fuse container joins the host's cgroup namespace before starting node"
       target = readlinkSync(namespaceFile);
     }
     assert.notEqual(target, readlinkSync("/proc/self/ns/cgroup"));
-    const joined = execFileSync(prefix[0], [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8" });
+    // The image's /bin/nsenter is this host's util-linux nsenter (deploy/image.ts).
+    const joined = execFileSync("nsenter", [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8" });
     assert.equal(joined.trim(), target);
   } finally {
     other.kill();
@@ -185,11 +198,23 @@ test("every container requests resources and both run the same image", () => {
   assert.equal(new Set(podSpec.containers.map((c) => c.image)).size, 1);
 });
 
-test("the containers run the node and entry script the Containerfile installs", () => {
-  const containerfile = readFileSync(new URL("./Containerfile", moduleUrl), "utf8");
-  assert.match(containerfile, /^COPY --from=build \S+\/bin\/node \/usr\/local\/bin\/node$/m);
-  assert.match(containerfile, /^COPY --from=build \/opt\/procview \/opt\/procview$/m);
-  assert.match(containerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/node", "\/opt\/procview\/bin\/procview\.js"\]$/m);
+test("the containers run the image the build makes, on Linux nodes only", () => {
+  for (const c of podSpec.containers) assert.equal(c.image, procviewImageName);
+  assert.deepEqual(podSpec.nodeSelector, { "kubernetes.io/os": "linux" });
+});
+
+test("both containers have liveness and readiness probes on their own --metrics-address port", () => {
+  const ports = new Set<number>();
+  for (const c of podSpec.containers) {
+    const command = parseCommandLine(procviewArgv(c), {});
+    assert.ok((command.kind === "fuse" || command.kind === "nri") && command.metricsAddress, `${c.name} serves metrics`);
+    const port = c.ports?.find((p) => p.containerPort === command.metricsAddress!.port);
+    assert.ok(port, `${c.name} declares its metrics port`);
+    ports.add(port.containerPort);
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: "/readyz", port: port.name });
+    assert.deepEqual(c.livenessProbe?.httpGet, { path: "/healthz", port: port.name });
+  }
+  assert.equal(ports.size, 2, "the two containers share the pod's network: different ports");
 });
 
 /**
@@ -204,12 +229,14 @@ const knownFields: Record<string, readonly string[]> = {
     "nodeSelector", "priorityClassName", "securityContext", "serviceAccountName", "terminationGracePeriodSeconds",
     "tolerations", "volumes",
   ],
-  container: ["args", "command", "env", "image", "imagePullPolicy", "livenessProbe", "name", "readinessProbe", "resources", "securityContext", "startupProbe", "volumeMounts"],
+  container: ["args", "command", "env", "image", "imagePullPolicy", "livenessProbe", "name", "ports", "readinessProbe", "resources", "securityContext", "startupProbe", "volumeMounts"],
+  containerPort: ["containerPort", "name", "protocol"],
+  httpGet: ["path", "port", "scheme", "host"],
   volumeMount: ["mountPath", "mountPropagation", "name", "readOnly", "subPath"],
   volume: ["hostPath", "name"],
   hostPath: ["path", "type"],
   securityContext: ["allowPrivilegeEscalation", "capabilities", "privileged", "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser"],
-  probe: ["exec", "failureThreshold", "initialDelaySeconds", "periodSeconds", "successThreshold", "timeoutSeconds"],
+  probe: ["exec", "httpGet", "failureThreshold", "initialDelaySeconds", "periodSeconds", "successThreshold", "timeoutSeconds"],
   resources: ["limits", "requests"],
 };
 
@@ -226,7 +253,11 @@ test("the manifest uses only field names the Kubernetes API knows, and valid enu
     assertKnownFields("container", c);
     assertKnownFields("securityContext", c.securityContext);
     assertKnownFields("resources", c.resources);
-    assertKnownFields("probe", (c as unknown as Record<string, object | undefined>).readinessProbe);
+    for (const probe of [c.readinessProbe, c.livenessProbe]) {
+      assertKnownFields("probe", probe);
+      assertKnownFields("httpGet", probe?.httpGet);
+    }
+    for (const port of c.ports ?? []) assertKnownFields("containerPort", port);
     for (const mount of c.volumeMounts) {
       assertKnownFields("volumeMount", mount);
       if (mount.mountPropagation) assert.ok(["None", "HostToContainer", "Bidirectional"].includes(mount.mountPropagation));
