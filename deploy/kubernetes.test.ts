@@ -269,3 +269,45 @@ test("the manifest uses only field names the Kubernetes API knows, and valid enu
     assert.ok(["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"].includes(volume.hostPath.type));
   }
 });
+
+interface Kustomization {
+  resources: string[];
+  configMapGenerator: { name: string; literals: string[] }[];
+  replacements: { source: { name: string; fieldPath: string }; targets: { select: { kind: string; name: string }; fieldPaths: string[] }[] }[];
+}
+
+/** The value at a kustomize fieldPath (`a.b.[name=x].c.2`) in `object`. */
+function atFieldPath(object: unknown, fieldPath: string): unknown {
+  let value = object;
+  for (const part of fieldPath.split(".")) {
+    const selector = /^\[(\w+)=(.+)\]$/.exec(part);
+    if (selector) value = (value as Record<string, unknown>[]).find((item) => item[selector[1]] === selector[2]);
+    else value = (value as Record<string, unknown>)[/^\d+$/.test(part) ? Number(part) : part];
+    assert.notEqual(value, undefined, `${fieldPath}: nothing at ${part}`);
+  }
+  return value;
+}
+
+test("the kustomize base writes its mountpoint, policy and views values where the manifest has their defaults", () => {
+  const kustomization = parseAllDocuments(readFileSync(new URL("./kubernetes/kustomization.yaml", moduleUrl), "utf8"))[0].toJS() as Kustomization;
+  assert.deepEqual(kustomization.resources, ["procview.yaml"]);
+  const values: Record<string, string> = Object.fromEntries(kustomization.configMapGenerator[0].literals.map((literal) => literal.split("=", 2)));
+  assert.deepEqual(values, { mountpoint: defaultMountpoint, defaultPolicy: "all", views: "all" });
+  const flagOf: Record<string, string> = { mountpoint: "--mountpoint", defaultPolicy: "--default-policy", views: "--views" };
+  const covered = new Set<string>();
+  for (const { source, targets } of kustomization.replacements) {
+    const key = source.fieldPath.replace(/^data\./, "");
+    for (const target of targets) {
+      assert.deepEqual(target.select, { kind: "DaemonSet", name: daemonSet?.metadata.name });
+      for (const fieldPath of target.fieldPaths) {
+        assert.equal(atFieldPath(daemonSet, fieldPath), values[key], `${fieldPath} holds the default ${key}`);
+        covered.add(fieldPath);
+        const arg = /^(.*\.args)\.(\d+)$/.exec(fieldPath);
+        if (arg) assert.equal(atFieldPath(daemonSet, `${arg[1]}.${Number(arg[2]) - 1}`), flagOf[key], `${fieldPath} is the value of ${flagOf[key]}`);
+      }
+    }
+  }
+  // Every place the manifest names the mountpoint is replaced (args, mounts, the volume).
+  const mountpointPlaces = [...JSON.stringify(daemonSet).matchAll(new RegExp(`"${defaultMountpoint}"`, "g"))].length;
+  assert.equal([...covered].filter((path) => atFieldPath(daemonSet, path) === defaultMountpoint).length, mountpointPlaces);
+});
