@@ -300,7 +300,7 @@ test("the kustomize base writes its mountpoint, policy and views values where th
     for (const target of targets) {
       assert.deepEqual(target.select, { kind: "DaemonSet", name: daemonSet?.metadata.name });
       for (const fieldPath of target.fieldPaths) {
-        assert.equal(atFieldPath(daemonSet, fieldPath), values[key], `${fieldPath} holds the default ${key}`);
+        assert.equal(atFieldPath(daemonSet, fieldPath), (values as Record<string, string>)[key], `${fieldPath} holds the default ${key}`);
         covered.add(fieldPath);
         const arg = /^(.*\.args)\.(\d+)$/.exec(fieldPath);
         if (arg) assert.equal(atFieldPath(daemonSet, `${arg[1]}.${Number(arg[2]) - 1}`), flagOf[key], `${fieldPath} is the value of ${flagOf[key]}`);
