@@ -22,8 +22,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +31,7 @@ import { procviewMountpoints } from "../core/fuse-status.ts";
 import { startContainerd, type Containerd } from "../integration/containerd.ts";
 import { connectCri, type ContainerMount, type CriClient } from "../integration/cri.ts";
 import { debianPackage } from "../integration/debian-packages.ts";
+import { freePort } from "../integration/free-port.ts";
 import { buildProcviewImage, procviewImageName } from "./image.ts";
 
 const execFileAsync = promisify(execFile);
@@ -68,13 +67,6 @@ let cri: CriClient | undefined;
 let hostMount: string;
 const containerIds = new Map<string, string>();
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 function bytes(quantity: string): number {
   const match = /^(\d+)(Mi|Gi)$/.exec(quantity);

@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isProcviewMounted } from "../integration/procview-process.ts";
+import { freePort } from "../integration/free-port.ts";
 import { version } from "../core/version.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -92,13 +92,6 @@ async function stopServer(server: { child: ChildProcess }, mountpoint: string): 
   assert.equal(isProcviewMounted(mountpoint), false, "the server unmounts when stopped");
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 test("the package holds only what runs, and installs without the dev dependencies", () => {
   const files = readdirSync(join(app, "node_modules/procview"), { recursive: true }).map(String);
