@@ -1,24 +1,28 @@
 #!/usr/bin/env node
-// Launcher for `procview`. The sources are TypeScript run by Node's type stripping
-// (Node >= 22.18). When started by an older Node (e.g. a system Node 20 found first on
-// PATH), re-run under the Node the project pins as a devDependency, if it is there.
+// Launcher for `procview`. A checkout runs the TypeScript sources (Node >= 22.18 strips
+// the types; an older Node found first on PATH hands over to the Node the project pins as
+// a devDependency). The npm package ships the JavaScript built by `npm run build` instead:
+// Node and Deno refuse to strip types below node_modules.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const entry = fileURLToPath(new URL("../cli/procview.ts", import.meta.url));
+const source = fileURLToPath(new URL("../cli/procview.ts", import.meta.url));
+const built = fileURLToPath(new URL("../dist/cli/procview.js", import.meta.url));
 const [major, minor] = process.versions.node.split(".").map(Number);
 const stripsTypes = major > 22 || (major === 22 && minor >= 18);
 
-if (stripsTypes || typeof globalThis.Deno !== "undefined") {
-  await import(entry);
+if (!existsSync(source)) {
+  await import(built);
+} else if (stripsTypes || typeof globalThis.Deno !== "undefined") {
+  await import(source);
 } else {
   const pinned = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));
   if (!existsSync(pinned)) {
-    process.stderr.write(`procview needs Node >= 22.18 (this is ${process.version}); run 'npm install' or put a newer node first on PATH\n`);
+    process.stderr.write(`procview needs Node >= 22.18 to run from its sources (this is ${process.version}); run 'npm install' or put a newer node first on PATH\n`);
     process.exit(1);
   }
-  const child = spawn(pinned, [entry, ...process.argv.slice(2)], { stdio: "inherit" });
+  const child = spawn(pinned, [source, ...process.argv.slice(2)], { stdio: "inherit" });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 }

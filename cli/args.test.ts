@@ -131,3 +131,33 @@ test("under Deno, --backend fuse-native is refused and says why; the kernel back
   const command = parseCommandLine(["fuse", "--backend", "kernel"], {}, "deno");
   assert.equal(command.kind === "fuse" && command.fuse.backend, "kernel");
 });
+
+test("--version, -V and version print the version", () => {
+  for (const argv of [["--version"], ["-V"], ["version"]]) assert.deepEqual(parseCommandLine(argv, {}), { kind: "version" });
+});
+
+test("status takes --state-dir and --json, and nothing the servers take", () => {
+  assert.deepEqual(parseCommandLine(["status"], {}), { kind: "status", stateDir: "/run/procview", json: false });
+  assert.deepEqual(parseCommandLine(["status", "--state-dir", "/tmp/pv/", "--json"], {}), { kind: "status", stateDir: "/tmp/pv", json: true });
+  assert.throws(() => parseCommandLine(["status", "--mountpoint", "/m"], {}), /'procview status' takes no --mountpoint/);
+  assert.throws(() => parseCommandLine(["status", "--state-dir", "rel"], {}), /--state-dir must be an absolute path/);
+  assert.throws(() => parseCommandLine(["fuse", "--json"], {}), /'procview fuse' takes no --json/);
+});
+
+test("--metrics-address on fuse, nri and run; absent, metrics are off", () => {
+  for (const sub of ["fuse", "nri", "run"]) {
+    const command = parseCommandLine([sub, "--metrics-address", "127.0.0.1:9464"], {});
+    assert.deepEqual("metricsAddress" in command && command.metricsAddress, { host: "127.0.0.1", port: 9464 });
+    assert.equal("metricsAddress" in parseCommandLine([sub], {}), false);
+  }
+  const at = (value: string) => {
+    const command = parseCommandLine(["fuse", "--metrics-address", value], {});
+    return "metricsAddress" in command ? command.metricsAddress : undefined;
+  };
+  assert.deepEqual(at("[::1]:9464"), { host: "::1", port: 9464 });
+  assert.deepEqual(at(":9464"), { host: "0.0.0.0", port: 9464 });
+  assert.deepEqual(at("localhost:1"), { host: "localhost", port: 1 });
+  for (const bad of ["9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:port", "::1:9464"]) {
+    assert.throws(() => at(bad), /--metrics-address must be HOST:PORT/, bad);
+  }
+});

@@ -46,24 +46,44 @@ export interface NriSettings {
   socketFd?: number;
 }
 
+/** --metrics-address HOST:PORT: where /metrics, /healthz and /readyz are served. */
+export interface MetricsAddress {
+  host: string;
+  port: number;
+}
+
+/** Only present when --metrics-address was given: metrics are off by default. */
+interface MetricsOption {
+  metricsAddress?: MetricsAddress;
+}
+
 export type Command =
   | { kind: "help"; text: string }
-  | { kind: "fuse"; logLevel: LogLevel; fuse: FuseSettings }
-  | { kind: "nri"; logLevel: LogLevel; nri: NriSettings }
-  | { kind: "run"; logLevel: LogLevel; fuse: FuseSettings; nri: NriSettings };
+  | { kind: "version" }
+  | { kind: "status"; stateDir: string; json: boolean }
+  | ({ kind: "fuse"; logLevel: LogLevel; fuse: FuseSettings } & MetricsOption)
+  | ({ kind: "nri"; logLevel: LogLevel; nri: NriSettings } & MetricsOption)
+  | ({ kind: "run"; logLevel: LogLevel; fuse: FuseSettings; nri: NriSettings } & MetricsOption);
 
 export class UsageError extends Error {}
 
 const mainHelp = `procview: containers that see their own limits in /proc
 
 Usage: procview <command> [options]
+       procview --version
 
 Commands:
-  fuse   serve the FUSE filesystem of per-container /proc views
-  nri    run the NRI plugin that binds those views into containers
-  run    both in one process
+  fuse     serve the FUSE filesystem of per-container /proc views
+  nri      run the NRI plugin that binds those views into containers
+  run      both in one process
+  status   report whether the FUSE server and the plugin of a state dir are healthy
 
 Run 'procview <command> --help' for a command's options.
+`;
+
+const metricsOptionHelp = `  --metrics-address HOST:PORT
+                      serve Prometheus /metrics, /healthz and /readyz there (default off;
+                      e.g. 127.0.0.1:9464)
 `;
 
 const commonOptionsHelp = `  --state-dir DIR     records shared by plugin and FUSE server (default ${defaultStateDir})
@@ -86,7 +106,7 @@ Options:
                       LXCFS-compatible reader-pid layout is unavailable
   --cpu-limit-by-quota
                       show ceil(quota/period) CPUs when a CPU quota is set, not the whole cpuset
-${commonOptionsHelp}`;
+${metricsOptionHelp}${commonOptionsHelp}`;
 
 const nriHelp = `Usage: procview nri [options]
 
@@ -109,7 +129,7 @@ Options:
                       (annotations still choose; without it the FUSE server's flag decides)
   --config FILE       plugin settings (YAML or JSON: defaultPolicy, views, cpuByQuota);
                       precedence: flags > containerd's plugin config > FILE > defaults
-${commonOptionsHelp}`;
+${metricsOptionHelp}${commonOptionsHelp}`;
 
 const runHelp = `Usage: procview run [options]
 
@@ -126,9 +146,21 @@ Options:
   --default-policy P  all or opted-in (default all)
   --views LIST        views bound by default (see 'procview nri --help')
   --config FILE       plugin settings file (see 'procview nri --help')
-${commonOptionsHelp}`;
+${metricsOptionHelp}${commonOptionsHelp}`;
 
-const helpOf = { fuse: fuseHelp, nri: nriHelp, run: runHelp } as const;
+const statusHelp = `Usage: procview status [options]
+
+Reports the FUSE server (pid, mountpoint, whether the mount answers), the NRI plugin
+(connected, runtime and version), the containers recorded and those whose views are not
+served. Exits 0 only when everything is healthy, 1 otherwise.
+
+Options:
+  --state-dir DIR     the state dir of the procview to check (default ${defaultStateDir})
+  --json              one JSON object instead of text
+  -h, --help          this text
+`;
+
+const helpOf = { fuse: fuseHelp, nri: nriHelp, run: runHelp, status: statusHelp } as const;
 
 const optionSpecs = {
   mountpoint: { type: "string" },
@@ -143,13 +175,18 @@ const optionSpecs = {
   views: { type: "string" },
   config: { type: "string" },
   "cpu-limit-by-quota": { type: "boolean" },
+  "metrics-address": { type: "string" },
+  json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
-  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "help"]),
-  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "help"]),
-  run: new Set(Object.keys(optionSpecs)),
+  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "metrics-address", "help"]),
+  nri: new Set([
+    "mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "metrics-address", "help",
+  ]),
+  run: new Set(Object.keys(optionSpecs).filter((key) => key !== "json")),
+  status: new Set(["state-dir", "json", "help"]),
 };
 
 export function parseCommandLine(
@@ -161,6 +198,7 @@ export function parseCommandLine(
   if (subcommand === undefined || subcommand === "--help" || subcommand === "-h" || subcommand === "help") {
     return { kind: "help", text: mainHelp };
   }
+  if (subcommand === "--version" || subcommand === "-V" || subcommand === "version") return { kind: "version" };
   if (!(subcommand in helpOf)) throw new UsageError(`unknown command '${subcommand}'\n\n${mainHelp}`);
   const kind = subcommand as keyof typeof helpOf;
 
@@ -181,6 +219,9 @@ export function parseCommandLine(
 
   const mountpoint = absolute("--mountpoint", text("mountpoint") ?? defaultMountpoint);
   const stateDir = absolute("--state-dir", text("state-dir") ?? defaultStateDir);
+  if (kind === "status") return { kind, stateDir, json: values.json === true };
+  const metricsAddress = text("metrics-address");
+  const metrics: MetricsOption = metricsAddress === undefined ? {} : { metricsAddress: parseMetricsAddress(metricsAddress) };
   const fuse = (): FuseSettings => ({
     mountpoint,
     stateDir,
@@ -192,11 +233,11 @@ export function parseCommandLine(
 
   switch (kind) {
     case "fuse":
-      return { kind, logLevel, fuse: fuse() };
+      return { kind, logLevel, fuse: fuse(), ...metrics };
     case "nri":
-      return { kind, logLevel, nri: nri() };
+      return { kind, logLevel, nri: nri(), ...metrics };
     case "run":
-      return { kind, logLevel, fuse: fuse(), nri: nri() };
+      return { kind, logLevel, fuse: fuse(), nri: nri(), ...metrics };
   }
 }
 
@@ -243,6 +284,17 @@ function pluginFlagSettings(text: (key: keyof typeof optionSpecs) => string | un
   }
   if (cpuLimitByQuota) settings.cpuByQuota = true;
   return settings;
+}
+
+/** HOST:PORT, [IPv6]:PORT or :PORT (all addresses); port 1-65535. */
+export function parseMetricsAddress(value: string): MetricsAddress {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s\[\]]*)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new UsageError(`--metrics-address must be HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, :9464), not '${value}'`);
+  }
+  const host = match[1] ?? (match[2] || "0.0.0.0");
+  return { host, port };
 }
 
 function absolute(flag: string, path: string): string {

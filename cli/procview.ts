@@ -12,16 +12,20 @@ import { startLoadAverageSampling, type ProcviewTreeOptions } from "../fuse/proc
 import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
 import { parsePluginConfig, type PluginSettingsLayer } from "../nri-plugin/config.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
+import { version, versionText } from "../core/version.ts";
+import { procviewTreeModule } from "./tree-module.ts";
+import { startObservability, type Observability } from "./observability.ts";
+import { MetricsAddressError } from "./metrics.ts";
+import { runStatus } from "./status.ts";
 
 interface Running {
   stop(): Promise<void>;
 }
 
-const procviewTree = new URL("../fuse/procview-tree.ts", import.meta.url).href;
 /** Set once a signal asked us to stop, so parts ending on their own are told apart. */
 let stopping = false;
 
-async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLevel): Promise<Running> {
+async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLevel, observability: Observability): Promise<Running> {
   if (settings.backend === "fuse-native") {
     logger.warn(
       "--backend fuse-native: the LXCFS-compatible reader-pid layout (proc/meminfo … at the mount's root) is unavailable, " +
@@ -36,11 +40,12 @@ async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLe
     logLevel,
     // One set of load averages for every worker thread, sampled here on the main thread.
     loadAverageMemory: createLoadAverageMemory(),
+    viewStats: observability.viewStats,
   } satisfies ProcviewTreeOptions;
   const server = await startServer({
     mountpoint: settings.mountpoint,
     stateDir: settings.stateDir,
-    treeModule: procviewTree,
+    treeModule: procviewTreeModule,
     treeOptions,
     workers: settings.workers,
     logger: logger.child({ component: "fuse" }),
@@ -76,8 +81,8 @@ function readConfigFile(path: string | undefined): PluginSettingsLayer {
   }
 }
 
-async function startNri(settings: NriSettings, fileSettings: PluginSettingsLayer, logger: Logger): Promise<Running> {
-  const plugin = await runNriPlugin({ ...settings, fileSettings, logger: logger.child({ component: "nri" }) });
+async function startNri(settings: NriSettings, fileSettings: PluginSettingsLayer, logger: Logger, observability: Observability): Promise<Running> {
+  const plugin = await runNriPlugin({ ...settings, fileSettings, logger: logger.child({ component: "nri" }), observer: observability.pluginObserver });
   // A pre-launched plugin whose socket the runtime closed can never be reached again;
   // exiting lets containerd launch a fresh one instead of leaving an orphan.
   if (settings.socketFd !== undefined) {
@@ -117,8 +122,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.text);
     return 0;
   }
+  const runtime = "Deno" in globalThis ? "deno" : "node";
+  if (command.kind === "version") {
+    process.stdout.write(versionText(runtime, runtime === "deno" ? process.versions.deno! : process.versions.node));
+    return 0;
+  }
+  if (command.kind === "status") return await runStatus(command.stateDir, command.json);
 
   const logger = createLogger({ level: command.logLevel });
+  // The first line of every log says which procview wrote it.
+  logger.info("procview starting", { version, command: command.kind, runtime, pid: process.pid });
   if (ignoredConfigFile) logger.error("pre-launched plugin: ignoring the --config file, using the other settings", { error: ignoredConfigFile.message });
   const running: Running[] = [];
   const stopAll = async (signal: string) => {
@@ -131,9 +144,16 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", () => void stopAll("SIGINT"));
 
   try {
-    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger, command.logLevel));
-    if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, fileSettings, logger));
+    const observability = await startObservability(command, logger);
+    running.push(observability);
+    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger, command.logLevel, observability));
+    if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, fileSettings, logger, observability));
   } catch (err) {
+    if (err instanceof MetricsAddressError) {
+      process.stderr.write(`procview: ${err.message}\n`);
+      for (const part of running.reverse()) await part.stop().catch(() => {});
+      return 2;
+    }
     logger.error("failed to start", { err });
     for (const part of running.reverse()) await part.stop().catch(() => {});
     return 1;
@@ -142,4 +162,7 @@ async function main(argv: string[]): Promise<number> {
   return await new Promise<number>(() => {});
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the single executable runs this module as CommonJS.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

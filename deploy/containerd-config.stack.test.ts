@@ -97,7 +97,7 @@ for (const [file, version] of [["config.toml.tmpl", 2], ["config-v3.toml.tmpl", 
 
 /** install.sh with every path in `dir`, nothing started, pointed at the containerd config `config`. */
 function installWithContainerdConfig(dir: string, config: string): void {
-  const result = installIntoFolder(dir, ["--skip-deps", "--containerd-config", config]);
+  const result = installIntoFolder(dir, ["--containerd-config", config]);
   assert.equal(result.status, 0, result.stderr);
 }
 

@@ -1,15 +1,15 @@
 #!/bin/sh
-# Installs procview on a containerd host from a source checkout. POSIX sh, run as root;
+# Installs procview's single executable on a containerd host. POSIX sh, run as root;
 # running it again gives the same result (edited config files are kept).
 #
-#   deploy/install.sh [--mode prelaunched|external|none] [--node PATH] [--prefix DIR]
+#   deploy/install.sh [--binary FILE] [--mode prelaunched|external|none] [--prefix DIR]
 #                     [--destdir DIR] [--plugin-dir DIR] [--plugin-conf-dir DIR]
 #                     [--unit-dir DIR] [--log-dir DIR] [--logrotate-dir DIR]
-#                     [--containerd-config FILE] [--skip-deps] [--no-start]
+#                     [--containerd-config FILE] [--no-start]
 #
 # What it puts in place:
-#   PREFIX/lib/procview/            the program (TypeScript run by Node >= 22.18; deliberately
-#                                   not below a node_modules folder, where Node refuses to strip types)
+#   PREFIX/bin/procview             the single executable `npm run build` makes (dist/procview,
+#                                   the default --binary); it needs no Node on the host
 #   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched;
 #                                   external: systemd runs the plugin; none: FUSE server only,
 #                                   for Docker and nerdctl hosts, which have no NRI)
@@ -26,7 +26,7 @@
 set -eu
 
 mode=prelaunched
-node=
+binary=
 prefix=/usr/local
 destdir=${DESTDIR:-}
 plugin_dir=/opt/nri/plugins
@@ -35,7 +35,6 @@ unit_dir=/etc/systemd/system
 log_dir=/var/log/procview
 logrotate_dir=/etc/logrotate.d
 containerd_config=
-skip_deps=no
 start=yes
 
 die() {
@@ -57,12 +56,12 @@ plain_path() {
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--mode | --node | --prefix | --destdir | --plugin-dir | --plugin-conf-dir | --unit-dir | --log-dir | --logrotate-dir | \
+	--mode | --binary | --prefix | --destdir | --plugin-dir | --plugin-conf-dir | --unit-dir | --log-dir | --logrotate-dir | \
 		--containerd-config)
 		[ $# -ge 2 ] || die "$1 needs a value"
 		case $1 in
 		--mode) mode=$2 ;;
-		--node) node=$2 ;;
+		--binary) binary=$2 ;;
 		--prefix) prefix=$2 ;;
 		--destdir) destdir=$2 ;;
 		--plugin-dir) plugin_dir=$2 ;;
@@ -73,10 +72,6 @@ while [ $# -gt 0 ]; do
 		--containerd-config) containerd_config=$2 ;;
 		esac
 		shift 2
-		;;
-	--skip-deps)
-		skip_deps=yes
-		shift
 		;;
 	--no-start)
 		start=no
@@ -96,24 +91,14 @@ prelaunched | external | none) ;;
 esac
 [ -n "$destdir" ] || [ "$(id -u)" -eq 0 ] || die "run as root (or give --destdir to stage the files)"
 
-if [ -z "$node" ]; then
-	node=$(command -v node) || die "no node on PATH: give --node /path/to/node (Node >= 22.18)"
-fi
-# The wrapper runs with no PATH: resolve symlinks such as node_modules/.bin/node to the binary.
-node=$(readlink -f "$node") || die "cannot resolve --node '$node'"
-[ -x "$node" ] || die "node '$node' is not executable"
-version=$("$node" -p process.versions.node 2>/dev/null) || version=
-major=${version%%.*}
-minor=${version#*.}
-minor=${minor%%.*}
-case $major.$minor in
-*[!0-9.]* | .* | *.) die "'$node' is not a working node (it printed no version); give --node" ;;
-esac
-[ "$major" -gt 22 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 18 ]; } ||
-	die "node '$node' is $version; procview needs Node >= 22.18 (give --node)"
+source_dir=$(cd "$(dirname "$0")/.." && pwd)
+[ -n "$binary" ] || binary=$source_dir/dist/procview
+[ -f "$binary" ] || die "no procview executable at $binary: build it (npm run build) or give --binary FILE"
+# The executable must run here, and be procview: it prints its version.
+"$binary" --version 2>/dev/null | grep -q '^procview ' || die "'$binary' is not a procview executable for this machine (procview --version failed)"
 
 for option in "--prefix:$prefix" "--plugin-dir:$plugin_dir" "--plugin-conf-dir:$plugin_conf_dir" \
-	"--unit-dir:$unit_dir" "--log-dir:$log_dir" "--logrotate-dir:$logrotate_dir" "--node:$node"; do
+	"--unit-dir:$unit_dir" "--log-dir:$log_dir" "--logrotate-dir:$logrotate_dir"; do
 	plain_path "${option%%:*}" "${option#*:}"
 done
 [ -z "$destdir" ] || plain_path --destdir "$destdir"
@@ -128,39 +113,19 @@ if [ -n "$containerd_config" ]; then
 	esac
 fi
 
-source_dir=$(cd "$(dirname "$0")/.." && pwd)
-[ -f "$source_dir/bin/procview.js" ] && [ -f "$source_dir/package.json" ] ||
-	die "run install.sh from a procview checkout ($source_dir has no bin/procview.js)"
+executable=$prefix/bin/procview
 
-app=$prefix/lib/procview
-entry=$app/bin/procview.js
+# The program: copied next to the old one, then renamed over it, so a failed copy leaves
+# the installed version as it was (and a running process keeps its old file).
+mkdir -p "$destdir$prefix/bin"
+cp "$binary" "$destdir$executable.new"
+chmod 0755 "$destdir$executable.new"
+mv -f "$destdir$executable.new" "$destdir$executable"
 
-# The program: staged next to the old copy, then swapped in, so a failed copy or npm run
-# leaves the installed version as it was.
-staged=$destdir$app.new
-rm -rf "$staged"
-mkdir -p "$staged"
-cp "$source_dir/package.json" "$source_dir/package-lock.json" "$staged/"
-for part in bin cli core fuse nri-plugin proto deploy; do
-	if [ -d "$source_dir/$part" ]; then cp -R "$source_dir/$part" "$staged/"; fi
-done
-# Tests and their fixtures are not part of the program.
-find "$staged" -name '*.test.ts' -exec rm -f {} +
-find "$staged" -type d -name testdata -prune -exec rm -rf {} +
-if [ "$skip_deps" = no ]; then
-	npm_cli=$(command -v npm) || die "no npm on PATH to install the runtime dependencies (or give --skip-deps)"
-	(cd "$staged" && "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund) ||
-		die "npm ci failed in $staged"
-fi
-rm -rf "$destdir$app.old"
-if [ -e "$destdir$app" ]; then mv "$destdir$app" "$destdir$app.old"; fi
-mv "$staged" "$destdir$app"
-rm -rf "$destdir$app.old"
-
-# systemd units, pointed at this node and this copy of the program.
+# systemd units, pointed at this copy of the program.
 mkdir -p "$destdir$unit_dir"
 for unit in procview-fuse.service procview-nri.service; do
-	sed -e "s|/usr/bin/node |$node |" -e "s|/usr/local/lib/procview/|$app/|g" \
+	sed -e "s|/usr/local/bin/procview |$executable |" \
 		-e "s|!/opt/nri/plugins/10-procview|!$plugin_dir/10-procview|" \
 		"$source_dir/deploy/systemd/$unit" >"$destdir$unit_dir/$unit.tmp"
 	mv "$destdir$unit_dir/$unit.tmp" "$destdir$unit_dir/$unit"
@@ -169,7 +134,7 @@ done
 # The pre-launched plugin. containerd runs it with only NRI_PLUGIN_NAME, NRI_PLUGIN_IDX and
 # NRI_PLUGIN_SOCKET=3 in the environment and stdio on /dev/null, hence absolute paths and a
 # log file. If it exits before registering, containerd exits too: the wrapper does nothing
-# that can fail before it hands over to node.
+# that can fail before it hands over to procview.
 wrapper=$destdir$plugin_dir/10-procview
 if [ "$mode" = prelaunched ]; then
 	mkdir -p "$destdir$plugin_dir" "$destdir$log_dir"
@@ -180,7 +145,7 @@ PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 # A missing or unwritable log folder must not stop the plugin: only redirect when writable.
 if ( : >>$log_dir/nri.log ) 2>/dev/null; then exec >>$log_dir/nri.log 2>&1; fi
-exec $node $entry nri --mountpoint /var/lib/procview --state-dir /run/procview --log-level info
+exec $executable nri --mountpoint /var/lib/procview --state-dir /run/procview --log-level info
 EOF
 	chmod 0755 "$wrapper.tmp"
 	mv "$wrapper.tmp" "$wrapper"
@@ -246,7 +211,7 @@ if [ -z "$destdir" ] && [ "$start" = yes ] && [ -d /run/systemd/system ]; then
 	fi
 fi
 
-echo "procview installed in $destdir$app (NRI plugin: $mode)."
+echo "procview installed as $destdir$executable (NRI plugin: $mode)."
 if [ -n "$containerd_config" ]; then
 	echo "Next: restart containerd, so that it reads the NRI settings (deploy/README.md)."
 else

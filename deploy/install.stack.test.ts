@@ -4,21 +4,25 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { defaultMountpoint, defaultPluginIndex, defaultPluginName, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 import { debianTool } from "../integration/debian-tools.ts";
+import { cleanUpAtExit } from "../integration/exit-cleanup.ts";
+import { builtExecutable, standInExecutable } from "./testdata/executable.ts";
 
 const moduleUrl = import.meta.url;
 
 const installScript = fileURLToPath(new URL("./install.sh", moduleUrl));
 const repoRoot = fileURLToPath(new URL("..", moduleUrl));
-// A Node >= 22.18 to install with, also when the test runs under Deno: the project's pinned one.
-const pinnedNode = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
+const standInDir = mkdtempSync(join(tmpdir(), "procview-deploy-stand-in-"));
+// Where files go does not depend on the executable: a stand-in that answers --version.
+const standIn = standInExecutable(standInDir);
+cleanUpAtExit("install.sh test stand-in", () => rmSync(standInDir, { recursive: true, force: true }));
 
 /** The paths containerd 1.7 is configured with by the project's drop-in. */
 const nriConfig = (parseToml(readFileSync(new URL("./containerd/procview-nri.v2.toml", moduleUrl), "utf8")).plugins as Record<
@@ -28,7 +32,7 @@ const nriConfig = (parseToml(readFileSync(new URL("./containerd/procview-nri.v2.
 const pluginFile = `${defaultPluginIndex}-${defaultPluginName}`;
 
 function install(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync("/bin/sh", [installScript, "--node", pinnedNode, "--skip-deps", ...args], { encoding: "utf8", timeout: 120_000 });
+  return spawnSync("/bin/sh", [installScript, "--binary", standIn, ...args], { encoding: "utf8", timeout: 120_000 });
 }
 
 function installOk(args: string[]): void {
@@ -59,11 +63,11 @@ function snapshot(root: string): Map<string, string> {
   return files;
 }
 
-/** The words of the wrapper's final `exec` line, which hands over to node. */
+/** The words of the wrapper's final `exec` line, which hands over to procview. */
 function execWords(wrapper: string): string[] {
   const lines = wrapper.trimEnd().split("\n");
   const last = lines[lines.length - 1].split(" ");
-  assert.equal(last[0], "exec", "the wrapper must end by exec-ing node (so containerd's signals reach it)");
+  assert.equal(last[0], "exec", "the wrapper must end by exec-ing procview (so containerd's signals reach it)");
   return last.slice(1);
 }
 
@@ -83,10 +87,10 @@ test(
     assert.ok(wrapper.startsWith("#!/bin/sh\n"));
     assert.equal(spawnSync("/bin/sh", ["-n", wrapperPath]).status, 0, "the wrapper must be valid sh");
 
-    const [node, entry, ...args] = execWords(wrapper);
-    assert.equal(node, pinnedNode, "node by its absolute, resolved path: containerd gives the plugin no PATH");
-    assert.equal(entry, "/usr/local/lib/procview/bin/procview.js");
-    assert.ok(existsSync(join(destdir, entry)), "the entry script is installed where the wrapper runs it");
+    const [executable, ...args] = execWords(wrapper);
+    assert.equal(executable, "/usr/local/bin/procview", "by its absolute path: containerd gives the plugin no PATH");
+    assert.equal(readFileSync(join(destdir, executable), "utf8"), readFileSync(standIn, "utf8"), "the executable is installed where the wrapper runs it");
+    assert.equal(statSync(join(destdir, executable)).mode & 0o777, 0o755);
     // containerd's environment for a pre-launched plugin: the socket is fd 3, no --socket flag.
     const command = parseCommandLine(args, { NRI_PLUGIN_SOCKET: "3", NRI_PLUGIN_NAME: defaultPluginName, NRI_PLUGIN_IDX: defaultPluginIndex });
     assert.ok(command.kind === "nri");
@@ -102,22 +106,29 @@ test(
     assert.equal(readFileSync(conf, "utf8"), readFileSync(new URL("./nri/10-procview.conf", moduleUrl), "utf8"));
     assert.ok(existsSync(join(destdir, "etc/logrotate.d/procview")));
 
-    const app = join(destdir, "usr/local/lib/procview");
-    assert.ok(existsSync(join(app, "package.json")) && existsSync(join(app, "cli/args.ts")));
-    const tests = readdirSync(app, { recursive: true }).filter((name) => /\.test\.ts$|(^|\/)testdata$/.test(String(name)));
-    assert.deepEqual(tests, [], "tests and their fixtures are not installed");
+    // One executable, nothing else of the program: no Node, no sources, no node_modules.
+    assert.deepEqual(readdirSync(join(destdir, "usr/local"), { recursive: true }).map(String).sort(), ["bin", "bin/procview"]);
   }),
 );
 
 test(
-  "the installed systemd units point at the installed node and program, and pass systemd-analyze verify",
+  "the installed systemd units point at the installed executable, and pass systemd-analyze verify",
   withTempDir(async (destdir) => {
     installOk(["--destdir", destdir]);
     const units = ["procview-fuse.service", "procview-nri.service"].map((name) => join(destdir, "etc/systemd/system", name));
     for (const unit of units) {
-      const execStart = /^ExecStart=(\S+) (\S+) /m.exec(readFileSync(unit, "utf8"));
-      assert.deepEqual(execStart?.slice(1), [pinnedNode, "/usr/local/lib/procview/bin/procview.js"]);
+      const execStart = /^ExecStart=(\S+) /m.exec(readFileSync(unit, "utf8"));
+      assert.deepEqual(execStart?.slice(1), ["/usr/local/bin/procview"]);
     }
+    // systemd-analyze verify checks that ExecStart's program exists:
+    // the copies it checks name the one installed below DESTDIR.
+    const verifyDir = join(destdir, "verify");
+    mkdirSync(verifyDir);
+    for (const unit of units) {
+      const copy = readFileSync(unit, "utf8").replaceAll("/usr/local/bin/procview ", `${destdir}/usr/local/bin/procview `);
+      writeFileSync(join(verifyDir, basename(unit)), copy);
+    }
+    units.splice(0, units.length, ...units.map((unit) => join(verifyDir, basename(unit))));
     // Debian's systemd-analyze, unpacked privately: verify needs no running systemd.
     const systemdAnalyze = await debianTool({
       binary: { package: "systemd", path: "usr/bin/systemd-analyze" },
@@ -141,12 +152,10 @@ test(
   withTempDir((dir) => {
     // From a frozen copy of the sources: the work tree may change between the two runs.
     const checkout = join(dir, "checkout");
-    for (const part of ["package.json", "package-lock.json", "bin", "cli", "core", "fuse", "nri-plugin", "proto", "deploy"]) {
-      if (existsSync(join(repoRoot, part))) cpSync(join(repoRoot, part), join(checkout, part), { recursive: true });
-    }
+    cpSync(join(repoRoot, "deploy"), join(checkout, "deploy"), { recursive: true });
     const destdir = join(dir, "root");
     const installFrozen = () => {
-      const result = spawnSync("/bin/sh", [join(checkout, "deploy/install.sh"), "--node", pinnedNode, "--skip-deps", "--destdir", destdir], {
+      const result = spawnSync("/bin/sh", [join(checkout, "deploy/install.sh"), "--binary", standIn, "--destdir", destdir], {
         encoding: "utf8",
         timeout: 120_000,
       });
@@ -191,9 +200,12 @@ test("install.sh rejects bad input with a clear message and a non-zero status", 
     assert.equal(result.status, 1, `${args.join(" ")} must fail`);
     assert.match(result.stderr, message);
   }
-  const notNode = spawnSync("/bin/sh", [installScript, "--node", "/bin/true", "--destdir", "/nonexistent"], { encoding: "utf8", timeout: 60_000 });
-  assert.equal(notNode.status, 1);
-  assert.match(notNode.stderr, /not a working node/);
+  const notProcview = spawnSync("/bin/sh", [installScript, "--binary", "/bin/true", "--destdir", "/nonexistent"], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(notProcview.status, 1);
+  assert.match(notProcview.stderr, /'\/bin\/true' is not a procview executable/);
+  const missing = spawnSync("/bin/sh", [installScript, "--binary", "/nonexistent/procview", "--destdir", "/nonexistent"], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no procview executable at \/nonexistent\/procview: build it \(npm run build\) or give --binary FILE/);
 });
 
 test(
@@ -219,17 +231,19 @@ test(
     ]);
     // Stand-in for the plugin (the real one needs containerd at the other end of fd 3):
     // it reports what it was started with, and answers on fd 3.
-    const entry = join(paths.prefix, "lib/procview/bin/procview.js");
+    const entry = join(paths.prefix, "bin/procview");
+    const reporter = join(dir, "report.mjs");
     writeFileSync(
-      entry,
+      reporter,
       `import { fstatSync, writeSync } from "node:fs";
 const socket = fstatSync(3).isSocket();
 writeSync(3, "registered\\n");
-console.log(JSON.stringify({ argv: process.argv, env: process.env, socket }));
+console.log(JSON.stringify({ argv: process.argv.slice(2), env: process.env, socket }));
 console.error("a line on stderr");
 `,
     );
-    chmodSync(entry, 0o644);
+    writeFileSync(entry, `#!/bin/sh\nexec ${process.execPath} ${reporter} "$0" "$@"\n`);
+    chmodSync(entry, 0o755);
 
     const child = spawn(join(paths.pluginDir, pluginFile), [], {
       env: { NRI_PLUGIN_NAME: defaultPluginName, NRI_PLUGIN_IDX: defaultPluginIndex, NRI_PLUGIN_SOCKET: "3" },
@@ -246,34 +260,21 @@ console.error("a line on stderr");
     assert.equal(stderrLine, "a line on stderr", "stderr goes to the log file too");
     const started = JSON.parse(report) as { argv: string[]; env: Record<string, string>; socket: boolean };
     assert.equal(started.socket, true);
-    assert.equal(started.argv[1], entry);
+    assert.equal(started.argv[0], entry);
     assert.equal(started.env.NRI_PLUGIN_SOCKET, "3");
     assert.equal(started.env.HOME, undefined);
-    const command = parseCommandLine(started.argv.slice(2), started.env);
+    const command = parseCommandLine(started.argv.slice(1), started.env);
     assert.ok(command.kind === "nri");
     assert.equal(command.nri.socketFd, 3);
   }),
 );
 
 test(
-  "install.sh installs the runtime dependencies, no dev dependencies, and the installed program runs",
+  "install.sh installs the single executable the build makes, and the installed program runs without Node",
   withTempDir((destdir) => {
-    // npm ci from npm's cache, which the project's own `npm install` filled: no network.
-    const result = spawnSync("/bin/sh", [installScript, "--node", pinnedNode, "--destdir", destdir], {
-      encoding: "utf8",
-      env: { ...process.env, npm_config_offline: "true" },
-      timeout: 300_000,
-    });
+    const result = spawnSync("/bin/sh", [installScript, "--binary", builtExecutable(), "--destdir", destdir], { encoding: "utf8", timeout: 300_000 });
     assert.equal(result.status, 0, `install.sh failed: ${result.stderr}`);
-    const app = join(destdir, "usr/local/lib/procview");
-    assert.ok(existsSync(join(app, "node_modules/@grpc/grpc-js/package.json")));
-    assert.ok(existsSync(join(app, "node_modules/protobufjs/package.json")));
-    // The NRI plugin reads its settings (--config, containerd's conf.d) as YAML.
-    assert.ok(existsSync(join(app, "node_modules/yaml/package.json")));
-    for (const devDependency of ["typescript", "node", "deno", "smol-toml"]) {
-      assert.ok(!existsSync(join(app, "node_modules", devDependency)), `${devDependency} is a dev dependency`);
-    }
-    const help = spawnSync(pinnedNode, [join(app, "bin/procview.js"), "nri", "--help"], { encoding: "utf8", env: {}, timeout: 60_000 });
+    const help = spawnSync(join(destdir, "usr/local/bin/procview"), ["nri", "--help"], { encoding: "utf8", env: {}, timeout: 60_000 });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /--socket PATH/);
   }),

@@ -1,5 +1,5 @@
 // The DaemonSet mounts exactly what the binary's defaults expect, with the privileges the
-// docs claim, and runs the image the Containerfile builds.
+// docs claim, and runs the image deploy/image.ts builds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -8,6 +8,10 @@ import { parseAllDocuments } from "yaml";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
 import { decideViews } from "../nri-plugin/annotations.ts";
+import { procviewImageName } from "./image.ts";
+
+/** Where deploy/image.ts puts the single executable. */
+const imageExecutable = "/bin/procview";
 
 const moduleUrl = import.meta.url;
 
@@ -23,9 +27,16 @@ interface Container {
   image: string;
   command: string[];
   args: string[];
+  ports?: { name: string; containerPort: number }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
   securityContext?: { privileged?: boolean; capabilities?: { drop?: string[] } };
   resources?: { requests?: { cpu?: string; memory?: string } };
   volumeMounts: VolumeMount[];
+}
+
+interface Probe {
+  httpGet?: { path: string; port: string | number };
 }
 
 interface Volume {
@@ -38,6 +49,7 @@ interface PodSpec {
   hostPID?: boolean;
   priorityClassName?: string;
   serviceAccountName?: string;
+  nodeSelector?: Record<string, string>;
   containers: Container[];
   volumes: Volume[];
 }
@@ -76,11 +88,11 @@ function hostMount(c: Container, mountPath: string): { hostPath: string; type: s
   return { hostPath: volume.hostPath.path, type: volume.hostPath.type, mount };
 }
 
-/** The procview command line a container runs: what follows the entry script. */
+/** The procview command line a container runs: what follows the image's executable. */
 function procviewArgv(c: Container): string[] {
   const argv = [...c.command, ...c.args];
-  const entry = argv.indexOf("/opt/procview/bin/procview.js");
-  assert.ok(entry > 0 && argv[entry - 1] === "/usr/local/bin/node", `${c.name} must run the image's node on procview.js`);
+  const entry = argv.indexOf(imageExecutable);
+  assert.ok(entry >= 0, `${c.name} must run the image's ${imageExecutable}`);
   return argv.slice(entry + 1);
 }
 
@@ -122,11 +134,11 @@ test("the fuse container serves the default mountpoint, mounted Bidirectional fr
   assert.deepEqual(fuse.volumeMounts.map((m) => m.mountPath).sort(), ["/dev/fuse", "/run/procview", "/sys/fs/cgroup", "/var/lib/procview"]);
 });
 
-test("the fuse container joins the host's cgroup namespace before starting node", () => {
+test("the fuse container joins the host's cgroup namespace before starting procview", () => {
   const fuse = container("fuse");
-  const nodeAt = fuse.command.indexOf("/usr/local/bin/node");
-  const prefix = fuse.command.slice(0, nodeAt);
-  assert.deepEqual(prefix, ["/usr/bin/nsenter", "--cgroup=/proc/1/ns/cgroup", "--"]);
+  const procviewAt = fuse.command.indexOf(imageExecutable);
+  const prefix = fuse.command.slice(0, procviewAt);
+  assert.deepEqual(prefix, ["/bin/nsenter", "--cgroup=/proc/1/ns/cgroup", "--"]);
   // The same prefix, run here with util-linux's nsenter, against a process in another cgroup
   // namespace (this machine's pid 1 may not be opened by the test): the program named
   // after "--" is run in that process's namespace.
@@ -140,7 +152,8 @@ test("the fuse container joins the host's cgroup namespace before starting node"
       target = readlinkSync(namespaceFile);
     }
     assert.notEqual(target, readlinkSync("/proc/self/ns/cgroup"));
-    const joined = execFileSync(prefix[0], [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8", timeout: 30_000 });
+    // The image's /bin/nsenter is this host's util-linux nsenter (deploy/image.ts).
+    const joined = execFileSync("nsenter", [...args, "/usr/bin/readlink", "/proc/self/ns/cgroup"], { encoding: "utf8", timeout: 30_000 });
     assert.equal(joined.trim(), target);
   } finally {
     other.kill();
@@ -184,11 +197,23 @@ test("every container requests resources and both run the same image", () => {
   assert.equal(new Set(podSpec.containers.map((c) => c.image)).size, 1);
 });
 
-test("the containers run the node and entry script the Containerfile installs", () => {
-  const containerfile = readFileSync(new URL("./Containerfile", moduleUrl), "utf8");
-  assert.match(containerfile, /^COPY --from=build \S+\/bin\/node \/usr\/local\/bin\/node$/m);
-  assert.match(containerfile, /^COPY --from=build \/opt\/procview \/opt\/procview$/m);
-  assert.match(containerfile, /^ENTRYPOINT \["\/usr\/local\/bin\/node", "\/opt\/procview\/bin\/procview\.js"\]$/m);
+test("the containers run the image the build makes, on Linux nodes only", () => {
+  for (const c of podSpec.containers) assert.equal(c.image, procviewImageName);
+  assert.deepEqual(podSpec.nodeSelector, { "kubernetes.io/os": "linux" });
+});
+
+test("both containers have liveness and readiness probes on their own --metrics-address port", () => {
+  const ports = new Set<number>();
+  for (const c of podSpec.containers) {
+    const command = parseCommandLine(procviewArgv(c), {});
+    assert.ok((command.kind === "fuse" || command.kind === "nri") && command.metricsAddress, `${c.name} serves metrics`);
+    const port = c.ports?.find((p) => p.containerPort === command.metricsAddress!.port);
+    assert.ok(port, `${c.name} declares its metrics port`);
+    ports.add(port.containerPort);
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: "/readyz", port: port.name });
+    assert.deepEqual(c.livenessProbe?.httpGet, { path: "/healthz", port: port.name });
+  }
+  assert.equal(ports.size, 2, "the two containers share the pod's network: different ports");
 });
 
 /**
@@ -203,12 +228,14 @@ const knownFields: Record<string, readonly string[]> = {
     "nodeSelector", "priorityClassName", "securityContext", "serviceAccountName", "terminationGracePeriodSeconds",
     "tolerations", "volumes",
   ],
-  container: ["args", "command", "env", "image", "imagePullPolicy", "livenessProbe", "name", "readinessProbe", "resources", "securityContext", "startupProbe", "volumeMounts"],
+  container: ["args", "command", "env", "image", "imagePullPolicy", "livenessProbe", "name", "ports", "readinessProbe", "resources", "securityContext", "startupProbe", "volumeMounts"],
+  containerPort: ["containerPort", "name", "protocol"],
+  httpGet: ["path", "port", "scheme", "host"],
   volumeMount: ["mountPath", "mountPropagation", "name", "readOnly", "subPath"],
   volume: ["hostPath", "name"],
   hostPath: ["path", "type"],
   securityContext: ["allowPrivilegeEscalation", "capabilities", "privileged", "readOnlyRootFilesystem", "runAsGroup", "runAsNonRoot", "runAsUser"],
-  probe: ["exec", "failureThreshold", "initialDelaySeconds", "periodSeconds", "successThreshold", "timeoutSeconds"],
+  probe: ["exec", "httpGet", "failureThreshold", "initialDelaySeconds", "periodSeconds", "successThreshold", "timeoutSeconds"],
   resources: ["limits", "requests"],
 };
 
@@ -225,7 +252,11 @@ test("the manifest uses only field names the Kubernetes API knows, and valid enu
     assertKnownFields("container", c);
     assertKnownFields("securityContext", c.securityContext);
     assertKnownFields("resources", c.resources);
-    assertKnownFields("probe", (c as unknown as Record<string, object | undefined>).readinessProbe);
+    for (const probe of [c.readinessProbe, c.livenessProbe]) {
+      assertKnownFields("probe", probe);
+      assertKnownFields("httpGet", probe?.httpGet);
+    }
+    for (const port of c.ports ?? []) assertKnownFields("containerPort", port);
     for (const mount of c.volumeMounts) {
       assertKnownFields("volumeMount", mount);
       if (mount.mountPropagation) assert.ok(["None", "HostToContainer", "Bidirectional"].includes(mount.mountPropagation));
@@ -236,4 +267,46 @@ test("the manifest uses only field names the Kubernetes API knows, and valid enu
     assertKnownFields("hostPath", volume.hostPath);
     assert.ok(["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"].includes(volume.hostPath.type));
   }
+});
+
+interface Kustomization {
+  resources: string[];
+  configMapGenerator: { name: string; literals: string[] }[];
+  replacements: { source: { name: string; fieldPath: string }; targets: { select: { kind: string; name: string }; fieldPaths: string[] }[] }[];
+}
+
+/** The value at a kustomize fieldPath (`a.b.[name=x].c.2`) in `object`. */
+function atFieldPath(object: unknown, fieldPath: string): unknown {
+  let value = object;
+  for (const part of fieldPath.split(".")) {
+    const selector = /^\[(\w+)=(.+)\]$/.exec(part);
+    if (selector) value = (value as Record<string, unknown>[]).find((item) => item[selector[1]] === selector[2]);
+    else value = (value as Record<string, unknown>)[/^\d+$/.test(part) ? Number(part) : part];
+    assert.notEqual(value, undefined, `${fieldPath}: nothing at ${part}`);
+  }
+  return value;
+}
+
+test("the kustomize base writes its mountpoint, policy and views values where the manifest has their defaults", () => {
+  const kustomization = parseAllDocuments(readFileSync(new URL("./kubernetes/kustomization.yaml", moduleUrl), "utf8"))[0].toJS() as Kustomization;
+  assert.deepEqual(kustomization.resources, ["procview.yaml"]);
+  const values: Record<string, string> = Object.fromEntries(kustomization.configMapGenerator[0].literals.map((literal) => literal.split("=", 2)));
+  assert.deepEqual(values, { mountpoint: defaultMountpoint, defaultPolicy: "all", views: "all" });
+  const flagOf: Record<string, string> = { mountpoint: "--mountpoint", defaultPolicy: "--default-policy", views: "--views" };
+  const covered = new Set<string>();
+  for (const { source, targets } of kustomization.replacements) {
+    const key = source.fieldPath.replace(/^data\./, "");
+    for (const target of targets) {
+      assert.deepEqual(target.select, { kind: "DaemonSet", name: daemonSet?.metadata.name });
+      for (const fieldPath of target.fieldPaths) {
+        assert.equal(atFieldPath(daemonSet, fieldPath), (values as Record<string, string>)[key], `${fieldPath} holds the default ${key}`);
+        covered.add(fieldPath);
+        const arg = /^(.*\.args)\.(\d+)$/.exec(fieldPath);
+        if (arg) assert.equal(atFieldPath(daemonSet, `${arg[1]}.${Number(arg[2]) - 1}`), flagOf[key], `${fieldPath} is the value of ${flagOf[key]}`);
+      }
+    }
+  }
+  // Every place the manifest names the mountpoint is replaced (args, mounts, the volume).
+  const mountpointPlaces = [...JSON.stringify(daemonSet).matchAll(new RegExp(`"${defaultMountpoint}"`, "g"))].length;
+  assert.equal([...covered].filter((path) => atFieldPath(daemonSet, path) === defaultMountpoint).length, mountpointPlaces);
 });

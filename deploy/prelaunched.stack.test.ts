@@ -45,8 +45,8 @@ async function waitForLog(message: string, timeoutMs = 10_000): Promise<LogRecor
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "procview-deploy-prelaunched-"));
-  // The real program with its runtime dependencies (npm ci from npm's cache: no network).
-  const installed = installIntoFolder(dir, [], { ...process.env, npm_config_offline: "true" });
+  // The real program: the single executable the build makes.
+  const installed = installIntoFolder(dir);
   assert.equal(installed.status, 0, installed.stderr);
   containerd = await startContainerd({ nriPluginPath: join(dir, "plugins"), nriPluginConfigPath: join(dir, "conf") });
   cri = connectCri(containerd.criAddress);

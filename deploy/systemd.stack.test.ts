@@ -1,6 +1,6 @@
 // The systemd units start procview with its defaults, ordered before containerd,
 // restarting on failure. (systemd-analyze verify runs on the installed copies, in
-// install.stack.test.ts, where /usr/bin/node has been replaced by a node that exists.)
+// install.stack.test.ts.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -42,11 +42,10 @@ function unitFile(name: string): string {
   return fileURLToPath(new URL(`./systemd/${name}`, moduleUrl));
 }
 
-/** The procview arguments of ExecStart, after node and the entry script. */
+/** The procview arguments of ExecStart, after the executable. */
 function procviewArgs(unit: Unit): string[] {
-  const [node, entry, ...args] = value(unit, "Service", "ExecStart").split(" ");
-  assert.equal(node, "/usr/bin/node");
-  assert.equal(entry, "/usr/local/lib/procview/bin/procview.js");
+  const [executable, ...args] = value(unit, "Service", "ExecStart").split(" ");
+  assert.equal(executable, "/usr/local/bin/procview");
   return args;
 }
 
@@ -106,13 +105,13 @@ function assertNoMountNamespace(unit: Unit): void {
 }
 
 test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
-  // What systemd would run, with the project's node and this checkout in place of the
-  // installed paths (install.sh makes the same substitution). Run in a private mount
+  // What systemd would run, with this checkout's procview (the same command line) in place
+  // of the installed executable (install.sh makes the same substitution). Run in a private mount
   // namespace with fresh tmpfs on /var/lib and /run, so that the default mountpoint and
   // state dir are private to this test and vanish with it.
   const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
   const checkout = fileURLToPath(new URL("..", moduleUrl));
-  const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/bin/node ", `${node} `).replace("/usr/local/lib/procview/", checkout);
+  const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/local/bin/procview ", `${node} ${checkout}bin/procview.js `);
   const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
   assert.ok(startCheck);
   const script = `

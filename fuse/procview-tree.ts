@@ -19,6 +19,7 @@ import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestC
 import { readOptionalFile } from "./reader/optional-file.ts";
 import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./views/loadavg.ts";
+import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
 export interface ProcviewTreeOptions {
   /** The state directory shared with the NRI plugin (holds containers/<id>.json). */
@@ -37,6 +38,8 @@ export interface ProcviewTreeOptions {
   procDir?: string;
   sysDir?: string;
   logLevel?: string;
+  /** Shared read counters for /metrics (fuse/view-stats.ts); none when metrics are off. */
+  viewStats?: ViewStats;
 }
 
 /** The server's entry point (fuse/node.ts TreeModule); options arrive structured-cloned from the main thread. */
@@ -53,7 +56,7 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
     loadAverages: new LoadAverageTable(checked.loadAverageMemory ?? createLoadAverageMemory()),
   };
-  return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger);
+  return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);
 }
 
 /**
@@ -79,7 +82,7 @@ function hostSources(options: ProcviewTreeOptions): { layout: CgroupLayout; host
   };
 }
 
-export function createProcviewTree(registry: ContainerRegistry, sources: ViewSources, logger: Logger): DirNode {
+export function createProcviewTree(registry: ContainerRegistry, sources: ViewSources, logger: Logger, stats?: ViewStats): DirNode {
   const containers: DirNode = {
     kind: "dir",
     lookup(id) {
@@ -88,16 +91,20 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
       // The container's own CPU option (from its pod's annotations) overrides the server's.
       const containerSources =
         record.cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: record.cpuLimitByQuota } };
-      return viewDirectory((renderer, viewPath, ctx) =>
-        renderView(renderer, viewPath, record.cgroupPath, containerSources, ctx, logger.child({ container: id, cgroupPath: record.cgroupPath })),
+      return viewDirectory(
+        counted(stats, "containers", (renderer, viewPath, ctx) =>
+          renderView(renderer, viewPath, record.cgroupPath, containerSources, ctx, logger.child({ container: id, cgroupPath: record.cgroupPath })),
+        ),
       );
     },
     list: () => registry.ids(),
   };
-  const readerViews = viewDirectory((renderer, viewPath, ctx) => {
-    const cgroup = readerCgroup(sources.host.procDir, ctx);
-    return renderView(renderer, viewPath, cgroup, sources, ctx, logger.child({ readerPid: ctx.pid }));
-  });
+  const readerViews = viewDirectory(
+    counted(stats, "lxcfs", (renderer, viewPath, ctx) => {
+      const cgroup = readerCgroup(sources.host.procDir, ctx);
+      return renderView(renderer, viewPath, cgroup, sources, ctx, logger.child({ readerPid: ctx.pid }));
+    }),
+  );
   return staticDirectory(new Map<string, FsNode>([["containers", containers], ...readerViews.entries]));
 }
 
@@ -123,6 +130,22 @@ function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPath
 }
 
 type RenderAtOpen = (renderer: ViewRenderer, viewPath: string, ctx: RequestContext) => string;
+
+/** `render`, counted in the shared view stats when metrics are on. */
+function counted(stats: ViewStats | undefined, layout: ViewLayout, render: RenderAtOpen): RenderAtOpen {
+  if (!stats) return render;
+  return (renderer, viewPath, ctx) => {
+    const started = performance.now();
+    let failed = true;
+    try {
+      const text = render(renderer, viewPath, ctx);
+      failed = false;
+      return text;
+    } finally {
+      recordViewRead(stats, viewPath, layout, (performance.now() - started) / 1000, failed);
+    }
+  };
+}
 
 /** The directories and files of every view in the catalog, each rendered by `render`. */
 function viewDirectory(render: RenderAtOpen): StaticDirectory {

@@ -52,7 +52,7 @@ before(async () => {
     cpusetCpus: consumerLimits.cpus,
     cpuQuota: consumerLimits.cpuQuotaUs,
     cpuPeriod: consumerLimits.cpuPeriodUs,
-    readOnlyMounts: mounts,
+    mounts: Object.entries(mounts).map(([containerPath, hostPath]) => ({ containerPath, hostPath, readonly: true })),
   });
   await cri.startContainer(id);
   container = {

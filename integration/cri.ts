@@ -18,6 +18,12 @@ export interface PodOptions {
   labels?: Record<string, string>;
   /** Share the host's network namespace (default); a private one would need CNI. */
   hostNetwork?: boolean;
+  /** Share the host's pid namespace (Kubernetes' hostPID). */
+  hostPid?: boolean;
+  /** Allow privileged containers in the pod (kubelet sets it when one is privileged). */
+  privileged?: boolean;
+  /** Where the runtime writes the containers' logs (absolute); none without it. */
+  logDirectory?: string;
 }
 
 export interface ContainerResources {
@@ -28,6 +34,14 @@ export interface ContainerResources {
   cpuShares?: number;
 }
 
+/** A host path in the container; propagation as Kubernetes' mountPropagation. */
+export interface ContainerMount {
+  containerPath: string;
+  hostPath: string;
+  readonly?: boolean;
+  propagation?: "None" | "HostToContainer" | "Bidirectional";
+}
+
 export interface ContainerOptions extends ContainerResources {
   name: string;
   image: string;
@@ -36,8 +50,13 @@ export interface ContainerOptions extends ContainerResources {
   env?: Record<string, string>;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
-  /** Host paths bound read-only into the container (a hostPath volume), container path → host path. */
-  readOnlyMounts?: Record<string, string>;
+  mounts?: ContainerMount[];
+  privileged?: boolean;
+  readonlyRootfs?: boolean;
+  dropCapabilities?: string[];
+  noNewPrivileges?: boolean;
+  /** The container's log file, relative to the pod's logDirectory. */
+  logPath?: string;
 }
 
 export interface ExecResult {
@@ -158,6 +177,7 @@ export function connectCri(address: string): CriClient {
   const runtimeService = new (runtimeV1.RuntimeService as grpc.ServiceClientConstructor)(target, credentials);
   const imageService = new (runtimeV1.ImageService as grpc.ServiceClientConstructor)(target, credentials);
   const podConfigs = new Map<string, object>();
+  const hostPidPods = new Set<string>();
 
   const call = <Response>(client: grpc.Client, method: string, request: object, timeoutMs = callTimeoutMs) =>
     new Promise<Response>((resolve, reject) => {
@@ -187,6 +207,7 @@ export function connectCri(address: string): CriClient {
       const config = podSandboxConfig(options);
       const { pod_sandbox_id } = await runtime<{ pod_sandbox_id: string }>("RunPodSandbox", { config });
       podConfigs.set(pod_sandbox_id, config);
+      if (options.hostPid) hostPidPods.add(pod_sandbox_id);
       return pod_sandbox_id;
     },
 
@@ -216,7 +237,7 @@ export function connectCri(address: string): CriClient {
       if (sandboxConfig === undefined) throw new Error(`CRI CreateContainer: pod ${podId} was not created by this client`);
       const { container_id } = await runtime<{ container_id: string }>("CreateContainer", {
         pod_sandbox_id: podId,
-        config: containerConfig(options),
+        config: containerConfig(options, hostPidPods.has(podId)),
         sandbox_config: sandboxConfig,
       });
       return container_id;
@@ -316,16 +337,19 @@ function podSandboxConfig(options: PodOptions): object {
   return {
     metadata: { name: options.name, namespace, uid: options.uid ?? `${namespace}-${options.name}`, attempt: 0 },
     // No hostname: with the host's network namespace there is no private UTS namespace to name.
+    log_directory: options.logDirectory ?? "",
     labels: options.labels ?? {},
     annotations: options.annotations ?? {},
     linux: {
       cgroup_parent: options.cgroupParent ?? "",
-      security_context: { namespace_options: { network, pid: "POD", ipc: "POD" } },
+      security_context: { namespace_options: { network, pid: options.hostPid ? "NODE" : "POD", ipc: "POD" }, privileged: options.privileged ?? false },
     },
   };
 }
 
-function containerConfig(options: ContainerOptions): object {
+const propagations = { None: "PROPAGATION_PRIVATE", HostToContainer: "PROPAGATION_HOST_TO_CONTAINER", Bidirectional: "PROPAGATION_BIDIRECTIONAL" } as const;
+
+function containerConfig(options: ContainerOptions, hostPid: boolean): object {
   if (options.name === "") throw new Error("CRI container needs a name");
   if (options.image === "") throw new Error(`CRI container ${options.name} needs an image`);
   return {
@@ -334,12 +358,25 @@ function containerConfig(options: ContainerOptions): object {
     command: options.command ?? [],
     args: options.args ?? [],
     envs: Object.entries(options.env ?? {}).map(([key, value]) => ({ key, value })),
-    mounts: Object.entries(options.readOnlyMounts ?? {}).map(([containerPath, hostPath]) => ({ container_path: containerPath, host_path: hostPath, readonly: true })),
+    log_path: options.logPath ?? "",
+    mounts: (options.mounts ?? []).map((mount) => ({
+      container_path: mount.containerPath,
+      host_path: mount.hostPath,
+      readonly: mount.readonly ?? false,
+      propagation: propagations[mount.propagation ?? "None"],
+    })),
     labels: options.labels ?? {},
     annotations: options.annotations ?? {},
     linux: {
       resources: linuxResources(options),
-      security_context: { namespace_options: { network: "NODE", pid: "CONTAINER", ipc: "POD" } },
+      security_context: {
+        // As kubelet does: a container of a hostPID pod shares the host's pid namespace.
+        namespace_options: { network: "NODE", pid: hostPid ? "NODE" : "CONTAINER", ipc: "POD" },
+        privileged: options.privileged ?? false,
+        readonly_rootfs: options.readonlyRootfs ?? false,
+        no_new_privs: options.noNewPrivileges ?? false,
+        capabilities: { add_capabilities: [], drop_capabilities: options.dropCapabilities ?? [] },
+      },
     },
   };
 }

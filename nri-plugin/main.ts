@@ -7,6 +7,7 @@
 import { Socket } from "node:net";
 import type { Logger } from "../core/log.ts";
 import type { PluginSettingsLayer } from "./config.ts";
+import { observePlugin, type PluginObserver } from "./observed-plugin.ts";
 import { createProcviewPlugin } from "./procview-plugin.ts";
 import { startStub, type StubTransport } from "./stub.ts";
 
@@ -24,6 +25,8 @@ export interface NriPluginOptions {
   fileSettings?: PluginSettingsLayer;
   /** Settings from flags, above every other source. */
   flagSettings?: PluginSettingsLayer;
+  /** Told of the connection and of every event (status file, metrics). */
+  observer?: PluginObserver;
 }
 
 export interface RunningNriPlugin {
@@ -38,13 +41,16 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
     index: o.index,
     logger: o.logger,
     transport: transportOf(o),
-    plugin: createProcviewPlugin({
-      mountpoint: o.mountpoint,
-      stateDir: o.stateDir,
-      logger: o.logger,
-      fileSettings: o.fileSettings,
-      flagSettings: o.flagSettings,
-    }),
+    plugin: observePlugin(
+      createProcviewPlugin({
+        mountpoint: o.mountpoint,
+        stateDir: o.stateDir,
+        logger: o.logger,
+        fileSettings: o.fileSettings,
+        flagSettings: o.flagSettings,
+      }),
+      o.observer,
+    ),
   });
   return { stop: () => stub.stop(), done: stub.done };
 }

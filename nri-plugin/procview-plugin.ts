@@ -168,6 +168,8 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
         // Stopped containers have no mount namespace left to serve.
         if (container.state === ContainerState.STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
+        // Only containers that get views have records (procview status counts a record without binds as missing).
+        if (!wantsViews(pod, container)) continue;
         try {
           const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
           store.put(record);

@@ -1,11 +1,12 @@
 /**
  * install.sh run for a test: every path it writes lies in one temporary folder, with the
- * project's pinned Node, and nothing is started.
+ * single executable the build makes, and nothing is started.
  */
 
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { builtExecutable } from "./executable.ts";
 
 const moduleUrl = import.meta.url;
 
@@ -25,7 +26,7 @@ export function installIntoFolder(dir: string, extraArgs: string[] = [], env: No
     "/bin/sh",
     [
       fileURLToPath(new URL("../install.sh", moduleUrl)),
-      "--node", fileURLToPath(new URL("../../node_modules/node/bin/node", moduleUrl)),
+      "--binary", builtExecutable(),
       "--no-start",
       "--prefix", join(dir, "usr"),
       "--plugin-dir", paths.pluginDir,

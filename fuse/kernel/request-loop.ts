@@ -79,7 +79,9 @@ export type WorkerReport =
   | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
 
 export const defaultWorkers = 2;
-const workerUrl = new URL("./worker.ts", import.meta.url);
+const moduleUrl = import.meta.url;
+/** worker.ts beside the sources, worker.js beside the built package's modules. */
+const workerUrl = new URL(`./worker${moduleUrl.slice(moduleUrl.lastIndexOf("."))}`, moduleUrl);
 const stopPollMs = 20;
 
 export async function startRequestLoop(options: RequestLoopOptions): Promise<RequestLoop> {
