@@ -5,7 +5,6 @@
  * with one naming the bundled tree as a data: URL, since it has no files on disk.
  */
 
-/** `import.meta.url` through a cast: Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url. */
 const moduleUrl = import.meta.url;
 const extension = moduleUrl.slice(moduleUrl.lastIndexOf("."));
 

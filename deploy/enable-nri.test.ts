@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { parse as parseYaml } from "yaml";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
 const moduleUrl = import.meta.url;
 
 interface Component {

@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cleanUpAtExit } from "../../integration/exit-cleanup.ts";
 
-// Deno type-checks import.meta without `url` under this project's node-only types.
 const moduleUrl = import.meta.url;
 const root = fileURLToPath(new URL("../..", moduleUrl));
 
