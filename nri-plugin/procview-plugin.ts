@@ -8,7 +8,7 @@
  */
 
 import { cgroupRelativePath } from "../core/cgroup-path.ts";
-import { checkFuseLiveness, hostLivenessProbe, type Liveness } from "../core/fuse-status.ts";
+import { checkFuseLiveness, hostLivenessProbe, reusingLiveAnswers, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
 import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
 import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
@@ -30,7 +30,7 @@ export interface ProcviewPluginOptions {
   /** Settings from flags: above every other source (see config.ts). */
   flagSettings?: PluginSettingsLayer;
   store?: RecordStore;
-  liveness?: () => Liveness;
+  liveness?: () => Liveness | Promise<Liveness>;
   now?: () => number;
 }
 
@@ -85,10 +85,14 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
   };
 }
 
+/** How long a "serving" answer of the FUSE server is believed: a burst of containers costs one probe. */
+const liveAnswerTtlMs = 1000;
+
 export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin {
   const { mountpoint, logger } = options;
   const store = options.store ?? new ContainerRegistry(options.stateDir);
-  const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)));
+  const liveness =
+    options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), liveAnswerTtlMs);
   const now = options.now ?? Date.now;
   const fileSettings = options.fileSettings ?? {};
   const flagSettings = options.flagSettings ?? {};
@@ -164,12 +168,12 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       return [];
     },
 
-    createContainer({ pod, container }) {
+    async createContainer({ pod, container }) {
       const fields = logFieldsOf(pod, container);
       try {
         if (!container) throw new Error("CreateContainer carried no container");
         if (!wantsViews(pod, container)) return {};
-        const live = liveness();
+        const live = await liveness();
         if (!live.live) {
           logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
           return {};
