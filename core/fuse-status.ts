@@ -11,9 +11,10 @@
  */
 
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mountPointsOfType } from "./mountinfo.ts";
+import { makeRecordsPrivate } from "./registry.ts";
 
 export const fuseFsType = "fuse.procview";
 
@@ -33,7 +34,7 @@ function statusFile(stateDir: string): string {
 
 /** Writes the status file; the pid's start time is read from /proc unless given. */
 export function writeFuseStatus(stateDir: string, status: FuseStatus): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  makeRecordsPrivate(stateDir);
   const file = statusFile(stateDir);
   const pidStartTime = status.pidStartTime ?? processStartTime(status.pid);
   writeFileSync(`${file}.tmp`, JSON.stringify({ ...status, pidStartTime }) + "\n", { mode: 0o600 });

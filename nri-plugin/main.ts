@@ -6,6 +6,7 @@
 
 import { Socket } from "node:net";
 import type { Logger } from "../core/log.ts";
+import { makeRecordsPrivate } from "../core/registry.ts";
 import type { PluginSettingsLayer } from "./config.ts";
 import { createProcviewPlugin } from "./procview-plugin.ts";
 import { startStub, type StubTransport } from "./stub.ts";
@@ -33,6 +34,7 @@ export interface RunningNriPlugin {
 }
 
 export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugin> {
+  makeRecordsPrivate(o.stateDir);
   const stub = startStub({
     name: o.name,
     index: o.index,
