@@ -44,6 +44,8 @@ export interface NriSettings {
   socketPath?: string;
   /** Pre-launched mode: the socket fd the runtime handed over (NRI_PLUGIN_SOCKET). */
   socketFd?: number;
+  /** --replace: the active plugin of the state dir steps down for this one. */
+  replace?: boolean;
 }
 
 export type Command =
@@ -109,6 +111,8 @@ Options:
                       (annotations still choose; without it the FUSE server's flag decides)
   --config FILE       plugin settings (YAML or JSON: defaultPolicy, views, cpuByQuota);
                       precedence: flags > containerd's plugin config > FILE > defaults
+  --replace           take over from the active plugin of this state dir (one plugin is
+                      active per state dir; without it, a second one waits for the first to exit)
 ${commonOptionsHelp}`;
 
 const runHelp = `Usage: procview run [options]
@@ -143,12 +147,13 @@ const optionSpecs = {
   views: { type: "string" },
   config: { type: "string" },
   "cpu-limit-by-quota": { type: "boolean" },
+  replace: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
   fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "help"]),
-  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "help"]),
+  nri: new Set(["mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "replace", "help"]),
   run: new Set(Object.keys(optionSpecs)),
 };
 
@@ -188,7 +193,10 @@ export function parseCommandLine(
     backend: fuseBackend(text("backend"), text("workers"), runtime),
     cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
   });
-  const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env);
+  const nri = (): NriSettings => ({
+    ...nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env),
+    ...(values.replace === true && { replace: true }),
+  });
 
   switch (kind) {
     case "fuse":

@@ -107,6 +107,16 @@ test(
 );
 
 test(
+  "an instance that is not the active plugin (pre-launched beside an active one) binds and records nothing",
+  withPlugin({ isActive: () => false }, async ({ plugin, registry, logs }) => {
+    assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+    assert.deepEqual(await plugin.synchronize!([pod], [{ ...container, pod_sandbox_id: pod.id, state: ContainerState.RUNNING }]), []);
+    assert.deepEqual(registry.ids(), []);
+    assert.ok(logs().some((r) => r.msg === "another procview NRI plugin is active: this one adds no views" && r.container === "nginx"));
+  }),
+);
+
+test(
   "the default liveness check reads the real state dir: no FUSE status file means no mounts",
   withPlugin({ liveness: undefined }, async ({ plugin, registry }) => {
     assert.deepEqual(await plugin.createContainer!({ pod, container }), {});

@@ -31,6 +31,11 @@ export interface ProcviewPluginOptions {
   flagSettings?: PluginSettingsLayer;
   store?: RecordStore;
   liveness?: () => Liveness | Promise<Liveness>;
+  /**
+   * Whether this instance is the node's active plugin (nri-plugin/instance-lock.ts); an
+   * inactive one (a pre-launched plugin while another is active) binds and records nothing.
+   */
+  isActive?: () => boolean;
   now?: () => number;
 }
 
@@ -94,6 +99,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
   const liveness =
     options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), liveAnswerTtlMs);
   const now = options.now ?? Date.now;
+  const isActive = options.isActive ?? (() => true);
   const fileSettings = options.fileSettings ?? {};
   const flagSettings = options.flagSettings ?? {};
   let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
@@ -151,6 +157,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     },
 
     synchronize(pods, containers) {
+      if (!isActive()) return [];
       const podsById = new Map(pods.map((pod) => [pod.id, pod]));
       let recorded = 0;
       for (const container of containers) {
@@ -172,6 +179,10 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       const fields = logFieldsOf(pod, container);
       try {
         if (!container) throw new Error("CreateContainer carried no container");
+        if (!isActive()) {
+          logger.info("another procview NRI plugin is active: this one adds no views", fields);
+          return {};
+        }
         if (!wantsViews(pod, container)) return {};
         const live = await liveness();
         if (!live.live) {

@@ -141,11 +141,16 @@ const codecs = {
   stateChange: nriCodec<StateChangeEvent>("StateChangeEvent"),
 };
 
-export function startStub(options: StubOptions): NriStub {
-  if (!/^[0-9]{2}$/.test(options.index)) throw new Error(`plugin index must be two digits, got ${JSON.stringify(options.index)}`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.name)) {
-    throw new Error(`plugin name must be a simple word, got ${JSON.stringify(options.name)}`);
+/** Throws unless `name` and `index` are what the runtime accepts in RegisterPlugin. */
+export function checkPluginIdentity(name: string, index: string): void {
+  if (!/^[0-9]{2}$/.test(index)) throw new Error(`plugin index must be two digits, got ${JSON.stringify(index)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new Error(`plugin name must be a simple word, got ${JSON.stringify(name)}`);
   }
+}
+
+export function startStub(options: StubOptions): NriStub {
+  checkPluginIdentity(options.name, options.index);
   if (eventMask(options.plugin) === 0) throw new Error("the plugin handles no NRI event");
   return new Stub(options);
 }

@@ -32,6 +32,7 @@ const unitTests = [
   "nri-plugin/ttrpc.test.ts",
   "nri-plugin/procview-plugin.test.ts",
   "nri-plugin/stub.test.ts",
+  "nri-plugin/instance-lock.test.ts",
   "integration/apt-sources.test.ts",
   "integration/containerd-config.test.ts",
   "integration/tar-writer.test.ts",
