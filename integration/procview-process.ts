@@ -129,14 +129,19 @@ export interface NriProcessOptions {
   stateDir: string;
   logFile: string;
   extraArgs?: string[];
+  /** When the plugin counts as started, from its records; by default once it has synchronized with the runtime. */
+  ready?: (records: Array<Record<string, unknown>>) => boolean;
 }
 
-/** `procview nri` against a runtime's socket, ready once it has synchronized. */
+const synchronized = (records: Array<Record<string, unknown>>) => records.some((record) => record.msg === "synchronized with the NRI runtime");
+
+/** `procview nri` against a runtime's socket, ready once it has synchronized (or `options.ready` says so). */
 export async function startProcviewNri(options: NriProcessOptions): Promise<ProcviewProcess> {
   const plugin = startProcview(
     ["nri", "--socket", options.socket, "--mountpoint", options.mountpoint, "--state-dir", options.stateDir, ...(options.extraArgs ?? [])],
     options.logFile,
   );
-  await waitFor("procview nri", plugin, () => plugin.records().some((record) => record.msg === "synchronized with the NRI runtime"));
+  const ready = options.ready ?? synchronized;
+  await waitFor("procview nri", plugin, () => ready(plugin.records()));
   return plugin;
 }

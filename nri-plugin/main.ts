@@ -41,6 +41,8 @@ export interface RunningNriPlugin {
 const replaceTimeoutMs = 5000;
 /** A waiting instance lets the lock's new owner (a replacement) take it first. */
 const standbyRetryMs = 300;
+/** A replaced instance competes for the lock again only after its replacement has surely taken it. */
+const replacedRetryMs = 2000;
 
 /**
  * Starts the plugin. Only one plugin per state dir is active (instance-lock.ts): another
@@ -115,6 +117,7 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
         await becomeInactive();
         if (loss === "released") logger.warn("replaced by another procview NRI plugin; standing by (stop this one when done)", { lock: lockPath });
         else logger.error("the plugin lock file was removed or replaced; standing by so that only one plugin is active", { lock: lockPath });
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, replacedRetryMs)), stoppedSignal]);
         continue;
       }
       const watch = await watchHolder(lockPath);
