@@ -20,6 +20,15 @@ async function withDir(body: (lock: string) => Promise<void>): Promise<void> {
 
 const noRelease = { onReleaseRequest: async () => assert.fail("nobody asked to release") };
 
+/** What a SIGKILLed holder leaves: the lock path names a socket whose listener is gone. */
+async function leaveStaleLock(lock: string): Promise<void> {
+  const bound = `${lock}.dead`;
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(bound, resolve));
+  linkSync(bound, lock);
+  await new Promise((resolve) => server.close(resolve));
+}
+
 function heldOf(result: Awaited<ReturnType<typeof acquireLock>>): HeldLock {
   if (!("held" in result)) assert.fail(`expected to hold the lock, but ${JSON.stringify(result.heldBy)} holds it`);
   return result.held;
@@ -37,12 +46,7 @@ test("the first instance takes the lock; a second is told who holds it; after re
 
 test("a lock left by a dead holder (a socket nobody listens on) is taken over", async () => {
   await withDir(async (lock) => {
-    // What a SIGKILLed holder leaves: the lock path names a socket whose listener is gone.
-    const bound = `${lock}.dead`;
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(bound, resolve));
-    linkSync(bound, lock);
-    await new Promise((resolve) => server.close(resolve));
+    await leaveStaleLock(lock);
     assert.equal(existsSync(lock), true);
     await heldOf(await acquireLock(lock, second, noRelease)).release();
   });
@@ -50,11 +54,7 @@ test("a lock left by a dead holder (a socket nobody listens on) is taken over", 
 
 test("concurrent starters over a stale lock: exactly one holds it", async () => {
   await withDir(async (lock) => {
-    const bound = `${lock}.dead`;
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(bound, resolve));
-    linkSync(bound, lock);
-    await new Promise((resolve) => server.close(resolve));
+    await leaveStaleLock(lock);
     const results = await Promise.all(Array.from({ length: 6 }, (_, i) => acquireLock(lock, { ...first, pid: i + 1 }, noRelease)));
     const winners = results.flatMap((result, i) => ("held" in result ? [{ pid: i + 1, held: result.held }] : []));
     assert.equal(winners.length, 1);
