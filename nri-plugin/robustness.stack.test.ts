@@ -8,13 +8,15 @@
  * - the first container after a plugin restart gets its views;
  * - a hung FUSE server, or a status file whose pid now names another process, gets no binds;
  * - host users cannot list containers/, the container's processes read their views whatever their uid;
+ * - a pre-launched plugin beside an external one: one binds, the other takes over when it dies;
  * - 100 pods created at once all get views; 1,000 create/remove cycles leak no record,
  *   descriptor, FUSE node or mount (PROCVIEW_STACK_CYCLES changes the count).
  */
 
 import assert from "node:assert/strict";
-import { chmodSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { spawn, spawnSync } from "node:child_process";
 import { after, before, test } from "node:test";
 import { ContainerRegistry } from "../core/registry.ts";
@@ -242,4 +244,57 @@ test("1,000 create/remove cycles leave no record, descriptor, FUSE node or mount
   assert.ok(afterCycles.nodes <= before.nodes, `FUSE nodes ${before.nodes} → ${afterCycles.nodes}`);
   assert.equal(afterCycles.mounts, before.mounts);
   assert.ok(!stack.plugin!.records().some((r) => r.level === "error"), "the plugin logged no error");
+});
+
+test("a pre-launched plugin and an external one on the same state dir: one binds, containers never fail, the other takes over", async () => {
+  const launcher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
+  let prelaunchedLog = "";
+  let pidFile = "";
+  const both = await startProcviewStack({
+    procview: false,
+    containerd: (shared) => {
+      const plugins = join(shared, "..", "plugins");
+      mkdirSync(plugins);
+      prelaunchedLog = join(shared, "..", "prelaunched.log");
+      pidFile = join(shared, "..", "prelaunched.pid");
+      // containerd gives the plugin no PATH and stdio on /dev/null: absolute paths, own log.
+      const wrapper = join(plugins, "10-procview");
+      writeFileSync(wrapper, `#!/bin/sh\necho $$ > '${pidFile}'\nexec '${process.execPath}' '${launcher}' nri --mountpoint '${join(shared, "mnt")}' --state-dir '${join(shared, "state")}' >>'${prelaunchedLog}' 2>&1\n`);
+      chmodSync(wrapper, 0o755);
+      return { nriPluginPath: plugins };
+    },
+  });
+  const prelaunchedRecords = () => readFileSync(prelaunchedLog, "utf8").split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as Record<string, unknown>);
+  try {
+    // containerd started the pre-launched plugin first: it holds the lock.
+    await until("the pre-launched plugin to be active", () => prelaunchedRecords().some((r) => r.msg === "this is the active procview NRI plugin for its state dir"));
+    await both.startFuse();
+    const external = await startProcviewNri({
+      socket: both.containerd.nriSocket,
+      mountpoint: both.fuse!.mountpoint,
+      stateDir: both.fuse!.stateDir,
+      logFile: join(both.dir, "nri.log"),
+      ready: standingBy,
+    });
+    both.plugin = external;
+    const run = async (name: string) => {
+      const pod = await both.cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-robustness", cgroupParent: both.containerd.cgroupParent });
+      const id = await both.cri.createContainer(pod, { name: "busybox", image: both.containerd.images.busybox, command: ["sleep", "3600"], memoryLimitBytes: fiftyMiB });
+      await both.cri.startContainer(id);
+      const memTotal = firstLine((await both.cri.execSync(id, ["cat", "/proc/meminfo"], 10)).stdout);
+      const mounts = (await both.cri.execSync(id, ["cat", "/proc/self/mountinfo"], 10)).stdout.split("\n").filter((line) => line.split(" ")[4] === "/proc/meminfo").length;
+      return { id, memTotal, mounts };
+    };
+    const first = await run("prelaunched-active");
+    assert.deepEqual({ memTotal: first.memTotal, mounts: first.mounts }, { memTotal: withViews, mounts: 1 });
+    assert.ok(prelaunchedRecords().some((r) => r.msg === "binding procview views" && r.containerId === first.id));
+
+    // The pre-launched plugin dies (containerd does not relaunch it): the waiting external one takes over.
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+    await until("the external plugin to take over", () => external.records().some((r) => r.msg === "synchronized with the NRI runtime"));
+    const second = await run("external-active");
+    assert.deepEqual({ memTotal: second.memTotal, mounts: second.mounts }, { memTotal: withViews, mounts: 1 });
+  } finally {
+    await both.stop();
+  }
 });
