@@ -67,11 +67,11 @@ test("statfsAnswers: a directory answers, a missing path says why", async () => 
   assert.match(String(await statfsAnswers("/nonexistent-procview-path")), /failed/);
 });
 
-test("a live answer is reused for its time to live, a dead one is checked again, concurrent calls share a check", async () => {
+test("a live answer is reused for its time to live, a quick dead one is checked again, concurrent calls share a check", async () => {
   let clock = 0;
   let checks = 0;
   let answer: Liveness = { live: false, reason: "down" };
-  const check = reusingLiveAnswers(async () => (checks++, answer), 1000, () => clock);
+  const check = reusingLiveAnswers(async () => (checks++, answer), { liveMs: 1000, unansweredMs: 5000, now: () => clock, slowMs: 500 });
   assert.equal((await check()).live, false);
   assert.equal((await check()).live, false);
   assert.equal(checks, 2);
@@ -84,6 +84,19 @@ test("a live answer is reused for its time to live, a dead one is checked again,
   clock = 1000;
   assert.equal((await check()).live, false);
   assert.equal(checks, 4);
+});
+
+test("a negative answer that was slow to come (a hung server) is reused too", async () => {
+  let clock = 0;
+  let checks = 0;
+  const hung: Liveness = { live: false, reason: "does not answer" };
+  const check = reusingLiveAnswers(async () => (checks++, (clock += 1000), hung), { liveMs: 100, unansweredMs: 2000, now: () => clock, slowMs: 500 });
+  assert.equal(await check(), hung);
+  assert.equal(await check(), hung);
+  assert.equal(checks, 1);
+  clock += 2000;
+  await check();
+  assert.equal(checks, 2);
 });
 
 test("status file round trip; clearing leaves a successor's file alone", () => {

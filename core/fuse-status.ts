@@ -138,25 +138,42 @@ export function hostLivenessProbe(stateDir: string): LivenessProbe {
   };
 }
 
+export interface ReuseOptions {
+  /** How long a live answer is reused. */
+  liveMs: number;
+  /** How long a negative answer that was slow to come (`slowMs` or more) is reused. */
+  unansweredMs: number;
+  slowMs?: number;
+  now?: () => number;
+}
+
 /**
- * A check whose positive answer is reused for `ttlMs` (containers created in a burst
- * cost one probe), while a negative one is re-checked at the next call; concurrent
- * calls share one probe.
+ * A check whose live answer is reused briefly (containers created in a burst cost one
+ * probe), while a quick negative one is re-checked at the next call (the server may just
+ * have started). A negative answer that was slow to come (a server that does not answer)
+ * is reused too: containerd asks the plugin about one container at a time, and each
+ * would otherwise wait out its own probe. Concurrent calls share a probe.
  */
-export function reusingLiveAnswers(check: () => Promise<Liveness>, ttlMs: number, now: () => number = Date.now): () => Promise<Liveness> {
-  let live: { answer: Liveness; at: number } | undefined;
+export function reusingLiveAnswers(check: () => Promise<Liveness>, options: ReuseOptions): () => Promise<Liveness> {
+  const now = options.now ?? Date.now;
+  const slowMs = options.slowMs ?? answerTimeoutMs / 2;
+  let reused: { answer: Liveness; until: number } | undefined;
   let pending: Promise<Liveness> | undefined;
   return () => {
-    if (live !== undefined && now() - live.at < ttlMs) return Promise.resolve(live.answer);
+    if (reused !== undefined && now() < reused.until) return Promise.resolve(reused.answer);
+    const started = now();
     pending ??= check().then(
       (answer) => {
         pending = undefined;
-        live = answer.live ? { answer, at: now() } : undefined;
+        const at = now();
+        if (answer.live) reused = { answer, until: at + options.liveMs };
+        else if (at - started >= slowMs) reused = { answer, until: at + options.unansweredMs };
+        else reused = undefined;
         return answer;
       },
       (err: unknown) => {
         pending = undefined;
-        live = undefined;
+        reused = undefined;
         throw err;
       },
     );

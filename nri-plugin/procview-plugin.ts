@@ -90,14 +90,18 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
   };
 }
 
-/** How long a "serving" answer of the FUSE server is believed: a burst of containers costs one probe. */
-const liveAnswerTtlMs = 1000;
+/**
+ * How long the FUSE server's answers are believed: "serving" for 1 s (a burst of
+ * containers costs one probe); "does not answer" for 3 s, so that while it hangs each
+ * container does not wait out a probe of its own (containerd asks about one at a time).
+ */
+const reuse = { liveMs: 1000, unansweredMs: 3000 };
 
 export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin {
   const { mountpoint, logger } = options;
   const store = options.store ?? new ContainerRegistry(options.stateDir);
   const liveness =
-    options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), liveAnswerTtlMs);
+    options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), reuse);
   const now = options.now ?? Date.now;
   const isActive = options.isActive ?? (() => true);
   const fileSettings = options.fileSettings ?? {};

@@ -150,7 +150,8 @@ test("a hung FUSE server (SIGSTOP) gets no binds: the container starts in time w
   } finally {
     process.kill(stack.fuse!.pid, "SIGCONT");
   }
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // "Does not answer" is believed for 3 s (so that each container does not wait out a probe of its own).
+  await new Promise((resolve) => setTimeout(resolve, 3100));
   const id = await runBusybox("server-back");
   assert.equal((await meminfoOf(id)).memTotal, withViews);
 });
