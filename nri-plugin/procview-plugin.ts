@@ -90,6 +90,9 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
   };
 }
 
+/** Containers asked about at CreateContainer and not yet created: a bound in case a creation fails before POST_CREATE. */
+const maxPendingCreations = 1024;
+
 /**
  * How long the FUSE server's answers are believed: "serving" for 1 s (a burst of
  * containers costs one probe); "does not answer" for 3 s, so that while it hangs each
@@ -104,6 +107,8 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), reuse);
   const now = options.now ?? Date.now;
   const isActive = options.isActive ?? (() => true);
+  /** Ids this instance answered CreateContainer for, until their POST_CREATE_CONTAINER. */
+  const askedAbout = new Set<string>();
   const fileSettings = options.fileSettings ?? {};
   const flagSettings = options.flagSettings ?? {};
   let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
@@ -183,6 +188,10 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       const fields = logFieldsOf(pod, container);
       try {
         if (!container) throw new Error("CreateContainer carried no container");
+        if (container.id) {
+          askedAbout.add(container.id);
+          if (askedAbout.size > maxPendingCreations) askedAbout.delete(askedAbout.values().next().value!);
+        }
         if (!isActive()) {
           logger.info("another procview NRI plugin is active: this one adds no views", fields);
           return {};
@@ -216,9 +225,20 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     },
 
     // A stopped container keeps its record: only REMOVE_CONTAINER means it is gone for good.
-    stateChangeEvents: [NriEvent.REMOVE_CONTAINER],
+    // POST_CREATE_CONTAINER tells of containers created without asking us (see below).
+    stateChangeEvents: [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER],
     stateChange({ event, pod, container }) {
-      if (event !== NriEvent.REMOVE_CONTAINER || !container?.id) return;
+      if (!container?.id) return;
+      if (event === NriEvent.POST_CREATE_CONTAINER) {
+        // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
+        // CreateContainer ran in between was created without us, and no Synchronize will list it.
+        if (askedAbout.delete(container.id) || !isActive()) return;
+        if (!decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy).enabled) return;
+        logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
+        return;
+      }
+      if (event !== NriEvent.REMOVE_CONTAINER) return;
+      askedAbout.delete(container.id);
       try {
         store.remove(container.id);
         logger.debug("forgot removed container", logFieldsOf(pod, container));

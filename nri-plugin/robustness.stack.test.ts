@@ -250,6 +250,7 @@ test("1,000 create/remove cycles leave no record, descriptor, FUSE node or mount
   assert.ok(afterCycles.nodes <= before.nodes, `FUSE nodes ${before.nodes} → ${afterCycles.nodes}`);
   assert.equal(afterCycles.mounts, before.mounts);
   assert.ok(!stack.plugin!.records().some((r) => r.level === "error"), "the plugin logged no error");
+  assert.ok(!stack.plugin!.records().some((r) => String(r.msg).startsWith("container created while this plugin was not registered")), "every container was asked about");
 });
 
 test("a pre-launched plugin and an external one on the same state dir: one binds, containers never fail, the other takes over", async () => {
