@@ -231,7 +231,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       if (!container?.id) return;
       if (event === NriEvent.POST_CREATE_CONTAINER) {
         // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
-        // CreateContainer ran in between was created without us, and no Synchronize will list it.
+        // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
         if (askedAbout.delete(container.id) || !isActive()) return;
         if (!decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy).enabled) return;
         logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
