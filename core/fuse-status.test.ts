@@ -10,10 +10,9 @@ import {
   processStartTime,
   procviewMountpoints,
   readFuseStatus,
-  reusingLiveAnswers,
+  reusingAnswers,
   statfsAnswers,
   writeFuseStatus,
-  type Liveness,
   type LivenessProbe,
 } from "./fuse-status.ts";
 
@@ -67,36 +66,37 @@ test("statfsAnswers: a directory answers, a missing path says why", async () => 
   assert.match(String(await statfsAnswers("/nonexistent-procview-path")), /failed/);
 });
 
-test("a live answer is reused for its time to live, a quick dead one is checked again, concurrent calls share a check", async () => {
+test("the mount's answer is reused for its time, a quick failure is probed again, concurrent calls share a probe", async () => {
   let clock = 0;
-  let checks = 0;
-  let answer: Liveness = { live: false, reason: "down" };
-  const check = reusingLiveAnswers(async () => (checks++, answer), { liveMs: 1000, unansweredMs: 5000, now: () => clock, slowMs: 500 });
-  assert.equal((await check()).live, false);
-  assert.equal((await check()).live, false);
-  assert.equal(checks, 2);
-  answer = { live: true, status: { pid: 1, mountpoint: "/m", startedAt: 0 } };
-  await Promise.all([check(), check(), check()]);
-  assert.equal(checks, 3);
+  let probes = 0;
+  let silence: string | undefined = "statfs failed: Transport endpoint is not connected";
+  const answers = reusingAnswers(async () => (probes++, silence), { answeredMs: 1000, unansweredMs: 5000, now: () => clock, slowMs: 500 });
+  assert.equal(await answers("/m"), silence);
+  assert.equal(await answers("/m"), silence);
+  assert.equal(probes, 2);
+  silence = undefined;
+  assert.deepEqual(await Promise.all([answers("/m"), answers("/m"), answers("/m")]), [undefined, undefined, undefined]);
+  assert.equal(probes, 3);
   clock = 999;
-  answer = { live: false, reason: "down" };
-  assert.equal((await check()).live, true);
+  silence = "gone";
+  assert.equal(await answers("/m"), undefined);
+  assert.equal(await answers("/other"), "gone", "another mountpoint is probed for itself");
   clock = 1000;
-  assert.equal((await check()).live, false);
-  assert.equal(checks, 4);
+  assert.equal(await answers("/m"), "gone");
+  assert.equal(probes, 5);
 });
 
-test("a negative answer that was slow to come (a hung server) is reused too", async () => {
+test("a failure that was slow to come (a hung server) is reused too", async () => {
   let clock = 0;
-  let checks = 0;
-  const hung: Liveness = { live: false, reason: "does not answer" };
-  const check = reusingLiveAnswers(async () => (checks++, (clock += 1000), hung), { liveMs: 100, unansweredMs: 2000, now: () => clock, slowMs: 500 });
-  assert.equal(await check(), hung);
-  assert.equal(await check(), hung);
-  assert.equal(checks, 1);
+  let probes = 0;
+  const hung = "statfs took longer than 1000 ms";
+  const answers = reusingAnswers(async () => (probes++, (clock += 1000), hung), { answeredMs: 100, unansweredMs: 2000, now: () => clock, slowMs: 500 });
+  assert.equal(await answers("/m"), hung);
+  assert.equal(await answers("/m"), hung);
+  assert.equal(probes, 1);
   clock += 2000;
-  await check();
-  assert.equal(checks, 2);
+  await answers("/m");
+  assert.equal(probes, 2);
 });
 
 test("status file round trip; clearing leaves a successor's file alone", () => {

@@ -129,54 +129,60 @@ export function statfsAnswers(mountpoint: string, timeoutMs = answerTimeoutMs): 
   });
 }
 
-export function hostLivenessProbe(stateDir: string): LivenessProbe {
+/** The real probe; `answers` is statfsAnswers unless given (e.g. reused through reusingAnswers). */
+export function hostLivenessProbe(stateDir: string, answers: AnswerProbe = statfsAnswers): LivenessProbe {
   return {
     readStatus: () => readFuseStatus(stateDir),
     startTimeOf: processStartTime,
     mountinfo: () => readFileSync("/proc/self/mountinfo", "utf8"),
-    answers: (mountpoint) => statfsAnswers(mountpoint),
+    answers,
   };
 }
 
 export interface ReuseOptions {
-  /** How long a live answer is reused. */
-  liveMs: number;
-  /** How long a negative answer that was slow to come (`slowMs` or more) is reused. */
+  /** How long "it answered" is reused. */
+  answeredMs: number;
+  /** How long a failure that was slow to come (`slowMs` or more: a server that does not answer) is reused. */
   unansweredMs: number;
   slowMs?: number;
   now?: () => number;
 }
 
+export type AnswerProbe = (mountpoint: string) => Promise<string | undefined>;
+
 /**
- * A check whose live answer is reused briefly (containers created in a burst cost one
- * probe), while a quick negative one is re-checked at the next call (the server may just
- * have started). A negative answer that was slow to come (a server that does not answer)
- * is reused too: containerd asks the plugin about one container at a time, and each
- * would otherwise wait out its own probe. Concurrent calls share a probe.
+ * The mount's answer (see statfsAnswers), reused briefly: containers created in a burst
+ * cost one statfs. A quick failure is probed again at the next call (the server may just
+ * have started); a slow one (a server that does not answer) is reused too: containerd
+ * asks the plugin about one container at a time, and each would otherwise wait out a
+ * probe of its own. Concurrent calls share a probe. Only this step is reused: the status
+ * file, the pid and the mount table are checked at every call, so a server that stopped
+ * or died is seen at once.
  */
-export function reusingLiveAnswers(check: () => Promise<Liveness>, options: ReuseOptions): () => Promise<Liveness> {
+export function reusingAnswers(answers: AnswerProbe, options: ReuseOptions): AnswerProbe {
   const now = options.now ?? Date.now;
   const slowMs = options.slowMs ?? answerTimeoutMs / 2;
-  let reused: { answer: Liveness; until: number } | undefined;
-  let pending: Promise<Liveness> | undefined;
-  return () => {
-    if (reused !== undefined && now() < reused.until) return Promise.resolve(reused.answer);
+  let reused: { mountpoint: string; answer: string | undefined; until: number } | undefined;
+  let pending: { mountpoint: string; answer: Promise<string | undefined> } | undefined;
+  return (mountpoint) => {
+    if (reused?.mountpoint === mountpoint && now() < reused.until) return Promise.resolve(reused.answer);
+    if (pending?.mountpoint === mountpoint) return pending.answer;
     const started = now();
-    pending ??= check().then(
-      (answer) => {
-        pending = undefined;
+    const answer = answers(mountpoint).then(
+      (silence) => {
+        if (pending?.answer === answer) pending = undefined;
         const at = now();
-        if (answer.live) reused = { answer, until: at + options.liveMs };
-        else if (at - started >= slowMs) reused = { answer, until: at + options.unansweredMs };
+        if (silence === undefined) reused = { mountpoint, answer: silence, until: at + options.answeredMs };
+        else if (at - started >= slowMs) reused = { mountpoint, answer: silence, until: at + options.unansweredMs };
         else reused = undefined;
-        return answer;
+        return silence;
       },
       (err: unknown) => {
-        pending = undefined;
-        reused = undefined;
+        if (pending?.answer === answer) pending = undefined;
         throw err;
       },
     );
-    return pending;
+    pending = { mountpoint, answer };
+    return answer;
   };
 }

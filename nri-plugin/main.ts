@@ -43,6 +43,8 @@ const replaceTimeoutMs = 5000;
 const standbyRetryMs = 300;
 /** A replaced instance competes for the lock again only after its replacement has surely taken it. */
 const replacedRetryMs = 2000;
+/** After an error taking the lock (e.g. an unwritable state dir), the next attempt. */
+const lockErrorRetryMs = 5000;
 
 /**
  * Starts the plugin. Only one plugin per state dir is active (instance-lock.ts): another
@@ -54,7 +56,6 @@ const replacedRetryMs = 2000;
 export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugin> {
   checkPluginIdentity(o.name, o.index);
   const transport = transportOf(o);
-  makeRecordsPrivate(o.stateDir);
   const logger = o.logger;
   let active = false;
   const plugin = createProcviewPlugin({
@@ -69,6 +70,13 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
   const inherited = "socket" in transport;
   // A pre-launched plugin's socket cannot be reopened: it stays registered, active or not.
   let stub: NriStub | undefined = inherited ? start() : undefined;
+  try {
+    makeRecordsPrivate(o.stateDir);
+  } catch (err) {
+    // A pre-launched plugin must not fail before registering (containerd would exit): it waits for the lock below.
+    if (!inherited) throw err;
+    logger.error("cannot prepare the state dir", { stateDir: o.stateDir, error: err });
+  }
 
   const lockPath = join(o.stateDir, lockFileName);
   const identity: LockHolder = { pid: process.pid, name: o.name, index: o.index, runtime: o.socketPath ?? "inherited" };
@@ -76,6 +84,12 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
   let wake: () => void = () => {};
   const stoppedSignal = new Promise<void>((resolve) => (wake = resolve));
   let held: HeldLock | undefined;
+  /** Waits `ms`, or less if the plugin is stopped meanwhile. */
+  const pause = async (ms: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([new Promise((resolve) => (timer = setTimeout(resolve, ms))), stoppedSignal]);
+    clearTimeout(timer);
+  };
 
   const becomeInactive = async () => {
     active = false;
@@ -117,7 +131,7 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
         await becomeInactive();
         if (loss === "released") logger.warn("replaced by another procview NRI plugin; standing by (stop this one when done)", { lock: lockPath });
         else logger.error("the plugin lock file was removed or replaced; standing by so that only one plugin is active", { lock: lockPath });
-        await Promise.race([new Promise((resolve) => setTimeout(resolve, replacedRetryMs)), stoppedSignal]);
+        await pause(replacedRetryMs);
         continue;
       }
       const watch = await watchHolder(lockPath);
@@ -131,13 +145,21 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
         );
       }
       if (watch) await Promise.race([watch.gone, stoppedSignal]);
-      await Promise.race([new Promise((resolve) => setTimeout(resolve, standbyRetryMs)), stoppedSignal]);
+      await pause(standbyRetryMs);
     }
   };
 
-  const serving = serve().catch((err: unknown) => {
-    logger.error("the single-plugin lock failed; binding nothing", { lock: lockPath, error: err });
-  });
+  const serving = (async () => {
+    while (!stopped) {
+      try {
+        await serve();
+      } catch (err) {
+        logger.error("cannot take the single-plugin lock; binding nothing, retrying", { lock: lockPath, error: err, retryMs: lockErrorRetryMs });
+        await becomeInactive();
+        await pause(lockErrorRetryMs);
+      }
+    }
+  })();
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {

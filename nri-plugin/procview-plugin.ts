@@ -8,7 +8,7 @@
  */
 
 import { cgroupRelativePath } from "../core/cgroup-path.ts";
-import { checkFuseLiveness, hostLivenessProbe, reusingLiveAnswers, type Liveness } from "../core/fuse-status.ts";
+import { checkFuseLiveness, hostLivenessProbe, reusingAnswers, statfsAnswers, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
 import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
 import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
@@ -94,17 +94,17 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
 const maxPendingCreations = 1024;
 
 /**
- * How long the FUSE server's answers are believed: "serving" for 1 s (a burst of
+ * How long the FUSE mount's answer to a statfs is believed: "answered" for 1 s (a burst of
  * containers costs one probe); "does not answer" for 3 s, so that while it hangs each
  * container does not wait out a probe of its own (containerd asks about one at a time).
  */
-const reuse = { liveMs: 1000, unansweredMs: 3000 };
+const reuse = { answeredMs: 1000, unansweredMs: 3000 };
 
 export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin {
   const { mountpoint, logger } = options;
   const store = options.store ?? new ContainerRegistry(options.stateDir);
-  const liveness =
-    options.liveness ?? reusingLiveAnswers(() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)), reuse);
+  const probe = hostLivenessProbe(options.stateDir, reusingAnswers(statfsAnswers, reuse));
+  const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, probe));
   const now = options.now ?? Date.now;
   const isActive = options.isActive ?? (() => true);
   /** Ids this instance answered CreateContainer for, until their POST_CREATE_CONTAINER. */
