@@ -248,7 +248,8 @@ test("1,000 create/remove cycles leave no record, descriptor, FUSE node or mount
   assert.ok(afterCycles.plugin <= before.plugin, `plugin descriptors ${before.plugin} → ${afterCycles.plugin}`);
   assert.ok(afterCycles.fuse <= before.fuse, `FUSE server descriptors ${before.fuse} → ${afterCycles.fuse}`);
   assert.ok(afterCycles.nodes <= before.nodes, `FUSE nodes ${before.nodes} → ${afterCycles.nodes}`);
-  assert.equal(afterCycles.mounts, before.mounts);
+  // Fewer is no leak: the teardown of an earlier test's pods may still be ending when "before" is taken.
+  assert.ok(afterCycles.mounts <= before.mounts, `procview mounts in containerd's namespace ${before.mounts} → ${afterCycles.mounts}`);
   assert.ok(!stack.plugin!.records().some((r) => r.level === "error"), "the plugin logged no error");
   assert.ok(!stack.plugin!.records().some((r) => String(r.msg).startsWith("container created while this plugin was not registered")), "every container was asked about");
 });
