@@ -66,6 +66,13 @@ test("the plugin's settings flags: only the flags given, with the config file be
   assert.equal(run.kind === "run" && run.nri.configFile, "/c.json");
 });
 
+test("nri --replace reaches the plugin settings only when given", () => {
+  const command = parseCommandLine(["nri", "--replace"], {});
+  assert.equal(command.kind === "nri" && command.nri.replace, true);
+  const plain = parseCommandLine(["nri"], {});
+  assert.equal(plain.kind === "nri" && plain.nri.replace, undefined);
+});
+
 test("pre-launched mode takes socket fd, name and index from the runtime's env", () => {
   const command = parseCommandLine(["nri"], { NRI_PLUGIN_SOCKET: "3", NRI_PLUGIN_NAME: "procview", NRI_PLUGIN_IDX: "10" });
   assert.deepEqual(command.kind === "nri" && command.nri, {

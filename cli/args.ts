@@ -44,6 +44,8 @@ export interface NriSettings {
   socketPath?: string;
   /** Pre-launched mode: the socket fd the runtime handed over (NRI_PLUGIN_SOCKET). */
   socketFd?: number;
+  /** --replace: the active plugin of the state dir steps down for this one. */
+  replace?: boolean;
 }
 
 /** --metrics-address HOST:PORT: where /metrics, /healthz and /readyz are served. */
@@ -129,6 +131,8 @@ Options:
                       (annotations still choose; without it the FUSE server's flag decides)
   --config FILE       plugin settings (YAML or JSON: defaultPolicy, views, cpuByQuota);
                       precedence: flags > containerd's plugin config > FILE > defaults
+  --replace           take over from the active plugin of this state dir (one plugin is
+                      active per state dir; without it, a second one waits for the first to exit)
 ${metricsOptionHelp}${commonOptionsHelp}`;
 
 const runHelp = `Usage: procview run [options]
@@ -177,13 +181,14 @@ const optionSpecs = {
   "cpu-limit-by-quota": { type: "boolean" },
   "metrics-address": { type: "string" },
   json: { type: "boolean" },
+  replace: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
   fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "metrics-address", "help"]),
   nri: new Set([
-    "mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "metrics-address", "help",
+    "mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "replace", "metrics-address", "help",
   ]),
   run: new Set(Object.keys(optionSpecs).filter((key) => key !== "json")),
   status: new Set(["state-dir", "json", "help"]),
@@ -229,7 +234,10 @@ export function parseCommandLine(
     backend: fuseBackend(text("backend"), text("workers"), runtime),
     cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
   });
-  const nri = (): NriSettings => nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env);
+  const nri = (): NriSettings => ({
+    ...nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env),
+    ...(values.replace === true && { replace: true }),
+  });
 
   switch (kind) {
     case "fuse":

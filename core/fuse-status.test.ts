@@ -1,13 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   checkFuseLiveness,
   clearFuseStatus,
+  parseProcStatStartTime,
+  processStartTime,
   procviewMountpoints,
   readFuseStatus,
+  reusingAnswers,
+  statfsAnswers,
   writeFuseStatus,
   type LivenessProbe,
 } from "./fuse-status.ts";
@@ -23,30 +27,87 @@ test("procview mounts are found by fs type, escapes undone", () => {
   assert.deepEqual(procviewMountpoints(mountinfo), ["/var/lib/procview", "/tmp/with space"]);
 });
 
-test("liveness needs status, matching mountpoint, a live pid and the mount", () => {
-  const status = { pid: 42, mountpoint: "/var/lib/procview", startedAt: 1 };
+test("liveness needs status, matching mountpoint, the same process at the pid, the mount, and an answer", async () => {
+  const status = { pid: 42, mountpoint: "/var/lib/procview", startedAt: 1, pidStartTime: 5000 };
   const probe = (over: Partial<LivenessProbe>): LivenessProbe => ({
     readStatus: () => status,
-    isAlive: () => true,
+    startTimeOf: () => 5000,
     mountinfo: () => mountinfo,
+    answers: async () => undefined,
     ...over,
   });
-  assert.deepEqual(checkFuseLiveness("/var/lib/procview", probe({})), { live: true, status });
-  const reasonOf = (mountpoint: string, over: Partial<LivenessProbe>) => {
-    const liveness = checkFuseLiveness(mountpoint, probe(over));
+  assert.deepEqual(await checkFuseLiveness("/var/lib/procview", probe({})), { live: true, status });
+  const reasonOf = async (mountpoint: string, over: Partial<LivenessProbe>) => {
+    const liveness = await checkFuseLiveness(mountpoint, probe(over));
     return liveness.live ? "live" : liveness.reason;
   };
-  assert.match(reasonOf("/var/lib/procview", { readStatus: () => undefined }), /no FUSE server status/);
-  assert.match(reasonOf("/elsewhere", {}), /serves \/var\/lib\/procview/);
-  assert.match(reasonOf("/var/lib/procview", { isAlive: () => false }), /pid 42 is gone/);
-  assert.match(reasonOf("/var/lib/procview", { mountinfo: () => "" }), /no fuse.procview mount/);
+  assert.match(await reasonOf("/var/lib/procview", { readStatus: () => undefined }), /no FUSE server status/);
+  assert.match(await reasonOf("/elsewhere", {}), /serves \/var\/lib\/procview/);
+  assert.match(await reasonOf("/var/lib/procview", { startTimeOf: () => undefined }), /pid 42 is gone/);
+  assert.match(await reasonOf("/var/lib/procview", { startTimeOf: () => 7000 }), /pid 42 is gone: that pid now belongs to a process started later/);
+  assert.match(await reasonOf("/var/lib/procview", { mountinfo: () => "" }), /no fuse.procview mount/);
+  assert.match(await reasonOf("/var/lib/procview", { answers: async () => "statfs took longer than 1000 ms" }), /pid 42 does not answer: statfs took longer/);
+  // A status file of an older server has no start time: the pid, the mount and the answer decide.
+  const { pidStartTime: _, ...older } = status;
+  assert.equal(await reasonOf("/var/lib/procview", { readStatus: () => older, startTimeOf: () => 9 }), "live");
+});
+
+test("the start time is field 22 of /proc/<pid>/stat, even with spaces and parentheses in the command name", () => {
+  const fields = (comm: string) => `1234 (${comm}) S 1 1234 1234 0 -1 4194560 100 0 0 0 3 1 0 0 20 0 1 0 98765 1000 200 18446744073709551615`;
+  assert.equal(parseProcStatStartTime(fields("node")), 98765);
+  assert.equal(parseProcStatStartTime(fields("a) b (c")), 98765);
+  assert.equal(parseProcStatStartTime("garbage"), undefined);
+  assert.equal(processStartTime(process.pid), parseProcStatStartTime(readFileSync("/proc/self/stat", "utf8")));
+  assert.equal(processStartTime(0), undefined);
+});
+
+test("statfsAnswers: a directory answers, a missing path says why", async () => {
+  assert.equal(await statfsAnswers(tmpdir()), undefined);
+  assert.match(String(await statfsAnswers("/nonexistent-procview-path")), /failed/);
+});
+
+test("the mount's answer is reused for its time, a quick failure is probed again, concurrent calls share a probe", async () => {
+  let clock = 0;
+  let probes = 0;
+  let silence: string | undefined = "statfs failed: Transport endpoint is not connected";
+  const answers = reusingAnswers(async () => (probes++, silence), { answeredMs: 1000, unansweredMs: 5000, now: () => clock, slowMs: 500 });
+  assert.equal(await answers("/m"), silence);
+  assert.equal(await answers("/m"), silence);
+  assert.equal(probes, 2);
+  silence = undefined;
+  assert.deepEqual(await Promise.all([answers("/m"), answers("/m"), answers("/m")]), [undefined, undefined, undefined]);
+  assert.equal(probes, 3);
+  clock = 999;
+  silence = "gone";
+  assert.equal(await answers("/m"), undefined);
+  assert.equal(await answers("/other"), "gone", "another mountpoint is probed for itself");
+  clock = 1000;
+  assert.equal(await answers("/m"), "gone");
+  assert.equal(probes, 5);
+});
+
+test("a failure that was slow to come (a hung server) is reused too", async () => {
+  let clock = 0;
+  let probes = 0;
+  const hung = "statfs took longer than 1000 ms";
+  const answers = reusingAnswers(async () => (probes++, (clock += 1000), hung), { answeredMs: 100, unansweredMs: 2000, now: () => clock, slowMs: 500 });
+  assert.equal(await answers("/m"), hung);
+  assert.equal(await answers("/m"), hung);
+  assert.equal(probes, 1);
+  clock += 2000;
+  await answers("/m");
+  assert.equal(probes, 2);
 });
 
 test("status file round trip; clearing leaves a successor's file alone", () => {
   const dir = mkdtempSync(join(tmpdir(), "procview-status-"));
   try {
+    writeFuseStatus(dir, { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11 });
+    assert.deepEqual(readFuseStatus(dir), { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11 });
+    assert.equal(statSync(join(dir, "fuse.json")).mode & 0o777, 0o600);
+    writeFuseStatus(dir, { pid: process.pid, mountpoint: "/m", startedAt: 3 });
+    assert.equal(readFuseStatus(dir)?.pidStartTime, processStartTime(process.pid));
     writeFuseStatus(dir, { pid: 7, mountpoint: "/m", startedAt: 3 });
-    assert.deepEqual(readFuseStatus(dir), { pid: 7, mountpoint: "/m", startedAt: 3 });
     clearFuseStatus(dir, 8);
     assert.ok(readFuseStatus(dir));
     clearFuseStatus(dir, 7);

@@ -2,15 +2,19 @@
  * Whether the FUSE server is serving, as the NRI plugin must know before it injects
  * binds (a bind of a dead FUSE mount reads "Transport endpoint is not connected").
  *
- * The check never touches the mount itself: a stat of a hung FUSE mount blocks, and
- * CreateContainer must not wait on the FUSE process. Instead the server leaves a status
- * file naming its pid and mountpoint, and the kernel's mount table says whether a
- * procview FUSE mount is at that mountpoint.
+ * The server leaves a status file naming its pid, that pid's start time and its
+ * mountpoint. The plugin checks that this very process still runs (a pid alone can be
+ * reused), that the kernel lists a procview mount there, and that the mount answers: a
+ * statfs goes to the server, so a hung or dead server fails it. That statfs runs in a
+ * child process killed after a timeout, because a stat of a hung FUSE mount blocks and
+ * CreateContainer must never wait on the FUSE process.
  */
 
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { mountPointsOfType } from "./mountinfo.ts";
+import { makeRecordsPrivate } from "./registry.ts";
 
 export const fuseFsType = "fuse.procview";
 
@@ -18,6 +22,8 @@ export interface FuseStatus {
   pid: number;
   mountpoint: string;
   startedAt: number;
+  /** The server process's start time (field 22 of /proc/<pid>/stat, clock ticks after boot); absent in older servers' files. */
+  pidStartTime?: number;
 }
 
 export type Liveness = { live: true; status: FuseStatus } | { live: false; reason: string };
@@ -26,11 +32,31 @@ function statusFile(stateDir: string): string {
   return join(stateDir, "fuse.json");
 }
 
+/** Writes the status file; the pid's start time is read from /proc unless given. */
 export function writeFuseStatus(stateDir: string, status: FuseStatus): void {
-  mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+  makeRecordsPrivate(stateDir);
   const file = statusFile(stateDir);
-  writeFileSync(`${file}.tmp`, JSON.stringify(status) + "\n");
+  const pidStartTime = status.pidStartTime ?? processStartTime(status.pid);
+  writeFileSync(`${file}.tmp`, JSON.stringify({ ...status, pidStartTime }) + "\n", { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
+}
+
+/** Field 22 (starttime) of a /proc/<pid>/stat text; the command name (field 2) may hold spaces and parentheses. */
+export function parseProcStatStartTime(text: string): number | undefined {
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state).
+  const value = Number(fields[22 - 3]);
+  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** When process `pid` started (clock ticks after boot), or undefined when there is no such process. */
+export function processStartTime(pid: number): number | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    return parseProcStatStartTime(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes the status file if it is still ours (a successor may have replaced it). */
@@ -42,7 +68,9 @@ export function clearFuseStatus(stateDir: string, pid: number): void {
 export function readFuseStatus(stateDir: string): FuseStatus | undefined {
   try {
     const value = JSON.parse(readFileSync(statusFile(stateDir), "utf8")) as FuseStatus;
-    return Number.isInteger(value.pid) && typeof value.mountpoint === "string" ? value : undefined;
+    if (!Number.isInteger(value.pid) || typeof value.mountpoint !== "string") return undefined;
+    if (value.pidStartTime !== undefined && !Number.isSafeInteger(value.pidStartTime)) return undefined;
+    return value;
   } catch {
     return undefined;
   }
@@ -55,34 +83,106 @@ export function procviewMountpoints(mountinfo: string): string[] {
 
 export interface LivenessProbe {
   readStatus: () => FuseStatus | undefined;
-  isAlive: (pid: number) => boolean;
+  /** See processStartTime(). */
+  startTimeOf: (pid: number) => number | undefined;
   mountinfo: () => string;
+  /** Resolves undefined when the mount answered in time, else why not. */
+  answers: (mountpoint: string) => Promise<string | undefined>;
 }
 
-export function checkFuseLiveness(mountpoint: string, probe: LivenessProbe): Liveness {
+export async function checkFuseLiveness(mountpoint: string, probe: LivenessProbe): Promise<Liveness> {
   const status = probe.readStatus();
   if (!status) return { live: false, reason: "no FUSE server status file" };
   if (status.mountpoint !== mountpoint) {
     return { live: false, reason: `FUSE server serves ${status.mountpoint}, not ${mountpoint}` };
   }
-  if (!probe.isAlive(status.pid)) return { live: false, reason: `FUSE server pid ${status.pid} is gone` };
+  const startTime = probe.startTimeOf(status.pid);
+  if (startTime === undefined) return { live: false, reason: `FUSE server pid ${status.pid} is gone` };
+  if (status.pidStartTime !== undefined && startTime !== status.pidStartTime) {
+    return { live: false, reason: `FUSE server pid ${status.pid} is gone: that pid now belongs to a process started later` };
+  }
   if (!procviewMountpoints(probe.mountinfo()).includes(mountpoint)) {
     return { live: false, reason: `no ${fuseFsType} mount at ${mountpoint}` };
   }
+  const silence = await probe.answers(mountpoint);
+  if (silence !== undefined) return { live: false, reason: `FUSE server pid ${status.pid} does not answer: ${silence}` };
   return { live: true, status };
 }
 
-export function hostLivenessProbe(stateDir: string): LivenessProbe {
+/** How long the statfs of the mount may take: CreateContainer must answer within containerd's 2 s. */
+export const answerTimeoutMs = 1000;
+
+/** coreutils' stat: a small exec that does one statfs (the Debian base images have it). */
+const statBinaries = ["/usr/bin/stat", "/bin/stat"];
+
+/** statfs of `mountpoint` in a child process, SIGKILLed after `timeoutMs` (a FUSE wait is killable). */
+export function statfsAnswers(mountpoint: string, timeoutMs = answerTimeoutMs): Promise<string | undefined> {
+  const binary = statBinaries.find((path) => existsSync(path));
+  if (binary === undefined) return Promise.resolve(`no stat binary (${statBinaries.join(", ")}) to probe the mount with`);
+  return new Promise((resolve) => {
+    const started = Date.now();
+    execFile(binary, ["--file-system", "--format=%t", mountpoint], { timeout: timeoutMs, killSignal: "SIGKILL" }, (err, _stdout, stderr) => {
+      if (!err) resolve(undefined);
+      else if (err.killed || Date.now() - started >= timeoutMs) resolve(`statfs of ${mountpoint} took longer than ${timeoutMs} ms`);
+      else resolve(`statfs of ${mountpoint} failed: ${String(stderr).trim() || err.message}`);
+    });
+  });
+}
+
+/** The real probe; `answers` is statfsAnswers unless given (e.g. reused through reusingAnswers). */
+export function hostLivenessProbe(stateDir: string, answers: AnswerProbe = statfsAnswers): LivenessProbe {
   return {
     readStatus: () => readFuseStatus(stateDir),
-    isAlive: (pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code === "EPERM";
-      }
-    },
+    startTimeOf: processStartTime,
     mountinfo: () => readFileSync("/proc/self/mountinfo", "utf8"),
+    answers,
+  };
+}
+
+export interface ReuseOptions {
+  /** How long "it answered" is reused. */
+  answeredMs: number;
+  /** How long a failure that was slow to come (`slowMs` or more: a server that does not answer) is reused. */
+  unansweredMs: number;
+  slowMs?: number;
+  now?: () => number;
+}
+
+export type AnswerProbe = (mountpoint: string) => Promise<string | undefined>;
+
+/**
+ * The mount's answer (see statfsAnswers), reused briefly: containers created in a burst
+ * cost one statfs. A quick failure is probed again at the next call (the server may just
+ * have started); a slow one (a server that does not answer) is reused too: containerd
+ * asks the plugin about one container at a time, and each would otherwise wait out a
+ * probe of its own. Concurrent calls share a probe. Only this step is reused: the status
+ * file, the pid and the mount table are checked at every call, so a server that stopped
+ * or died is seen at once.
+ */
+export function reusingAnswers(answers: AnswerProbe, options: ReuseOptions): AnswerProbe {
+  const now = options.now ?? Date.now;
+  const slowMs = options.slowMs ?? answerTimeoutMs / 2;
+  let reused: { mountpoint: string; answer: string | undefined; until: number } | undefined;
+  let pending: { mountpoint: string; answer: Promise<string | undefined> } | undefined;
+  return (mountpoint) => {
+    if (reused?.mountpoint === mountpoint && now() < reused.until) return Promise.resolve(reused.answer);
+    if (pending?.mountpoint === mountpoint) return pending.answer;
+    const started = now();
+    const answer = answers(mountpoint).then(
+      (silence) => {
+        if (pending?.answer === answer) pending = undefined;
+        const at = now();
+        if (silence === undefined) reused = { mountpoint, answer: silence, until: at + options.answeredMs };
+        else if (at - started >= slowMs) reused = { mountpoint, answer: silence, until: at + options.unansweredMs };
+        else reused = undefined;
+        return silence;
+      },
+      (err: unknown) => {
+        if (pending?.answer === answer) pending = undefined;
+        throw err;
+      },
+    );
+    pending = { mountpoint, answer };
+    return answer;
   };
 }

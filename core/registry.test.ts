@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ContainerRegistry, isValidContainerId } from "./registry.ts";
+import { ContainerRegistry, isValidContainerId, makeRecordsPrivate } from "./registry.ts";
 
 function withRegistry(body: (registry: ContainerRegistry, stateDir: string) => void) {
   const stateDir = mkdtempSync(join(tmpdir(), "procview-registry-"));
@@ -66,5 +66,21 @@ test("the per-container CPU option round-trips, and is absent when unset or not 
     assert.equal("cpuLimitByQuota" in registry.get("plain")!, false);
     writeFileSync(join(registry.dir, "odd.json"), JSON.stringify({ id: "odd", cgroupPath: "/a", recordedAt: 1, cpuLimitByQuota: "yes" }));
     assert.equal("cpuLimitByQuota" in registry.get("odd")!, false);
+  });
+});
+
+test("records are private: folder 0700 (also one an older version left 0755), files 0600; a new state dir is 0700", () => {
+  withRegistry((registry, stateDir) => {
+    mkdirSync(registry.dir, { mode: 0o755 });
+    chmodSync(registry.dir, 0o755);
+    makeRecordsPrivate(stateDir);
+    registry.put({ id: "abc", cgroupPath: "/k8s.io/abc", recordedAt: 1 });
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    assert.equal(mode(registry.dir), 0o700);
+    assert.equal(mode(join(registry.dir, "abc.json")), 0o600);
+    const fresh = join(stateDir, "fresh");
+    makeRecordsPrivate(fresh);
+    assert.equal(mode(fresh), 0o700);
+    assert.equal(mode(join(fresh, "containers")), 0o700);
   });
 });

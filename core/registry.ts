@@ -10,7 +10,7 @@
  * on the FUSE process.
  */
 
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const defaultStateDir = "/run/procview";
@@ -41,6 +41,18 @@ export function isValidContainerId(id: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id) && !id.includes("..");
 }
 
+/**
+ * Creates the state dir (0700) and its records folder, and makes the records folder
+ * private (0700) also when an older version left it world-readable: records name pods,
+ * namespaces and cgroups. A state dir that already exists keeps its mode: it may be a
+ * folder the operator shares with other things.
+ */
+export function makeRecordsPrivate(stateDir: string): void {
+  const records = join(stateDir, "containers");
+  mkdirSync(records, { recursive: true, mode: 0o700 });
+  chmodSync(records, 0o700);
+}
+
 export class ContainerRegistry {
   readonly dir: string;
 
@@ -51,9 +63,9 @@ export class ContainerRegistry {
   /** Records (or replaces) a container. Throws on an invalid id or an unwritable state dir. */
   put(record: ContainerRecord): void {
     const file = this.fileOf(record.id);
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(record) + "\n", { mode: 0o644 });
+    writeFileSync(temp, JSON.stringify(record) + "\n", { mode: 0o600 });
     renameSync(temp, file);
   }
 

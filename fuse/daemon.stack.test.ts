@@ -67,14 +67,14 @@ describe("a mounted fixture tree", () => {
   });
   after(() => cleanup(box));
 
-  test("mounts as fuse.procview at the created mountpoint and announces itself", () => {
+  test("mounts as fuse.procview at the created mountpoint and announces itself", async () => {
     assert.equal(server.mountpoint, box.mountpoint);
     assert.ok(isProcviewMount(box.mountpoint));
     assert.deepEqual(
       { pid: readFuseStatus(box.stateDir)?.pid, mountpoint: readFuseStatus(box.stateDir)?.mountpoint },
       { pid: process.pid, mountpoint: box.mountpoint },
     );
-    assert.equal(checkFuseLiveness(box.mountpoint, hostLivenessProbe(box.stateDir)).live, true);
+    assert.equal((await checkFuseLiveness(box.mountpoint, hostLivenessProbe(box.stateDir))).live, true);
   });
 
   test("files read whole, content built at every open", () => {

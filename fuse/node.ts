@@ -56,6 +56,11 @@ export interface FileNode {
 
 export interface DirNode {
   kind: "dir";
+  /**
+   * Permission bits, 0o555 when absent. The mount has default_permissions, so the
+   * kernel enforces them: 0o711 lets everyone reach a known name but only root list it.
+   */
+  mode?: number;
   /** undefined answers ENOENT, and is not cached by the kernel. */
   lookup(name: string, ctx: RequestContext): FsNode | undefined;
   list(ctx: RequestContext): string[];

@@ -72,6 +72,9 @@ test("the root holds the containers directory and the LXCFS layout, nothing else
   assert.deepEqual((walk(tree, "sys/devices/system/cpu") as DirNode).list(hostCtx), ["online"]);
   for (const name of ["..", ".", "etc", "proc/self", "proc/1", "sys/kernel"]) assert.equal(walk(tree, name), undefined, name);
   assert.deepEqual((walk(tree, "containers") as DirNode).list(hostCtx).sort(), ["limited", "vanished"]);
+  // Only root lists which containers run here; everyone may traverse to a known id (the kernel enforces the mode).
+  assert.equal((walk(tree, "containers") as DirNode).mode, 0o711);
+  assert.equal((walk(tree, "containers/limited") as DirNode).mode, undefined);
 });
 
 test("a container's meminfo is rendered from the cgroup in its record", (t) => {

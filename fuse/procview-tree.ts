@@ -85,6 +85,9 @@ function hostSources(options: ProcviewTreeOptions): { layout: CgroupLayout; host
 export function createProcviewTree(registry: ContainerRegistry, sources: ViewSources, logger: Logger, stats?: ViewStats): DirNode {
   const containers: DirNode = {
     kind: "dir",
+    // Container ids (and so which pods run here) are for root: others may open a container's
+    // files by their path, as the container's own processes do through its binds, but not list them.
+    mode: 0o711,
     lookup(id) {
       const record = registry.get(id);
       if (record === undefined) return undefined;

@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ const stopTimeoutMs = 10_000;
 export interface ProcviewProcess {
   readonly pid: number;
   readonly logFile: string;
-  /** The JSON records the process has logged so far. */
+  /** The JSON records this process has logged so far (not those of earlier processes sharing the log file). */
   records(): Array<Record<string, unknown>>;
   /** Whether the process is still running. */
   running(): boolean;
@@ -34,6 +34,8 @@ export interface ProcviewFuse extends ProcviewProcess {
 
 function startProcview(args: string[], logFile: string, runtime: string[] = [process.execPath]): ProcviewProcess {
   const logFd = openSync(logFile, "a");
+  // A restarted process appends to the same file: its records start here.
+  const logStart = statSync(logFile).size;
   const child: ChildProcess = spawn(runtime[0], [...runtime.slice(1), launcher, ...args], { stdio: ["ignore", logFd, logFd] });
   closeSync(logFd);
   if (child.pid === undefined) throw new Error(`cannot start procview ${args.join(" ")}`);
@@ -44,7 +46,7 @@ function startProcview(args: string[], logFile: string, runtime: string[] = [pro
     pid: child.pid,
     logFile,
     running,
-    records: () => readRecords(logFile),
+    records: () => readRecords(logFile, logStart),
     stop(signal = "SIGTERM") {
       stopping ??= (async () => {
         if (!running()) return;
@@ -58,10 +60,10 @@ function startProcview(args: string[], logFile: string, runtime: string[] = [pro
   };
 }
 
-function readRecords(logFile: string): Array<Record<string, unknown>> {
+function readRecords(logFile: string, fromByte: number): Array<Record<string, unknown>> {
   let text: string;
   try {
-    text = readFileSync(logFile, "utf8");
+    text = readFileSync(logFile).subarray(fromByte).toString("utf8");
   } catch {
     return [];
   }
@@ -131,14 +133,19 @@ export interface NriProcessOptions {
   stateDir: string;
   logFile: string;
   extraArgs?: string[];
+  /** When the plugin counts as started, from its records; by default once it has synchronized with the runtime. */
+  ready?: (records: Array<Record<string, unknown>>) => boolean;
 }
 
-/** `procview nri` against a runtime's socket, ready once it has synchronized. */
+const synchronized = (records: Array<Record<string, unknown>>) => records.some((record) => record.msg === "synchronized with the NRI runtime");
+
+/** `procview nri` against a runtime's socket, ready once it has synchronized (or `options.ready` says so). */
 export async function startProcviewNri(options: NriProcessOptions): Promise<ProcviewProcess> {
   const plugin = startProcview(
     ["nri", "--socket", options.socket, "--mountpoint", options.mountpoint, "--state-dir", options.stateDir, ...(options.extraArgs ?? [])],
     options.logFile,
   );
-  await waitFor("procview nri", plugin, () => plugin.records().some((record) => record.msg === "synchronized with the NRI runtime"));
+  const ready = options.ready ?? synchronized;
+  await waitFor("procview nri", plugin, () => ready(plugin.records()));
   return plugin;
 }

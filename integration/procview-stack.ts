@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startContainerd, type Containerd } from "./containerd.ts";
+import { startContainerd, type Containerd, type ContainerdOptions } from "./containerd.ts";
 import { connectCri, type CriClient } from "./cri.ts";
 import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
 
@@ -27,6 +27,8 @@ export interface ProcviewStack {
 export interface StackOptions {
   /** Start the FUSE server and the plugin right away (default true). */
   procview?: boolean;
+  /** More containerd settings (e.g. a pre-launched plugin), given the folder that will hold the mountpoint `mnt` and the state dir `state`. */
+  containerd?: (shared: string) => Omit<ContainerdOptions, "sharedDirs">;
 }
 
 export async function startProcviewStack(options: StackOptions = {}): Promise<ProcviewStack> {
@@ -37,7 +39,7 @@ export async function startProcviewStack(options: StackOptions = {}): Promise<Pr
   await mkdir(shared);
   let containerd: Containerd | undefined;
   try {
-    containerd = await startContainerd({ sharedDirs: [shared] });
+    containerd = await startContainerd({ ...options.containerd?.(shared), sharedDirs: [shared] });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

@@ -58,3 +58,57 @@ test("runNriPlugin wires the procview policy to the runtime: sync records, no FU
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+function recordingLogger() {
+  const records: Array<Record<string, unknown>> = [];
+  return { records, logger: createLogger({ write: (line) => records.push(JSON.parse(line)) }) };
+}
+
+async function eventually(what: string, condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not happen in 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test("one active plugin per state dir: a second waits unregistered and says why, takes over when the first exits; --replace takes over at once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-main-"));
+  const runtime = new FakeRuntime(join(dir, "nri.sock"));
+  await runtime.listen();
+  const options = { ...base, socketPath: runtime.path, mountpoint: join(dir, "mnt"), stateDir: join(dir, "state") };
+  const first = await runNriPlugin(options);
+  const second = recordingLogger();
+  const third = recordingLogger();
+  const plugins = [first];
+  try {
+    const firstConnection = await runtime.next();
+    await firstConnection.registered;
+    plugins.push(await runNriPlugin({ ...options, logger: second.logger }));
+    await eventually("the second plugin's explanation", () => second.records.some((r) => r.level === "warn"));
+    const why = second.records.find((r) => r.level === "warn")!;
+    assert.match(String(why.msg), /another procview NRI plugin is active for this state dir: not registering until it exits/);
+    assert.equal(why.activePid, process.pid);
+    assert.equal(why.activeName, "10-procview");
+    assert.equal(runtime.connections, 1, "the second plugin did not connect");
+
+    await first.stop();
+    await firstConnection.closed;
+    const secondConnection = await runtime.next();
+    assert.equal((await secondConnection.registered).plugin_name, "procview");
+
+    plugins.push(await runNriPlugin({ ...options, logger: third.logger, replace: true }));
+    await secondConnection.closed;
+    const thirdConnection = await runtime.next();
+    await thirdConnection.registered;
+    assert.ok(third.records.some((r) => r.msg === "the active procview NRI plugin stepped down for this one"));
+    await eventually("the replaced plugin's notice", () => second.records.some((r) => String(r.msg).startsWith("replaced by another procview NRI plugin")));
+    // The replaced one stands by: still no second connection of its own.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(runtime.connections, 3);
+  } finally {
+    for (const plugin of plugins) await plugin.stop();
+    await runtime.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

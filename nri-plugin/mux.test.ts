@@ -119,6 +119,23 @@ test("the multiplexer routes frames by conn id and skips conns it does not serve
   }
 });
 
+test("20,000 frames for an unknown conn id log one warning, not one per frame, and the served conns still work", async () => {
+  const { ours, peer, cleanup } = await socketPair();
+  try {
+    const lines: string[] = [];
+    const mux = new Multiplexer(ours, createLogger({ write: (l) => lines.push(l) }), (err) => assert.fail(err));
+    const got: string[] = [];
+    mux.open(1, (data) => got.push(hex(data)));
+    const unknown = Buffer.from("00000009" + "00000001" + "ee", "hex");
+    peer.write(Buffer.concat([...Array.from({ length: 20_000 }, () => unknown), Buffer.from("00000001" + "00000001" + "aa", "hex")]));
+    await until(() => got.length === 1);
+    assert.deepEqual(got, ["aa"]);
+    assert.equal(lines.filter((line) => line.includes("a connection we do not serve")).length, 1);
+  } finally {
+    cleanup();
+  }
+});
+
 test("a malformed frame destroys the socket and reports the error instead of throwing", async () => {
   const { ours, peer, cleanup } = await socketPair();
   try {

@@ -6,6 +6,7 @@
 
 import type { Duplex } from "node:stream";
 import type { Logger } from "../core/log.ts";
+import { limitedLogger, type LimitedLogger } from "../core/log-limiter.ts";
 import { ByteQueue } from "./byte-queue.ts";
 
 export const pluginServiceConn = 1;
@@ -84,12 +85,13 @@ export class Multiplexer {
   private readonly socket: Duplex;
   private readonly decoder = new MuxFrameDecoder();
   private readonly handlers = new Map<number, MuxDataHandler>();
-  private readonly logger: Logger;
+  /** The peer decides how many frames it sends: one line per interval, not per frame. */
+  private readonly logger: LimitedLogger;
   private readonly onError: (err: Error) => void;
 
   constructor(socket: Duplex, logger: Logger, onError: (err: Error) => void) {
     this.socket = socket;
-    this.logger = logger;
+    this.logger = limitedLogger(logger);
     this.onError = onError;
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
   }

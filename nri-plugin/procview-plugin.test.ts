@@ -113,6 +113,16 @@ test(
 );
 
 test(
+  "an instance that is not the active plugin (pre-launched beside an active one) binds and records nothing",
+  withPlugin({ isActive: () => false }, async ({ plugin, registry, logs }) => {
+    assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
+    assert.deepEqual(await plugin.synchronize!([pod], [{ ...container, pod_sandbox_id: pod.id, state: ContainerState.RUNNING }]), []);
+    assert.deepEqual(registry.ids(), []);
+    assert.ok(logs().some((r) => r.msg === "another procview NRI plugin is active: this one adds no views" && r.container === "nginx"));
+  }),
+);
+
+test(
   "the default liveness check reads the real state dir: no FUSE status file means no mounts",
   withPlugin({ liveness: undefined }, async ({ plugin, registry }) => {
     assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
@@ -202,7 +212,24 @@ test(
     assert.deepEqual(registry.ids(), [id]);
     await plugin.stateChange!({ event: NriEvent.REMOVE_CONTAINER, pod, container });
     assert.deepEqual(registry.ids(), []);
-    assert.deepEqual(plugin.stateChangeEvents, [NriEvent.REMOVE_CONTAINER]);
+    assert.deepEqual(plugin.stateChangeEvents, [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER]);
+  }),
+);
+
+test(
+  "a container created without CreateContainer reaching this plugin is named at POST_CREATE_CONTAINER",
+  withPlugin({}, async ({ plugin, logs }) => {
+    const missed = "created without us";
+    const warnings = () => logs().filter((r) => r.msg === "container created while this plugin was not registered with the runtime: it runs without procview views");
+    await plugin.createContainer!({ pod, container });
+    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod, container });
+    assert.deepEqual(warnings(), []);
+    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod, container: { ...container, id: "b".repeat(64), name: missed } });
+    assert.deepEqual(warnings().map((r) => r.container), [missed]);
+    // An opted-out pod's container would have had no views anyway.
+    const optedOut = { ...pod, annotations: { "procview.noderesource.dev/pod": "disabled" } };
+    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod: optedOut, container: { ...container, id: "c".repeat(64) } });
+    assert.equal(warnings().length, 1);
   }),
 );
 

@@ -8,7 +8,7 @@
  */
 
 import { cgroupRelativePath } from "../core/cgroup-path.ts";
-import { checkFuseLiveness, hostLivenessProbe, type Liveness } from "../core/fuse-status.ts";
+import { checkFuseLiveness, hostLivenessProbe, reusingAnswers, statfsAnswers, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
 import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
 import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
@@ -31,7 +31,12 @@ export interface ProcviewPluginOptions {
   /** Settings from flags: above every other source (see config.ts). */
   flagSettings?: PluginSettingsLayer;
   store?: RecordStore;
-  liveness?: () => Liveness;
+  liveness?: () => Liveness | Promise<Liveness>;
+  /**
+   * Whether this instance is the node's active plugin (nri-plugin/instance-lock.ts); an
+   * inactive one (a pre-launched plugin while another is active) binds and records nothing.
+   */
+  isActive?: () => boolean;
   now?: () => number;
   /** Gives running containers (from Synchronize) the views they lack; heal-running.ts by default. */
   healRunning?: (containers: RunningContainerViews[]) => Promise<void>;
@@ -88,11 +93,25 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
   };
 }
 
+/** Containers asked about at CreateContainer and not yet created: a bound in case a creation fails before POST_CREATE. */
+const maxPendingCreations = 1024;
+
+/**
+ * How long the FUSE mount's answer to a statfs is believed: "answered" for 1 s (a burst of
+ * containers costs one probe); "does not answer" for 3 s, so that while it hangs each
+ * container does not wait out a probe of its own (containerd asks about one at a time).
+ */
+const reuse = { answeredMs: 1000, unansweredMs: 3000 };
+
 export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin {
   const { mountpoint, logger } = options;
   const store = options.store ?? new ContainerRegistry(options.stateDir);
-  const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, hostLivenessProbe(options.stateDir)));
+  const probe = hostLivenessProbe(options.stateDir, reusingAnswers(statfsAnswers, reuse));
+  const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, probe));
   const now = options.now ?? Date.now;
+  const isActive = options.isActive ?? (() => true);
+  /** Ids this instance answered CreateContainer for, until their POST_CREATE_CONTAINER. */
+  const askedAbout = new Set<string>();
   const fileSettings = options.fileSettings ?? {};
   const flagSettings = options.flagSettings ?? {};
   let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
@@ -161,6 +180,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     },
 
     synchronize(pods, containers) {
+      if (!isActive()) return [];
       const podsById = new Map(pods.map((pod) => [pod.id, pod]));
       let recorded = 0;
       const toHeal: RunningContainerViews[] = [];
@@ -187,12 +207,20 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       return [];
     },
 
-    createContainer({ pod, container }) {
+    async createContainer({ pod, container }) {
       const fields = logFieldsOf(pod, container);
       try {
         if (!container) throw new Error("CreateContainer carried no container");
+        if (container.id) {
+          askedAbout.add(container.id);
+          if (askedAbout.size > maxPendingCreations) askedAbout.delete(askedAbout.values().next().value!);
+        }
+        if (!isActive()) {
+          logger.info("another procview NRI plugin is active: this one adds no views", fields);
+          return {};
+        }
         if (!wantsViews(pod, container)) return {};
-        const live = liveness();
+        const live = await liveness();
         if (!live.live) {
           logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
           return {};
@@ -220,9 +248,20 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     },
 
     // A stopped container keeps its record: only REMOVE_CONTAINER means it is gone for good.
-    stateChangeEvents: [NriEvent.REMOVE_CONTAINER],
+    // POST_CREATE_CONTAINER tells of containers created without asking us (see below).
+    stateChangeEvents: [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER],
     stateChange({ event, pod, container }) {
-      if (event !== NriEvent.REMOVE_CONTAINER || !container?.id) return;
+      if (!container?.id) return;
+      if (event === NriEvent.POST_CREATE_CONTAINER) {
+        // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
+        // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
+        if (askedAbout.delete(container.id) || !isActive()) return;
+        if (!decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy).enabled) return;
+        logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
+        return;
+      }
+      if (event !== NriEvent.REMOVE_CONTAINER) return;
+      askedAbout.delete(container.id);
       try {
         store.remove(container.id);
         logger.debug("forgot removed container", logFieldsOf(pod, container));

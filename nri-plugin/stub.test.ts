@@ -230,6 +230,35 @@ test(
   }),
 );
 
+test("a runtime that comes back is dialled when its socket appears, not at the end of a long backoff", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-stub-"));
+  const runtime = new FakeRuntime(join(dir, "nri.sock"));
+  await runtime.listen();
+  const stub = startStub({
+    name: "procview",
+    index: "10",
+    plugin: createOnly,
+    logger: createLogger({ write: () => {} }),
+    transport: { socketPath: runtime.path },
+    reconnectDelayMs: { initial: 10_000, max: 10_000 },
+  });
+  try {
+    await (await runtime.next()).registered;
+    await runtime.stop();
+    rmSync(runtime.path, { force: true });
+    // The stub now waits 10 s before its next attempt.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const back = Date.now();
+    await runtime.listen();
+    await (await runtime.next()).registered;
+    assert.ok(Date.now() - back < 2000, `reconnected after ${Date.now() - back} ms`);
+  } finally {
+    await stub.stop();
+    await runtime.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test(
   "bytes that are not NRI make the stub drop that connection and reconnect, without crashing",
   withRuntime({}, async ({ runtime, start, logs }) => {

@@ -5,7 +5,9 @@
  * split Synchronize calls and reconnecting when the runtime restarts.
  */
 
+import { watch, type FSWatcher } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { basename, dirname } from "node:path";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../core/log.ts";
 import {
@@ -141,11 +143,16 @@ const codecs = {
   stateChange: nriCodec<StateChangeEvent>("StateChangeEvent"),
 };
 
-export function startStub(options: StubOptions): NriStub {
-  if (!/^[0-9]{2}$/.test(options.index)) throw new Error(`plugin index must be two digits, got ${JSON.stringify(options.index)}`);
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.name)) {
-    throw new Error(`plugin name must be a simple word, got ${JSON.stringify(options.name)}`);
+/** Throws unless `name` and `index` are what the runtime accepts in RegisterPlugin. */
+export function checkPluginIdentity(name: string, index: string): void {
+  if (!/^[0-9]{2}$/.test(index)) throw new Error(`plugin index must be two digits, got ${JSON.stringify(index)}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new Error(`plugin name must be a simple word, got ${JSON.stringify(name)}`);
   }
+}
+
+export function startStub(options: StubOptions): NriStub {
+  checkPluginIdentity(options.name, options.index);
   if (eventMask(options.plugin) === 0) throw new Error("the plugin handles no NRI event");
   return new Stub(options);
 }
@@ -161,6 +168,8 @@ class Stub implements NriStub {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** A connection attempt not yet answered by the runtime. */
   private dialing: Socket | undefined;
+  /** Watches the socket's folder while the runtime is away (see watchForSocket). */
+  private socketWatcher: FSWatcher | undefined;
   private delayMs: number;
   private finish: () => void = () => {};
 
@@ -192,6 +201,7 @@ class Stub implements NriStub {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    this.stopWatching();
     this.dialing?.destroy();
     this.session?.close();
     await this.sessionClosed;
@@ -205,6 +215,7 @@ class Stub implements NriStub {
     socket.once("connect", () => {
       connected = true;
       this.dialing = undefined;
+      this.stopWatching();
       this.logger.info("connected to the NRI runtime", { socketPath });
       this.adopt(socket);
     });
@@ -222,6 +233,31 @@ class Stub implements NriStub {
     const delay = this.delayMs;
     this.delayMs = Math.min(this.delayMs * 2, this.delays.max);
     this.reconnectTimer = setTimeout(() => this.dial(socketPath), delay);
+    this.watchForSocket(socketPath);
+  }
+
+  /**
+   * A runtime that comes back creates its socket anew: dial then, rather than at the end
+   * of a backoff that may have grown to seconds, in which new containers would get no
+   * views. Without a watch (an unwatchable folder) the backoff alone retries.
+   */
+  private watchForSocket(socketPath: string): void {
+    if (this.socketWatcher) return;
+    try {
+      this.socketWatcher = watch(dirname(socketPath), (_event, name) => {
+        if (String(name) !== basename(socketPath) || this.stopped || this.dialing || this.session) return;
+        clearTimeout(this.reconnectTimer);
+        this.dial(socketPath);
+      });
+      this.socketWatcher.on("error", () => this.stopWatching());
+    } catch {
+      this.socketWatcher = undefined;
+    }
+  }
+
+  private stopWatching(): void {
+    this.socketWatcher?.close();
+    this.socketWatcher = undefined;
   }
 
   private adopt(socket: Duplex): void {

@@ -5,6 +5,7 @@
  */
 
 import type { Logger } from "../core/log.ts";
+import { limitedLogger, type LimitedLogger } from "../core/log-limiter.ts";
 import { codecOf } from "./api.ts";
 import { ByteQueue } from "./byte-queue.ts";
 
@@ -138,16 +139,19 @@ export class TtrpcServer {
   private readonly decoder = new TtrpcMessageDecoder();
   private readonly options: TtrpcEndpointOptions;
   private readonly route: TtrpcRouter;
+  /** For messages the peer may repeat at will: one line per interval, not per message. */
+  private readonly protocolWarnings: LimitedLogger;
 
   constructor(options: TtrpcEndpointOptions, route: TtrpcRouter) {
     this.options = options;
     this.route = route;
+    this.protocolWarnings = limitedLogger(options.logger);
   }
 
   receive(bytes: Uint8Array): void {
     for (const message of this.decoder.push(bytes)) {
       if (message.type !== MessageType.request) {
-        this.options.logger.warn("ignored a ttrpc message that is not a request", {
+        this.protocolWarnings.warn("ignored a ttrpc message that is not a request", {
           streamId: message.streamId,
           type: message.type,
         });
@@ -216,9 +220,12 @@ export class TtrpcClient {
   private readonly pending = new Map<number, PendingCall>();
   private nextStreamId = 1;
   private closedWith: Error | undefined;
+  /** For messages the peer may repeat at will: one line per interval, not per message. */
+  private readonly protocolWarnings: LimitedLogger;
 
   constructor(options: TtrpcEndpointOptions) {
     this.options = options;
+    this.protocolWarnings = limitedLogger(options.logger);
   }
 
   /** Resolves with the response payload; rejects with TtrpcStatusError, a timeout or a closed connection. */
@@ -244,7 +251,7 @@ export class TtrpcClient {
     for (const message of this.decoder.push(bytes)) {
       const call = this.pending.get(message.streamId);
       if (message.type !== MessageType.response || !call) {
-        this.options.logger.warn("ignored an unexpected ttrpc message", {
+        this.protocolWarnings.warn("ignored an unexpected ttrpc message", {
           streamId: message.streamId,
           type: message.type,
         });

@@ -14,7 +14,7 @@ test("a missing FUSE device is a clear error", () => {
 
 test("mount options: fd 3, read-only, allow_other, nothing executable or special", () => {
   const options = mountOptions().split(",");
-  for (const option of ["fd=3", "rootmode=40000", "allow_other", "ro", "nosuid", "nodev", "noexec"]) assert.ok(options.includes(option), option);
+  for (const option of ["fd=3", "rootmode=40000", "allow_other", "default_permissions", "ro", "nosuid", "nodev", "noexec"]) assert.ok(options.includes(option), option);
 });
 
 test("the mountpoint is created and named as mountinfo will name it", async () => {

@@ -22,9 +22,13 @@ export function openFuseDevice(fuseDevice = "/dev/fuse"): number {
   }
 }
 
-/** Mount options: read-only, everyone may read (container root is another uid), nothing executable. */
+/**
+ * Mount options: read-only, everyone may read (container root is another uid), nothing
+ * executable; default_permissions makes the kernel enforce the tree's modes (a directory
+ * that only root may list).
+ */
 export function mountOptions(): string {
-  return ["fd=3", "rootmode=40000", "user_id=0", "group_id=0", "allow_other", "ro", "nosuid", "nodev", "noexec", "noatime"].join(",");
+  return ["fd=3", "rootmode=40000", "user_id=0", "group_id=0", "allow_other", "default_permissions", "ro", "nosuid", "nodev", "noexec", "noatime"].join(",");
 }
 
 export async function mountFuse(fd: number, mountpoint: string): Promise<void> {

@@ -373,7 +373,7 @@ export class FuseSession {
     return {
       ino: nodeId,
       size: isDir ? 0 : (this.#handles.renderingLength(nodeId, ctx.pid) ?? 0),
-      mode: isDir ? fileType.S_IFDIR | 0o555 : fileType.S_IFREG | 0o444,
+      mode: isDir ? fileType.S_IFDIR | (node.mode ?? 0o555) : fileType.S_IFREG | 0o444,
       nlink: isDir ? 2 : 1,
       uid: 0,
       gid: 0,

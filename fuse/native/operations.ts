@@ -51,7 +51,7 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
   };
 
   const stat = (node: FsNode): NativeStat => ({
-    mode: node.kind === "dir" ? 0o040555 : 0o100444,
+    mode: node.kind === "dir" ? 0o040000 | (node.mode ?? 0o555) : 0o100444,
     nlink: node.kind === "dir" ? 2 : 1,
     uid: 0,
     gid: 0,

@@ -91,10 +91,10 @@ describe("procview's tree mounted with fuse-native", () => {
     if (cgroupDir !== undefined) rmdirSync(cgroupDir);
   });
 
-  test("the mount is a read-only fuse.procview mount the NRI plugin's liveness check accepts", () => {
+  test("the mount is a read-only fuse.procview mount the NRI plugin's liveness check accepts", async () => {
     const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((entry) => entry.split(" ")[4] === box.mountpoint);
     assert.match(line ?? "", / ro,\S* - fuse\.procview procview ro,/);
-    assert.deepEqual(checkFuseLiveness(box.mountpoint, hostLivenessProbe(box.stateDir)), {
+    assert.deepEqual(await checkFuseLiveness(box.mountpoint, hostLivenessProbe(box.stateDir)), {
       live: true,
       status: readFuseStatus(box.stateDir),
     });

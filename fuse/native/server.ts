@@ -5,7 +5,8 @@
  * the tree is served (caller-free-tree.ts).
  *
  * Mount options: `direct_io` because files report size 0 (content is built at open),
- * `ro` so the kernel refuses every write with EROFS, and fsname/subtype so mountinfo
+ * `ro` so the kernel refuses every write with EROFS, `default_permissions` so the kernel
+ * enforces the tree's modes (fuse-native cannot tell who calls), and fsname/subtype so mountinfo
  * says `fuse.procview`, which the NRI plugin's liveness check (core/fuse-status.ts) looks for.
  *
  * Every operation is answered on the main thread: nothing on it may touch the mount
@@ -21,7 +22,7 @@ import { callerFreeTree } from "./caller-free-tree.ts";
 import { loadFuseNative, type NativeFuse } from "./load.ts";
 import { treeOperations } from "./operations.ts";
 
-export const nativeMountOptions: readonly string[] = ["direct_io", "ro", "noexec", "noatime"];
+export const nativeMountOptions: readonly string[] = ["direct_io", "default_permissions", "ro", "noexec", "noatime"];
 
 /** How often the mount table is checked for an unmount from outside (fuse-native does not report it). */
 const mountCheckIntervalMs = 1000;
