@@ -7,14 +7,13 @@
  * /proc, as without procview) and the reason is logged.
  */
 
-import { cgroupRelativePath } from "../core/cgroup-path.ts";
 import { checkFuseLiveness, hostLivenessProbe, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
-import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
-import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
-import { decideCpuByQuota, decideViewNames, decideViews, type AnnotationChoice } from "./annotations.ts";
-import { ContainerState, NriEvent, type Container, type Mount, type PodSandbox } from "./api.ts";
+import { containerRecord, ContainerRegistry, type ContainerRecord } from "../core/registry.ts";
+import { viewMounts } from "../core/views.ts";
+import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
+import { decide, type ViewDecision } from "./decision.ts";
 import type { NriPlugin } from "./stub.ts";
 import { viewFilesNamed } from "./view-selection.ts";
 
@@ -34,16 +33,7 @@ export interface ProcviewPluginOptions {
   now?: () => number;
 }
 
-/** The read-only binds of the view files (all by default), sourced from the container's directory in the FUSE tree. */
-export function viewMounts(mountpoint: string, containerId: string, views: readonly ViewFile[] = viewFiles): Mount[] {
-  return views.map((view) => ({
-    destination: view.target,
-    type: "bind",
-    source: containerViewSource(mountpoint, containerId, view),
-    // "ro" alone fails in runc, "bind" alone lets the container write through to the host.
-    options: ["bind", "ro"],
-  }));
-}
+export { viewMounts };
 
 /**
  * The registry record of a container. Throws on an id that cannot name a FUSE path or
@@ -55,16 +45,13 @@ export function containerRecordOf(
   recordedAt: number,
   cpuLimitByQuota?: boolean,
 ): ContainerRecord {
-  const id = container.id ?? "";
-  if (!isValidContainerId(id)) throw new Error(`invalid container id ${JSON.stringify(id)}`);
-  return {
-    id,
-    cgroupPath: cgroupRelativePath(runtimeCgroupsPath(pod, container)),
+  const identity = {
+    id: container.id ?? "",
+    cgroupsPath: runtimeCgroupsPath(pod, container),
     name: container.name,
     pod: { name: pod?.name, namespace: pod?.namespace, uid: pod?.uid },
-    recordedAt,
-    ...(cpuLimitByQuota !== undefined && { cpuLimitByQuota }),
   };
+  return containerRecord(identity, recordedAt, cpuLimitByQuota);
 }
 
 /** The container's cgroups_path; older runtimes leave it empty, and the cgroupfs layout is <parent>/<id>. */
@@ -94,32 +81,19 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
   const flagSettings = options.flagSettings ?? {};
   let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
 
-  /** The annotation's choice, with a warning naming the pod and the annotation when its value could not be read. */
-  const chosen = <T>(choice: AnnotationChoice<T>, pod: PodSandbox | undefined, container: Container, what: string): T => {
-    if (choice.invalid) {
-      logger.warn(`ignoring a procview annotation that cannot be read; using the default ${what}`, {
+  /** The decision for the container (pod and container annotations, settings), its unreadable annotations logged. */
+  const decisionFor = (pod: PodSandbox | undefined, container: Container): ViewDecision => {
+    const decision = decide(pod, container, settings);
+    for (const invalid of decision.invalid) {
+      logger.warn("ignoring a procview annotation that cannot be read; using the default", {
         ...logFieldsOf(pod, container),
-        annotation: choice.invalid.annotation,
-        value: choice.invalid.value,
-        reason: choice.invalid.reason,
-        default: choice.value,
+        annotation: invalid.annotation,
+        value: invalid.value,
+        reason: invalid.reason,
       });
     }
-    return choice.value;
+    return decision;
   };
-
-  const wantsViews = (pod: PodSandbox | undefined, container: Container): boolean => {
-    const decision = decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy);
-    const enabled = chosen({ value: decision.enabled, decidedBy: decision.decidedBy, invalid: decision.invalid }, pod, container, "policy");
-    if (!enabled) logger.info("procview views disabled for this container", { ...logFieldsOf(pod, container), decidedBy: decision.decidedBy });
-    return enabled;
-  };
-
-  const viewsFor = (pod: PodSandbox | undefined, container: Container): readonly ViewFile[] =>
-    viewFilesNamed(chosen(decideViewNames(pod?.annotations, container.name ?? "", settings.views), pod, container, "views"));
-
-  const cpuByQuotaFor = (pod: PodSandbox | undefined, container: Container): boolean | undefined =>
-    chosen(decideCpuByQuota(pod?.annotations, container.name ?? "", settings.cpuByQuota), pod, container, "cpu-by-quota");
 
   return {
     configure(request) {
@@ -154,7 +128,8 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
         if (container.state === ContainerState.STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
         try {
-          store.put(containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container)));
+          const decision = decisionFor(pod, container);
+          store.put(containerRecordOf(pod, container, now(), decision.bind ? decision.cpuByQuota : undefined));
           recorded++;
         } catch (err) {
           logger.error("cannot record a running container", { ...logFieldsOf(pod, container), error: err });
@@ -168,14 +143,18 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       const fields = logFieldsOf(pod, container);
       try {
         if (!container) throw new Error("CreateContainer carried no container");
-        if (!wantsViews(pod, container)) return {};
+        const decision = decisionFor(pod, container);
+        if (!decision.bind) {
+          logger.info("procview views disabled for this container", { ...fields, decidedBy: decision.decidedBy, reason: decision.reason });
+          return {};
+        }
         const live = liveness();
         if (!live.live) {
           logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
           return {};
         }
-        const views = viewsFor(pod, container);
-        const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
+        const views = viewFilesNamed(decision.views);
+        const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
         // The record must exist before runc binds the views: the FUSE tree serves only recorded containers.
         store.put(record);
         logger.info("binding procview views", {
