@@ -9,7 +9,8 @@ import type { ViewMount } from "../core/views.ts";
 /** The parts of an OCI runtime spec procview reads; the rest passes through untouched. */
 export interface OciSpec {
   annotations?: Record<string, string>;
-  mounts?: Array<{ destination?: string; [key: string]: unknown }>;
+  /** Each mount keeps its other fields (type, source, options) as written. */
+  mounts?: Array<{ destination?: string }>;
   linux?: { cgroupsPath?: string; [key: string]: unknown };
   [key: string]: unknown;
 }

@@ -25,6 +25,8 @@ const unitTests = [
   "fuse/kernel/node-table.test.ts",
   "fuse/kernel/protocol.test.ts",
   "nri-plugin/annotations.test.ts",
+  "nri-plugin/decision.test.ts",
+  "oci-runtime/",
   "nri-plugin/config.test.ts",
   "nri-plugin/view-selection.test.ts",
   "nri-plugin/byte-queue.test.ts",
