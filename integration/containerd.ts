@@ -43,6 +43,11 @@ export interface ContainerdOptions {
   cgroupParent?: string;
   logLevel?: ContainerdConfig["logLevel"];
   readyTimeoutMs?: number;
+  /**
+   * Extra environment of containerd, which its shims and the runtimes they run inherit
+   * (an operator sets it in containerd.service); PATH here goes before the system's.
+   */
+  env?: Record<string, string>;
 }
 
 export interface Containerd {
@@ -177,7 +182,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     const process_ = spawn("nsenter", [`--mount=/proc/${holderPid}/ns/mnt`, "--", containerdBinary, "--config", paths.configFile], {
       stdio: ["ignore", logFd, logFd],
       // containerd finds containerd-shim-runc-v2 on PATH.
-      env: { ...process.env, PATH: `${binDir}:${systemPath}` },
+      env: { ...process.env, ...options.env, PATH: [binDir, options.env?.PATH, systemPath].filter(Boolean).join(":") },
     });
     closeSync(logFd);
     child = process_;

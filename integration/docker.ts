@@ -40,7 +40,13 @@ export interface DockerdOptions {
   /** dockerd executable; Debian's docker.io installs /usr/sbin/dockerd. */
   binary?: string;
   readyTimeoutMs?: number;
+  /** daemon.json's `runtimes`: extra OCI runtimes for `docker run --runtime NAME`. */
+  runtimes?: DockerRuntimes;
+  /** Extra environment of dockerd, which its containerd, shims and runtimes inherit. */
+  env?: Record<string, string>;
 }
+
+export type DockerRuntimes = Record<string, { path: string; runtimeArgs?: string[] }>;
 
 /** Paths and names of one private engine; all files live below `dir`. */
 export interface DockerdLayout {
@@ -69,8 +75,8 @@ export function dockerdLayout(dir: string): DockerdLayout {
 }
 
 /** dockerd's config file; its trust key has no command-line flag, and is written to /etc/docker otherwise. */
-export function dockerdConfig(layout: DockerdLayout): string {
-  return JSON.stringify({ "deprecated-key-path": layout.trustKey }) + "\n";
+export function dockerdConfig(layout: DockerdLayout, runtimes?: DockerRuntimes): string {
+  return JSON.stringify({ "deprecated-key-path": layout.trustKey, ...(runtimes && { runtimes }) }) + "\n";
 }
 
 /** dockerd's command line for a layout. */
@@ -108,12 +114,12 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     throw new Error(`temp dir ${dir} is too long for dockerd's unix sockets; set TMPDIR=/tmp`);
   }
   const logFile = join(dir, "dockerd.log");
-  await writeFile(layout.configFile, dockerdConfig(layout));
+  await writeFile(layout.configFile, dockerdConfig(layout, options.runtimes));
 
   const logFd = openSync(logFile, "a");
   const child = spawn(options.binary ?? "dockerd", dockerdArguments(layout), {
     stdio: ["ignore", logFd, logFd],
-    env: { ...process.env, PATH: withSbin(process.env.PATH) },
+    env: { ...process.env, ...options.env, PATH: withSbin(options.env?.PATH ?? process.env.PATH) },
   });
   closeSync(logFd);
 
