@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { procviewMountpoints } from "../core/fuse-status.ts";
+import { procviewMountpoints, readFuseStatus } from "../core/fuse-status.ts";
 
 const launcher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
 const readyTimeoutMs = 30_000;
@@ -93,7 +93,10 @@ export interface FuseProcessOptions {
   runtime?: string[];
 }
 
-/** `procview fuse` on private folders, ready once the kernel lists its mount. */
+/**
+ * `procview fuse` on private folders, ready once the kernel lists its mount and its status
+ * file (which the plugin and procview-runc check) names it: it writes that file after mounting.
+ */
 export async function startProcviewFuse(options: FuseProcessOptions = {}): Promise<ProcviewFuse> {
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-fuse-")));
@@ -102,7 +105,7 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   await mkdir(mountpoint, { recursive: true });
   await mkdir(stateDir, { recursive: true });
   const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
-  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint));
+  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && readFuseStatus(stateDir)?.pid === server.pid);
   const stopServer = server.stop;
   let stopping: Promise<void> | undefined;
   return {
