@@ -40,6 +40,7 @@ const unitTests = [
   "integration/leftovers.test.ts",
   "bench/summary.test.ts",
   "bench/process-stats.test.ts",
+  "bench/latency.test.ts",
 ];
 
 test("unit tests pass under deno test (type-checked by Deno too)", () => {
