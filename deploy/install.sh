@@ -10,6 +10,8 @@
 # What it puts in place:
 #   PREFIX/lib/procview/            the program (TypeScript run by Node >= 22.18; deliberately
 #                                   not below a node_modules folder, where Node refuses to strip types)
+#   PREFIX/bin/procview-runc        the OCI runtime for ctr, nerdctl, Docker and Pouch (views by
+#                                   annotation, then the real runc), run by this node
 #   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched;
 #                                   external: systemd runs the plugin; none: FUSE server only,
 #                                   for Docker and nerdctl hosts, which have no NRI)
@@ -141,7 +143,7 @@ staged=$destdir$app.new
 rm -rf "$staged"
 mkdir -p "$staged"
 cp "$source_dir/package.json" "$source_dir/package-lock.json" "$staged/"
-for part in bin cli core fuse nri-plugin proto deploy; do
+for part in bin cli core fuse nri-plugin oci-runtime proto deploy; do
 	if [ -d "$source_dir/$part" ]; then cp -R "$source_dir/$part" "$staged/"; fi
 done
 # Tests and their fixtures are not part of the program.
@@ -165,6 +167,18 @@ for unit in procview-fuse.service procview-nri.service; do
 		"$source_dir/deploy/systemd/$unit" >"$destdir$unit_dir/$unit.tmp"
 	mv "$destdir$unit_dir/$unit.tmp" "$destdir$unit_dir/$unit"
 done
+
+# The OCI runtime, for `--runtime`, daemon.json's runtimes and runc's BinaryName. It runs on
+# every runc call, under whatever PATH the shim has: name this node, not the first on PATH.
+runtime=$destdir$prefix/bin/procview-runc
+mkdir -p "$destdir$prefix/bin"
+cat >"$runtime.tmp" <<EOF
+#!/bin/sh
+# procview-runc: runc with procview's views by OCI annotation. Written by procview's deploy/install.sh.
+exec $node $app/bin/procview-runc.js "\$@"
+EOF
+chmod 0755 "$runtime.tmp"
+mv "$runtime.tmp" "$runtime"
 
 # The pre-launched plugin. containerd runs it with only NRI_PLUGIN_NAME, NRI_PLUGIN_IDX and
 # NRI_PLUGIN_SOCKET=3 in the environment and stdio on /dev/null, hence absolute paths and a

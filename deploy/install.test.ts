@@ -271,3 +271,25 @@ test(
     assert.match(help.stdout, /--socket PATH/);
   }),
 );
+
+test(
+  "install.sh puts procview-runc in PREFIX/bin, running the installed runtime with this node whatever the shim's PATH",
+  withTempDir((destdir) => {
+    installOk(["--destdir", destdir]);
+    const runtimePath = join(destdir, "usr/local/bin/procview-runc");
+    assert.equal(statSync(runtimePath).mode & 0o777, 0o755);
+    const runtime = readFileSync(runtimePath, "utf8");
+    assert.equal(spawnSync("/bin/sh", ["-n", runtimePath]).status, 0, "valid sh");
+    const [node, entry, args] = execWords(runtime);
+    assert.equal(node, pinnedNode);
+    assert.equal(entry, "/usr/local/lib/procview/bin/procview-runc.js");
+    assert.equal(args, '"$@"', "every argument goes to the runtime as given");
+    // The installed copy runs: a pass-through command reaches "runc" (here echo) unchanged.
+    const passThrough = spawnSync(pinnedNode, [join(destdir, entry), "--root", "/r", "state", "c1"], {
+      encoding: "utf8",
+      env: { PROCVIEW_RUNC: "/bin/echo" },
+    });
+    assert.equal(passThrough.status, 0, passThrough.stderr);
+    assert.equal(passThrough.stdout, "--root /r state c1\n");
+  }),
+);
