@@ -69,13 +69,12 @@ async function ctr(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `ctr run --rm` of busybox under procview-runc with a 50 MiB limit: the command's output. */
-async function runOnce(annotations: Record<string, string>, command: string[]): Promise<string> {
-  const id = `runc-${process.pid}-${++serial}`;
+/** `ctr run` of busybox under procview-runc with a 50 MiB limit, the annotations and `mode` (--rm or --detach). */
+function ctrRunArgs(mode: "--rm" | "--detach", id: string, annotations: Record<string, string>, command: string[]): string[] {
   const flags = Object.entries(annotations).flatMap(([key, value]) => ["--annotation", `${key}=${value}`]);
-  return await ctr([
+  return [
     "run",
-    "--rm",
+    mode,
     "--fifo-dir",
     join(dir, "fifo"),
     "--runc-binary",
@@ -88,7 +87,14 @@ async function runOnce(annotations: Record<string, string>, command: string[]): 
     containerd!.images.busybox,
     id,
     ...command,
-  ]);
+  ];
+}
+
+const newId = () => `runc-${process.pid}-${++serial}`;
+
+/** `ctr run --rm`: the command's output. */
+async function runOnce(annotations: Record<string, string>, command: string[]): Promise<string> {
+  return await ctr(ctrRunArgs("--rm", newId(), annotations, command));
 }
 
 const hostMemTotal = () => readFileSync("/proc/meminfo", "utf8").split("\n")[0] + "\n";
@@ -120,32 +126,11 @@ test("a view list binds only those views", async () => {
 });
 
 test("a bad annotation value: the default (all views) and a warning in the runtime's log", async () => {
-  const id = `runc-${process.pid}-${++serial}`;
-  await ctr([
-    "run",
-    "--detach",
-    "--fifo-dir",
-    join(dir, "fifo"),
-    "--runc-binary",
-    runtime,
-    "--memory-limit",
-    String(fiftyMiB),
-    "--cgroup",
-    `${containerd!.cgroupParent}/${id}`,
-    "--annotation",
-    "procview.noderesource.dev=maybe",
-    containerd!.images.busybox,
-    id,
-    "sleep",
-    "3600",
-  ]);
+  const id = newId();
+  await ctr(ctrRunArgs("--detach", id, { "procview.noderesource.dev": "maybe" }, ["sleep", "3600"]));
   try {
     assert.ok(registry.get(id), "recorded while it runs");
-    const { stdout } = await execFileAsync(
-      ctrBinary,
-      ["--address", containerd!.criAddress, "--namespace", namespace, "task", "exec", "--fifo-dir", join(dir, "fifo"), "--exec-id", "read", id, "head", "-n", "1", "/proc/meminfo"],
-      { timeout: ctrTimeoutMs },
-    );
+    const stdout = await ctr(["task", "exec", "--fifo-dir", join(dir, "fifo"), "--exec-id", "read", id, "head", "-n", "1", "/proc/meminfo"]);
     assert.match(stdout, /^MemTotal:\s+51200 kB\n$/);
     // containerd's shim gives the runtime --log <bundle>/log.json --log-format json.
     const log = readFileSync(join(containerd!.dir, "state", "io.containerd.runtime.v2.task", namespace, id, "log.json"), "utf8");

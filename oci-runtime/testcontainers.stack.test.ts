@@ -18,13 +18,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { GenericContainer, PullPolicy, type StartedTestContainer } from "testcontainers";
+import type { StartedTestContainer } from "testcontainers";
 import { ContainerRegistry } from "../core/registry.ts";
-import { buildBusyboxImage } from "../integration/docker-image.ts";
+import { execOk, IdleBusyboxContainer, useEngineForTestcontainers } from "../integration/docker-image.ts";
 import { startDockerd, type Dockerd } from "../integration/docker.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
 
-const image = "procview-test/busybox:latest";
 const runtime = fileURLToPath(new URL("../bin/procview-runc.js", import.meta.url));
 /** testcontainers takes GiB: 50/1024 GiB is exactly 52428800 bytes. */
 const fiftyMiB = 50 / 1024;
@@ -44,13 +43,7 @@ before(async () => {
     runtimes: { procview: { path: runtime } },
     env: { PROCVIEW_STATE_DIR: fuse.stateDir, PROCVIEW_RUNC_CONFIG: settingsFile, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` },
   });
-  // testcontainers reads these when it first connects, which is after this point.
-  process.env.DOCKER_HOST = dockerd.dockerHost;
-  // Ryuk's image cannot be pulled here; the private engine is removed after the tests.
-  process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
-  // Else testcontainers starts an alpine container to find the gateway (this host has /.dockerenv).
-  process.env.TESTCONTAINERS_HOST_OVERRIDE = "localhost";
-  await buildBusyboxImage(image);
+  await useEngineForTestcontainers(dockerd.dockerHost);
 });
 
 after(async () => {
@@ -61,31 +54,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** An idle busybox container with no network (the private engine has no bridge) under `docker run --runtime procview`. */
-class ProcviewContainer extends GenericContainer {
-  constructor() {
-    super(image);
-    this.withPullPolicy(PullPolicy.neverPull()).withNetworkMode("none").withCommand(["sleep", "3600"]);
-    this.hostConfig.Runtime = "procview";
-  }
-
-  /** What `docker run --cpuset-cpus` sets; GenericContainer has no setter for it. */
-  withCpusetCpus(cpus: string): this {
-    this.hostConfig.CpusetCpus = cpus;
-    return this;
-  }
-}
-
-async function startContainer(configure: (container: ProcviewContainer) => ProcviewContainer): Promise<StartedTestContainer> {
-  const container = await configure(new ProcviewContainer()).start();
+/** A busybox container under `docker run --runtime procview`. */
+async function startContainer(configure: (container: IdleBusyboxContainer) => IdleBusyboxContainer): Promise<StartedTestContainer> {
+  const container = await configure(new IdleBusyboxContainer().withRuntime("procview")).start();
   started.push(container);
   return container;
-}
-
-async function run(container: StartedTestContainer, command: string[]): Promise<string> {
-  const result = await container.exec(command);
-  assert.equal(result.exitCode, 0, `${command.join(" ")} failed: ${result.stderr}`);
-  return result.stdout;
 }
 
 test("under --runtime procview a container sees its own memory limit and cpuset, read-only, and is forgotten when removed", async () => {
@@ -93,8 +66,8 @@ test("under --runtime procview a container sees its own memory limit and cpuset,
   const registry = new ContainerRegistry(fuse!.stateDir);
   assert.deepEqual(registry.ids(), [container.getId()]);
 
-  assert.match(await run(container, ["head", "-n", "1", "/proc/meminfo"]), /^MemTotal:\s+51200 kB\n$/);
-  assert.match(await run(container, ["grep", "^processor", "/proc/cpuinfo"]), /^processor\s*: 0\n$/);
+  assert.match(await execOk(container, ["head", "-n", "1", "/proc/meminfo"]), /^MemTotal:\s+51200 kB\n$/);
+  assert.match(await execOk(container, ["grep", "^processor", "/proc/cpuinfo"]), /^processor\s*: 0\n$/);
   const write = await container.exec(["sh", "-c", "echo 1 > /proc/meminfo"]);
   assert.notEqual(write.exitCode, 0);
   assert.match(write.output, /Read-only file system/);
@@ -108,7 +81,7 @@ test("the settings file decides for containers without annotations: opted-in lea
   try {
     const container = await startContainer((c) => c.withResourcesQuota({ memory: fiftyMiB }));
     const hostFirstLine = (await readFile("/proc/meminfo", "utf8")).split("\n")[0];
-    assert.equal(await run(container, ["head", "-n", "1", "/proc/meminfo"]), hostFirstLine + "\n");
+    assert.equal(await execOk(container, ["head", "-n", "1", "/proc/meminfo"]), hostFirstLine + "\n");
     assert.deepEqual(new ContainerRegistry(fuse!.stateDir).ids(), []);
   } finally {
     writeFileSync(settingsFile, "");

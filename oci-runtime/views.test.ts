@@ -105,7 +105,7 @@ test(
     assert.deepEqual(mountTargets(), allTargets);
     const [line] = logLines();
     assert.equal(line.level, "warning");
-    assert.match(line.msg, /ignoring annotation container annotation procview.noderesource.dev="yes please" \(expected enabled or disabled\)/);
+    assert.match(line.msg, /ignoring container annotation procview.noderesource.dev="yes please" \(expected enabled or disabled\)/);
     assert.ok(!Number.isNaN(Date.parse(line.time)));
   }),
 );

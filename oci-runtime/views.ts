@@ -72,7 +72,7 @@ export function addViewsToBundle(request: BundleRequest): boolean {
     if (identity.sandbox) return false;
     const decision = decide(undefined, { name: identity.name, annotations }, runtimeSettings(request.env));
     for (const invalid of decision.invalid) {
-      log("warning", `ignoring annotation ${invalid.annotation}=${JSON.stringify(invalid.value)} (${invalid.reason}); using the default`);
+      log("warning", `ignoring ${invalid.annotation}=${JSON.stringify(invalid.value)} (${invalid.reason}); using the default`);
     }
     if (!decision.bind) {
       log("debug", `no views for container ${id}: ${decision.reason}`);
