@@ -4,7 +4,6 @@
 // loading the TypeScript stripper costs ~45 ms per call) and loads only the flag parser
 // before handing most commands straight to runc. Needs Node >= 22.18 for type stripping
 // (and >= 22.15 for exec); an older Node re-runs it under the project's pinned Node.
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { fileURLToPath } from "node:url";
@@ -24,6 +23,7 @@ if (stripsTypes || typeof globalThis.Deno !== "undefined") {
     process.exit(1);
   }
   const self = fileURLToPath(import.meta.url);
+  const { spawn } = await import("node:child_process");
   const child = spawn(pinned, [self, ...process.argv.slice(2)], { stdio: "inherit" });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
