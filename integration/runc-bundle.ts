@@ -23,8 +23,8 @@ export interface RuncBundles {
   root: string;
   /** Relative to every cgroup hierarchy's root. */
   cgroupParent: string;
-  /** Writes `<bundle>/config.json` for container `id`: `sleep 3600`, a 50 MiB limit, `annotations`. */
-  writeConfig(bundle: string, id: string, annotations: Record<string, string>): void;
+  /** Writes `<bundle>/config.json` for container `id`: `args` (default `sleep 3600`), a 50 MiB limit, `annotations`. */
+  writeConfig(bundle: string, id: string, annotations: Record<string, string>, args?: string[]): void;
   /** Kills and deletes whatever containers are left, removes their cgroups. */
   removeLeftovers(): Promise<void>;
 }
@@ -49,7 +49,7 @@ export async function prepareRuncBundles(dir: string): Promise<RuncBundles> {
     runc,
     root,
     cgroupParent,
-    writeConfig(bundle, id, annotations) {
+    writeConfig(bundle, id, annotations, args = ["sleep", "3600"]) {
       const spec = structuredClone(template) as {
         root: { path: string };
         process: { terminal: boolean; args: string[] };
@@ -58,7 +58,7 @@ export async function prepareRuncBundles(dir: string): Promise<RuncBundles> {
       };
       spec.root.path = rootfs;
       spec.process.terminal = false;
-      spec.process.args = ["sleep", "3600"];
+      spec.process.args = args;
       spec.linux.cgroupsPath = `${cgroupParent}/${id}`;
       spec.linux.resources = { ...spec.linux.resources, memory: { limit: bundleMemoryLimit } };
       spec.annotations = annotations;

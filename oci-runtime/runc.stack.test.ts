@@ -1,4 +1,9 @@
 /**
+ * procview-runc driven as a shim drives runc, without containerd.
+ *
+ * A foreground `run` (runc creates, starts, waits and deletes in one call) gets the views
+ * and leaves no record.
+ *
  * Create/delete cycles through procview-runc with the real runc (Debian bookworm's 1.1.5)
  * and the real FUSE server, as a shim makes them: `procview-runc --root … --log …
  * --log-format json create --bundle … ID`, then `delete --force ID`. No containerd: its
@@ -88,4 +93,16 @@ test(`${cycles} create/delete cycles through procview-runc leave no record, runc
     .filter((parent) => existsSync(parent) && readdirSync(parent, { withFileTypes: true }).some((entry) => entry.isDirectory()));
   assert.deepEqual(containerCgroups, [], "no container cgroup is left");
   assert.equal(logText().split("\n").filter((line) => line.includes('"procview:')).join("\n"), "", "procview-runc logged nothing: every container got its views");
+});
+
+test("a foreground run: the container reads its own MemTotal, and runc's own delete at its end takes the record along", async () => {
+  const { runc, root, writeConfig } = bundles!;
+  const env = { ...process.env, PROCVIEW_STATE_DIR: fuse!.stateDir, PROCVIEW_RUNC: runc, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+  const bundle = join(dir, "bundle-run");
+  const id = `run-${process.pid}`;
+  writeConfig(bundle, id, {}, ["head", "-n", "1", "/proc/meminfo"]);
+  const { stdout } = await execFileAsync(runtime, ["--root", root, "run", "--bundle", bundle, id], { env, timeout: 30_000 });
+  assert.match(stdout, /^MemTotal:\s+51200 kB\n$/);
+  assert.equal(new ContainerRegistry(fuse!.stateDir).get(id), undefined);
+  assert.deepEqual(existsSync(root) ? readdirSync(root) : [], []);
 });
