@@ -22,10 +22,8 @@ import { effectiveCgroupsPath, engineIdentity, mountedTargets, parseSpec, specAn
 /** procview-runc's settings file when PROCVIEW_RUNC_CONFIG names none; absent means the defaults. */
 export const defaultRuntimeConfig = "/etc/procview/procview-runc.yaml";
 
-export interface Environment {
-  PROCVIEW_STATE_DIR?: string;
-  PROCVIEW_RUNC_CONFIG?: string;
-}
+/** The process environment; procview-runc reads PROCVIEW_STATE_DIR and PROCVIEW_RUNC_CONFIG. */
+export type Environment = Readonly<Record<string, string | undefined>>;
 
 export interface BundleRequest {
   id: string;
