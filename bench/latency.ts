@@ -11,6 +11,9 @@ export interface LatencyRow {
   operation: string;
   baseline: readonly number[];
   measured: readonly number[];
+  /** CPU (user + system) of each call in ms: steadier than wall time on a busy machine. */
+  baselineCpu: readonly number[];
+  measuredCpu: readonly number[];
 }
 
 /** The value below which 90% of the latencies lie (nearest rank). */
@@ -29,14 +32,20 @@ export function addedMs(row: LatencyRow): number {
   return median(row.measured.map((ms, index) => ms - row.baseline[index]));
 }
 
+export function mean(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("no values to average");
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
 export function formatLatencyTable(rows: readonly LatencyRow[], baselineName: string, measuredName: string): string {
-  const header = ["operation", `${baselineName}: median (p90)`, `${measuredName}: median (p90)`, "added (median of pairs)"];
+  const header = ["operation", `${baselineName}: median (p90)`, `${measuredName}: median (p90)`, "added (median of pairs)", "CPU per call (mean)"];
   const ms = (value: number) => `${value.toFixed(1)} ms`;
   const lines = rows.map((row) => [
     row.operation,
     `${ms(median(row.baseline))} (${ms(percentile90(row.baseline))})`,
     `${ms(median(row.measured))} (${ms(percentile90(row.measured))})`,
     `${addedMs(row) >= 0 ? "+" : ""}${ms(addedMs(row))}`,
+    `${ms(mean(row.baselineCpu))} -> ${ms(mean(row.measuredCpu))}`,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));
   const format = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join("  ");

@@ -6,6 +6,8 @@
  *   - `create` of a container whose annotation disables procview (the decision alone),
  *   - `delete --force`.
  * Real runc (Debian's 1.1.5) and the real FUSE server; `node -e 0` shows Node's own start.
+ * Wall time per call, and CPU per call (the commands' user + system time, which a busy
+ * machine disturbs less).
  * Needs root and /dev/fuse. Cleans up its containers, cgroups and mount.
  */
 
@@ -17,7 +19,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
 import { prepareRuncBundles, runQuietly, type RuncBundles } from "../integration/runc-bundle.ts";
-import { formatLatencyTable, type LatencyRow } from "./latency.ts";
+import { formatLatencyTable, mean, type LatencyRow } from "./latency.ts";
+import { endedChildrenCpuNs } from "./process-stats.ts";
 import { median } from "./summary.ts";
 
 const runtime = fileURLToPath(new URL("../bin/procview-runc.js", import.meta.url));
@@ -33,10 +36,12 @@ function runsSetting(argv: string[]): number {
   return runs;
 }
 
-async function timed(action: () => Promise<void>): Promise<number> {
+/** Wall time and CPU (of the commands it ran and waited for) of `action`, in ms. */
+async function timed(action: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
   const at = performance.now();
+  const cpuBefore = endedChildrenCpuNs();
   await action();
-  return performance.now() - at;
+  return { wall: performance.now() - at, cpu: Number(endedChildrenCpuNs() - cpuBefore) / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -52,8 +57,10 @@ async function main(): Promise<void> {
     const log = join(dir, "runc.log");
     const globals = ["--root", root, "--log", log, "--log-format", "json"];
     const runtimes = { runc: runc, "procview-runc": runtime };
-    const samples = new Map<string, number[]>();
-    const add = (key: string, ms: number) => samples.set(key, [...(samples.get(key) ?? []), ms]);
+    const samples = new Map<string, Array<{ wall: number; cpu: number }>>();
+    const add = (key: string, sample: { wall: number; cpu: number }) => samples.set(key, [...(samples.get(key) ?? []), sample]);
+    const walls = (key: string) => samples.get(key)!.map((sample) => sample.wall);
+    const cpus = (key: string) => samples.get(key)!.map((sample) => sample.cpu);
     const bundle = join(dir, "bundle");
 
     // Warm-up: the first procview-runc call fills Node's compile cache with the stripped sources.
@@ -79,13 +86,15 @@ async function main(): Promise<void> {
 
     const rows: LatencyRow[] = ["pass-through (state)", "create, views bound", "create, disabled by annotation", "delete --force"].map((operation) => ({
       operation,
-      baseline: samples.get(`${operation}|runc`)!,
-      measured: samples.get(`${operation}|procview-runc`)!,
+      baseline: walls(`${operation}|runc`),
+      measured: walls(`${operation}|procview-runc`),
+      baselineCpu: cpus(`${operation}|runc`),
+      measuredCpu: cpus(`${operation}|procview-runc`),
     }));
-    const nodeStart = samples.get("node -e 0 (Node's start)")!;
+    const nodeStart = "node -e 0 (Node's start)";
     process.stdout.write(`\nprocview-runc vs runc ${execFileSync(runc, ["--version"], { encoding: "utf8" }).split("\n")[0].replace("runc version ", "")}, ${runs} calls each:\n`);
     process.stdout.write(formatLatencyTable(rows, "runc", "procview-runc") + "\n");
-    process.stdout.write(`Node's own start (node -e 0): median ${median(nodeStart).toFixed(1)} ms\n`);
+    process.stdout.write(`Node's own start (node -e 0): median ${median(walls(nodeStart)).toFixed(1)} ms, CPU ${mean(cpus(nodeStart)).toFixed(1)} ms\n`);
   } finally {
     await bundles?.removeLeftovers();
     await fuse?.stop();
