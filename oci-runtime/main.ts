@@ -71,7 +71,11 @@ async function spawnRunc(runc: string, args: readonly string[], preserveFds: num
   });
   child.on("exit", (code, signal) => {
     const status = code ?? 128 + (signal === null ? 0 : signalNumber(signal));
-    after(status);
+    try {
+      after(status);
+    } catch {
+      // runc's status is the answer; a record left behind costs a few bytes on tmpfs.
+    }
     process.exit(status);
   });
 }
