@@ -48,6 +48,10 @@ export interface ContainerdOptions {
    * (an operator sets it in containerd.service); PATH here goes before the system's.
    */
   env?: Record<string, string>;
+  /** The CRI's runc (BinaryName), e.g. procview-runc; Debian bookworm's runc by default. */
+  runcBinary?: string;
+  /** The CRI's container_annotations: patterns of container annotations passed on to the runtime. */
+  containerAnnotations?: string[];
 }
 
 export interface Containerd {
@@ -311,7 +315,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         nriPluginConfigPath,
         cniBinDir: join(dir, "cni", "bin"),
         cniConfDir: join(dir, "cni", "conf"),
-        runcBinary,
+        runcBinary: options.runcBinary ?? runcBinary,
+        containerAnnotations: options.containerAnnotations,
         sandboxImage: images.pause,
         logLevel: options.logLevel ?? "info",
       }),
