@@ -20,6 +20,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { StartedTestContainer } from "testcontainers";
 import { ContainerRegistry } from "../core/registry.ts";
+import { debianPackage } from "../integration/debian-packages.ts";
 import { execOk, IdleBusyboxContainer, useEngineForTestcontainers } from "../integration/docker-image.ts";
 import { startDockerd, type Dockerd } from "../integration/docker.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
@@ -39,9 +40,16 @@ before(async () => {
   settingsFile = join(dir, "procview-runc.yaml");
   writeFileSync(settingsFile, "");
   fuse = await startProcviewFuse();
+  // The real runc by path: the same Debian runc 1.1.5 as Docker's, whether or not one is on PATH.
+  const runc = join(await debianPackage("runc", "bookworm"), "usr", "sbin", "runc");
   dockerd = await startDockerd({
     runtimes: { procview: { path: runtime } },
-    env: { PROCVIEW_STATE_DIR: fuse.stateDir, PROCVIEW_RUNC_CONFIG: settingsFile, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` },
+    env: {
+      PROCVIEW_STATE_DIR: fuse.stateDir,
+      PROCVIEW_RUNC_CONFIG: settingsFile,
+      PROCVIEW_RUNC: runc,
+      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+    },
   });
   await useEngineForTestcontainers(dockerd.dockerHost);
 });
