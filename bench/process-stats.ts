@@ -15,14 +15,33 @@ export function processCpuNs(pid: number): bigint {
 
 /** utime + stime from /proc/<pid>/stat text; the command name may hold spaces and parentheses. */
 export function parseCpuTicks(stat: string): bigint {
+  // Fields 14 and 15 of the line.
+  return statTicks(stat, 11);
+}
+
+/**
+ * User + system CPU of this process's children that have ended and been waited for
+ * (cutime + cstime), in nanoseconds: the cost of short-lived commands it ran.
+ */
+export function endedChildrenCpuNs(): bigint {
+  return parseChildrenCpuTicks(readFileSync("/proc/self/stat", "utf8")) * nsPerTick;
+}
+
+/** cutime + cstime from /proc/<pid>/stat text. */
+export function parseChildrenCpuTicks(stat: string): bigint {
+  // Fields 16 and 17 of the line.
+  return statTicks(stat, 13);
+}
+
+/** The sum of the two tick counts at `index` and the next, counted from field 3 (state). */
+function statTicks(stat: string, index: number): bigint {
   const afterName = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 and 15 of the line; afterName starts at field 3 (state).
-  const utime = afterName[11];
-  const stime = afterName[12];
-  if (utime === undefined || stime === undefined || !/^\d+$/.test(utime) || !/^\d+$/.test(stime)) {
+  const first = afterName[index];
+  const second = afterName[index + 1];
+  if (first === undefined || second === undefined || !/^\d+$/.test(first) || !/^\d+$/.test(second)) {
     throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(stat.slice(0, 80))}`);
   }
-  return BigInt(utime) + BigInt(stime);
+  return BigInt(first) + BigInt(second);
 }
 
 export interface ProcessMemory {

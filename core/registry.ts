@@ -12,6 +12,7 @@
 
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cgroupRelativePath } from "./cgroup-path.ts";
 
 export const defaultStateDir = "/run/procview";
 
@@ -51,6 +52,28 @@ export function makeRecordsPrivate(stateDir: string): void {
   const records = join(stateDir, "containers");
   mkdirSync(records, { recursive: true, mode: 0o700 });
   chmodSync(records, 0o700);
+}
+
+/** What identifies a container to the FUSE server, as either caller (NRI plugin, OCI runtime) knows it. */
+export interface ContainerIdentity {
+  id: string;
+  /** The runtime's cgroups path: cgroupfs (`/a/b`) or systemd (`slice:prefix:name`) form. */
+  cgroupsPath: string;
+  name?: string;
+  pod?: { name?: string; namespace?: string; uid?: string };
+}
+
+/** The record of a container. Throws on an id that cannot name a FUSE path or a cgroups path that cannot be read. */
+export function containerRecord(container: ContainerIdentity, recordedAt: number, cpuLimitByQuota?: boolean): ContainerRecord {
+  if (!isValidContainerId(container.id)) throw new Error(`invalid container id ${JSON.stringify(container.id)}`);
+  return {
+    id: container.id,
+    cgroupPath: cgroupRelativePath(container.cgroupsPath),
+    name: container.name,
+    pod: container.pod ?? {},
+    recordedAt,
+    ...(cpuLimitByQuota !== undefined && { cpuLimitByQuota }),
+  };
 }
 
 export class ContainerRegistry {

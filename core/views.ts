@@ -27,3 +27,22 @@ export const viewFiles: readonly ViewFile[] = [
 export function containerViewSource(mountpoint: string, containerId: string, view: ViewFile): string {
   return `${mountpoint.replace(/\/+$/, "")}/containers/${containerId}/${view.path}`;
 }
+
+/** A bind as both the OCI runtime spec (config.json `mounts`) and NRI's Mount spell it. */
+export interface ViewMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+/** The read-only binds of the view files (all by default), sourced from the container's directory in the FUSE tree. */
+export function viewMounts(mountpoint: string, containerId: string, views: readonly ViewFile[] = viewFiles): ViewMount[] {
+  return views.map((view) => ({
+    destination: view.target,
+    type: "bind",
+    source: containerViewSource(mountpoint, containerId, view),
+    // "ro" alone fails in runc, "bind" alone lets the container write through to the host.
+    options: ["bind", "ro"],
+  }));
+}

@@ -186,7 +186,7 @@ test("the nri container reaches the NRI socket through its host directory, and s
 test("procview's own containers opt out of the views", () => {
   const annotations = daemonSet?.spec?.template.metadata?.annotations;
   for (const c of podSpec.containers) {
-    assert.equal(decideViews(annotations, c.name, "all").enabled, false, `${c.name} would read /proc through procview`);
+    assert.equal(decideViews({ pod: annotations, containerName: c.name }, "all").enabled, false, `${c.name} would read /proc through procview`);
   }
 });
 

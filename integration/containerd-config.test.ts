@@ -56,3 +56,13 @@ test("the CRI runs runc by path with cgroupfs, restricted oom_score_adj and priv
   assert.deepEqual(runc.options, { BinaryName: '/cache/with "quote"/runc', SystemdCgroup: false });
   assert.deepEqual(table(cri, "cni"), { bin_dir: "/tmp/c/cni/bin", conf_dir: "/tmp/c/cni/conf" });
 });
+
+test("container annotation patterns reach the runc runtime's container_annotations, none by default", () => {
+  const runtime = (extra: Partial<ContainerdConfig>) =>
+    table(parse(containerdConfigToml({ ...config, ...extra })), "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "runc");
+  assert.deepEqual(runtime({}).container_annotations, []);
+  assert.deepEqual(runtime({ containerAnnotations: ["procview.noderesource.dev", "*.procview.noderesource.dev"] }).container_annotations, [
+    "procview.noderesource.dev",
+    "*.procview.noderesource.dev",
+  ]);
+});

@@ -16,6 +16,8 @@ export interface ContainerdConfig {
   cniBinDir: string;
   cniConfDir: string;
   runcBinary: string;
+  /** Annotation patterns the CRI copies from a container's config into its OCI spec (container_annotations). */
+  containerAnnotations?: string[];
   sandboxImage: string;
   logLevel: "debug" | "info" | "warn" | "error";
 }
@@ -63,6 +65,7 @@ state = ${q(config.state)}
 
 [${cri}.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
+  container_annotations = ${JSON.stringify(config.containerAnnotations ?? [])}
 
 [${cri}.containerd.runtimes.runc.options]
   # trixie's runc needs glibc 2.38; bookworm's runc 1.1 works with containerd 1.7.

@@ -43,6 +43,15 @@ export interface ContainerdOptions {
   cgroupParent?: string;
   logLevel?: ContainerdConfig["logLevel"];
   readyTimeoutMs?: number;
+  /**
+   * Extra environment of containerd, which its shims and the runtimes they run inherit
+   * (an operator sets it in containerd.service); PATH here goes before the system's.
+   */
+  env?: Record<string, string>;
+  /** The CRI's runc (BinaryName), e.g. procview-runc; Debian bookworm's runc by default. */
+  runcBinary?: string;
+  /** The CRI's container_annotations: patterns of container annotations passed on to the runtime. */
+  containerAnnotations?: string[];
 }
 
 export interface Containerd {
@@ -177,7 +186,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     const process_ = spawn("nsenter", [`--mount=/proc/${holderPid}/ns/mnt`, "--", containerdBinary, "--config", paths.configFile], {
       stdio: ["ignore", logFd, logFd],
       // containerd finds containerd-shim-runc-v2 on PATH.
-      env: { ...process.env, PATH: `${binDir}:${systemPath}` },
+      env: { ...process.env, ...options.env, PATH: [binDir, options.env?.PATH, systemPath].filter(Boolean).join(":") },
     });
     closeSync(logFd);
     child = process_;
@@ -306,7 +315,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         nriPluginConfigPath,
         cniBinDir: join(dir, "cni", "bin"),
         cniConfDir: join(dir, "cni", "conf"),
-        runcBinary,
+        runcBinary: options.runcBinary ?? runcBinary,
+        containerAnnotations: options.containerAnnotations,
         sandboxImage: images.pause,
         logLevel: options.logLevel ?? "info",
       }),

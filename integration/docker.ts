@@ -45,6 +45,10 @@ export interface Dockerd {
 
 export interface DockerdOptions {
   readyTimeoutMs?: number;
+  /** daemon.json's `runtimes`: extra OCI runtimes for `docker run --runtime NAME`. */
+  runtimes?: DockerRuntimes;
+  /** Extra environment of dockerd, which its containerd, shims and runtimes inherit. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -59,6 +63,8 @@ function dockerTool(): Promise<DebianTool> {
     suite: "bookworm",
   });
 }
+
+export type DockerRuntimes = Record<string, { path: string; runtimeArgs?: string[] }>;
 
 /** Paths and names of one private engine; all files live below `dir`. */
 export interface DockerdLayout {
@@ -91,14 +97,15 @@ export const dockerRuntime = "private-runc";
 
 /**
  * dockerd's config file; its trust key has no command-line flag, and is written to
- * /etc/docker otherwise. docker-init (for `--init`) and runc are the private packages' by path.
+ * /etc/docker otherwise. docker-init (for `--init`) and runc are the private packages' by
+ * path; `runtimes` adds runtimes for `docker run --runtime NAME`.
  */
-export function dockerdConfig(layout: DockerdLayout, programs: { init: string; runc: string }): string {
+export function dockerdConfig(layout: DockerdLayout, programs: { init: string; runc: string }, runtimes: DockerRuntimes = {}): string {
   return (
     JSON.stringify({
       "deprecated-key-path": layout.trustKey,
       "init-path": programs.init,
-      runtimes: { [dockerRuntime]: { path: programs.runc } },
+      runtimes: { [dockerRuntime]: { path: programs.runc }, ...runtimes },
       "default-runtime": dockerRuntime,
     }) + "\n"
   );
@@ -145,11 +152,11 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     init: join(tool.packages.get("tini")!, "usr", "bin", "tini-static"),
     runc: join(tool.packages.get("runc")!, "usr", "sbin", "runc"),
   };
-  await writeFile(layout.configFile, dockerdConfig(layout, programs));
+  await writeFile(layout.configFile, dockerdConfig(layout, programs, options.runtimes));
 
   const logFd = openSync(logFile, "a");
   // dockerd finds containerd and containerd-shim-runc-v2 on PATH: the private ones come first.
-  const child = spawn(tool.binary, dockerdArguments(layout), { stdio: ["ignore", logFd, logFd], env: tool.env });
+  const child = spawn(tool.binary, dockerdArguments(layout), { stdio: ["ignore", logFd, logFd], env: { ...tool.env, ...options.env, PATH: tool.env.PATH } });
   closeSync(logFd);
 
   let exited = false;

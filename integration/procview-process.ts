@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { procviewMountpoints } from "../core/fuse-status.ts";
+import { procviewMountpoints, readFuseStatus } from "../core/fuse-status.ts";
 
 const launcher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
 const readyTimeoutMs = 30_000;
@@ -95,7 +95,10 @@ export interface FuseProcessOptions {
   runtime?: string[];
 }
 
-/** `procview fuse` on private folders, ready once the kernel lists its mount. */
+/**
+ * `procview fuse` on private folders, ready once the kernel lists its mount and its status
+ * file (which the plugin and procview-runc check) names it: it writes that file after mounting.
+ */
 export async function startProcviewFuse(options: FuseProcessOptions = {}): Promise<ProcviewFuse> {
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-fuse-")));
@@ -107,8 +110,15 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   });
   await mkdir(stateDir, { recursive: true });
   const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
-  // Its own serving record, not only a listed mount: a dead server's mount is listed too.
-  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && server.records().some((r) => r.msg === "FUSE server serving" && r.pid === server.pid));
+  // Its own serving record and status file, not only a listed mount: a dead server's mount is listed too.
+  await waitFor(
+    "procview fuse",
+    server,
+    () =>
+      isProcviewMounted(mountpoint) &&
+      readFuseStatus(stateDir)?.pid === server.pid &&
+      server.records().some((r) => r.msg === "FUSE server serving" && r.pid === server.pid),
+  );
   const stopServer = server.stop;
   let stopping: Promise<void> | undefined;
   return {

@@ -13,13 +13,12 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { GenericContainer, PullPolicy, type StartedTestContainer } from "testcontainers";
+import type { StartedTestContainer } from "testcontainers";
 import { viewFiles } from "../core/views.ts";
-import { buildBusyboxImage } from "./docker-image.ts";
+import { execOk, IdleBusyboxContainer, useEngineForTestcontainers } from "./docker-image.ts";
 import { startDockerd, type Dockerd } from "./docker.ts";
 import { startProcviewFuse, type ProcviewFuse } from "./procview-process.ts";
 
-const image = "procview-test/busybox:latest";
 /** testcontainers takes GiB: 50/1024 GiB is exactly 52428800 bytes. */
 const fiftyMiB = 50 / 1024;
 
@@ -29,13 +28,7 @@ const started: StartedTestContainer[] = [];
 
 before(async () => {
   dockerd = await startDockerd();
-  // testcontainers reads these when it first connects, which is after this point.
-  process.env.DOCKER_HOST = dockerd.dockerHost;
-  // Ryuk's image cannot be pulled here; the private engine is removed after the tests.
-  process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
-  // Else testcontainers starts an alpine container to find the gateway (this host has /.dockerenv).
-  process.env.TESTCONTAINERS_HOST_OVERRIDE = "localhost";
-  await buildBusyboxImage(image);
+  await useEngineForTestcontainers(dockerd.dockerHost);
 });
 
 after(async () => {
@@ -45,39 +38,19 @@ after(async () => {
   await dockerd?.stop();
 });
 
-/** A busybox container that idles, with no network: the private engine has no bridge. */
-class IdleContainer extends GenericContainer {
-  constructor() {
-    super(image);
-    this.withPullPolicy(PullPolicy.neverPull()).withNetworkMode("none").withCommand(["sleep", "3600"]);
-  }
-
-  /** What `docker run --cpuset-cpus` sets; GenericContainer has no setter for it. */
-  withCpusetCpus(cpus: string): this {
-    this.hostConfig.CpusetCpus = cpus;
-    return this;
-  }
-}
-
-async function startIdleContainer(configure: (container: IdleContainer) => IdleContainer): Promise<StartedTestContainer> {
-  const container = await configure(new IdleContainer()).start();
+async function startIdleContainer(configure: (container: IdleBusyboxContainer) => IdleBusyboxContainer): Promise<StartedTestContainer> {
+  const container = await configure(new IdleBusyboxContainer()).start();
   started.push(container);
   return container;
-}
-
-async function run(container: StartedTestContainer, command: string[]): Promise<string> {
-  const result = await container.exec(command);
-  assert.equal(result.exitCode, 0, `${command.join(" ")} failed: ${result.stderr}`);
-  return result.stdout;
 }
 
 test("without procview, a container limited to 50 MiB still sees the host's MemTotal", async () => {
   const container = await startIdleContainer((c) => c.withResourcesQuota({ memory: fiftyMiB }));
 
-  const limit = await run(container, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+  const limit = await execOk(container, ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
   assert.equal(limit.trim(), "52428800");
   const hostFirstLine = (await readFile("/proc/meminfo", "utf8")).split("\n")[0];
-  const containerFirstLine = await run(container, ["head", "-n", "1", "/proc/meminfo"]);
+  const containerFirstLine = await execOk(container, ["head", "-n", "1", "/proc/meminfo"]);
   assert.equal(containerFirstLine, hostFirstLine + "\n");
 });
 
@@ -95,19 +68,19 @@ test("with procview's LXCFS-style views bound read-only, a container sees its ow
   );
 
   await t.test("meminfo shows the 50 MiB limit as MemTotal", async () => {
-    const firstLine = await run(container, ["head", "-n", "1", "/proc/meminfo"]);
+    const firstLine = await execOk(container, ["head", "-n", "1", "/proc/meminfo"]);
     assert.match(firstLine, /^MemTotal:\s+51200 kB\n$/);
   });
 
   await t.test("cpuinfo lists only the one CPU of the cpuset", async () => {
     assert.ok(viewFiles.some((view) => view.target === "/proc/cpuinfo"), "procview binds /proc/cpuinfo");
-    const processors = await run(container, ["grep", "^processor", "/proc/cpuinfo"]);
+    const processors = await execOk(container, ["grep", "^processor", "/proc/cpuinfo"]);
     assert.match(processors, /^processor\s*: 0\n$/);
   });
 
   await t.test("uptime counts from the container's start, not the host's boot", async () => {
     assert.ok(viewFiles.some((view) => view.target === "/proc/uptime"), "procview binds /proc/uptime");
-    const uptime = Number((await run(container, ["cat", "/proc/uptime"])).split(" ")[0]);
+    const uptime = Number((await execOk(container, ["cat", "/proc/uptime"])).split(" ")[0]);
     const hostUptime = Number((await readFile("/proc/uptime", "utf8")).split(" ")[0]);
     const sinceStart = (Date.now() - startedAt) / 1000;
     assert.ok(uptime >= 0 && uptime <= sinceStart + 1, `container uptime ${uptime} s, started ${sinceStart} s ago`);
@@ -116,7 +89,7 @@ test("with procview's LXCFS-style views bound read-only, a container sees its ow
 
   await t.test("a container with another limit reading the same files sees its own", async () => {
     const other = await startIdleContainer((c) => c.withResourcesQuota({ memory: 100 / 1024 }).withBindMounts(binds));
-    const firstLine = await run(other, ["head", "-n", "1", "/proc/meminfo"]);
+    const firstLine = await execOk(other, ["head", "-n", "1", "/proc/meminfo"]);
     assert.match(firstLine, /^MemTotal:\s+102400 kB\n$/);
   });
 

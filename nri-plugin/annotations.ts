@@ -1,14 +1,21 @@
 /**
- * Per-pod and per-container choices through pod annotations, following the NRI sample
- * plugins' convention: the most specific key wins.
+ * Per-container choices through annotations, following the NRI sample plugins'
+ * convention: the most specific key wins. In order:
  *
- *   procview.noderesource.dev/container.<name>:              enabled | disabled
- *   views.procview.noderesource.dev/container.<name>:        meminfo,cpuinfo,… | all
- *   cpu-by-quota.procview.noderesource.dev/container.<name>: true | false
+ *   the container's own annotation  <key>                    (OCI annotations: ctr/nerdctl/docker --annotation, CRI container config)
+ *   the pod's annotation            <key>/container.<name>
+ *                                   <key>/pod                (every container of the pod)
+ *                                   <key>
  *
- * each also as `<key>/pod` (every container of the pod) and `<key>` alone. A value that
- * cannot be read falls back to the default (not to a less specific key: a typo must not
- * silently hand the decision to a broader annotation) and is reported for the caller to log.
+ * for the keys
+ *
+ *   procview.noderesource.dev:              enabled | disabled
+ *   views.procview.noderesource.dev:        meminfo,cpuinfo,… | all
+ *   cpu-by-quota.procview.noderesource.dev: true | false
+ *
+ * A value that cannot be read falls back to the default (not to a less specific key: a
+ * typo must not silently hand the decision to a broader annotation) and is reported for
+ * the caller to log.
  */
 
 import { parseViewList } from "./view-selection.ts";
@@ -49,52 +56,54 @@ export function annotationKeysFor(containerName: string, domain: string = annota
   return [`${domain}/container.${containerName}`, `${domain}/pod`, domain];
 }
 
+/** Where a container's annotations come from; either may be missing (no pod sandbox, no own annotations). */
+export interface AnnotationSources {
+  pod?: Readonly<Record<string, string>>;
+  container?: Readonly<Record<string, string>>;
+  containerName: string;
+}
+
+/** The annotations that may decide `domain`, most specific first, with what decidedBy calls them. */
+function candidates(sources: AnnotationSources, domain: string): Array<{ annotations?: Readonly<Record<string, string>>; key: string; name: string }> {
+  return [
+    { annotations: sources.container, key: domain, name: `container annotation ${domain}` },
+    ...annotationKeysFor(sources.containerName, domain).map((key) => ({ annotations: sources.pod, key, name: key })),
+  ];
+}
+
 /** The most specific annotation of `domain` read by `parse` (which throws on a bad value), else `fallback`. */
 export function chooseByAnnotation<T>(
-  podAnnotations: Readonly<Record<string, string>> | undefined,
-  containerName: string,
+  sources: AnnotationSources,
   domain: string,
   parse: (value: string) => T,
   fallback: T,
 ): AnnotationChoice<T> {
-  for (const annotation of annotationKeysFor(containerName, domain)) {
-    const value = podAnnotations?.[annotation];
+  for (const { annotations, key, name } of candidates(sources, domain)) {
+    const value = annotations?.[key];
     if (value === undefined) continue;
     try {
-      return { value: parse(value), decidedBy: annotation };
+      return { value: parse(value), decidedBy: name };
     } catch (err) {
-      return { value: fallback, decidedBy: "default", invalid: { annotation, value, reason: (err as Error).message } };
+      return { value: fallback, decidedBy: "default", invalid: { annotation: name, value, reason: (err as Error).message } };
     }
   }
   return { value: fallback, decidedBy: "default" };
 }
 
 /** Whether the container gets views at all. */
-export function decideViews(
-  podAnnotations: Readonly<Record<string, string>> | undefined,
-  containerName: string,
-  defaultPolicy: DefaultPolicy,
-): PolicyDecision {
-  const choice = chooseByAnnotation(podAnnotations, containerName, annotationDomain, parseEnabled, defaultPolicy === "all");
+export function decideViews(sources: AnnotationSources, defaultPolicy: DefaultPolicy): PolicyDecision {
+  const choice = chooseByAnnotation(sources, annotationDomain, parseEnabled, defaultPolicy === "all");
   return { enabled: choice.value, decidedBy: choice.decidedBy, ...(choice.invalid && { invalid: choice.invalid }) };
 }
 
 /** The names of the views the container gets (see view-selection.ts). */
-export function decideViewNames(
-  podAnnotations: Readonly<Record<string, string>> | undefined,
-  containerName: string,
-  defaultViews: readonly string[],
-): AnnotationChoice<readonly string[]> {
-  return chooseByAnnotation(podAnnotations, containerName, viewsAnnotationDomain, parseViewList, defaultViews);
+export function decideViewNames(sources: AnnotationSources, defaultViews: readonly string[]): AnnotationChoice<readonly string[]> {
+  return chooseByAnnotation(sources, viewsAnnotationDomain, parseViewList, defaultViews);
 }
 
 /** Whether the container's CPU views count ceil(quota/period) CPUs; undefined leaves it to the FUSE server's default. */
-export function decideCpuByQuota(
-  podAnnotations: Readonly<Record<string, string>> | undefined,
-  containerName: string,
-  defaultValue: boolean | undefined,
-): AnnotationChoice<boolean | undefined> {
-  return chooseByAnnotation<boolean | undefined>(podAnnotations, containerName, cpuByQuotaAnnotationDomain, parseBoolean, defaultValue);
+export function decideCpuByQuota(sources: AnnotationSources, defaultValue: boolean | undefined): AnnotationChoice<boolean | undefined> {
+  return chooseByAnnotation<boolean | undefined>(sources, cpuByQuotaAnnotationDomain, parseBoolean, defaultValue);
 }
 
 function parseEnabled(value: string): boolean {

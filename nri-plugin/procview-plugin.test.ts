@@ -349,3 +349,17 @@ test(
     assert.equal(registry.get("other1")?.cpuLimitByQuota, true);
   }),
 );
+
+test(
+  "a container without a pod sandbox (Docker's NRI) is recorded and decided by its own annotations, which win over the pod's",
+  withPlugin({ flagSettings: { defaultPolicy: "opted-in" } }, async ({ plugin, registry }) => {
+    const alone = { ...container, pod_sandbox_id: "", annotations: { "procview.noderesource.dev": "enabled", "views.procview.noderesource.dev": "meminfo" } };
+    assert.deepEqual(targetsOf(await plugin.createContainer!({ container: alone })), ["/proc/meminfo"]);
+    assert.equal(registry.get(id)?.cgroupPath, `/kubepods/burstable/pod-uid-1/${id}`);
+    assert.deepEqual(await plugin.createContainer!({ container: { ...alone, annotations: {} } }), {}, "opted-in: no annotation, no views");
+    const podSaysNo = { ...pod, annotations: { "procview.noderesource.dev/pod": "disabled" } };
+    assert.ok((await plugin.createContainer!({ pod: podSaysNo, container: alone })).adjust, "the container's annotation is the most specific");
+    await plugin.synchronize!([], [{ ...alone, id: "alone2", state: ContainerState.RUNNING }]);
+    assert.ok(registry.get("alone2"), "Synchronize records containers whose pod it was not sent");
+  }),
+);

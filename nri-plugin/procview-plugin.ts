@@ -7,14 +7,13 @@
  * /proc, as without procview) and the reason is logged.
  */
 
-import { cgroupRelativePath } from "../core/cgroup-path.ts";
 import { checkFuseLiveness, hostLivenessProbe, reusingAnswers, statfsAnswers, type Liveness } from "../core/fuse-status.ts";
 import type { Logger } from "../core/log.ts";
-import { ContainerRegistry, isValidContainerId, type ContainerRecord } from "../core/registry.ts";
-import { containerViewSource, viewFiles, type ViewFile } from "../core/views.ts";
-import { decideCpuByQuota, decideViewNames, decideViews, type AnnotationChoice } from "./annotations.ts";
-import { ContainerState, NriEvent, type Container, type Mount, type PodSandbox } from "./api.ts";
+import { containerRecord, ContainerRegistry, type ContainerRecord } from "../core/registry.ts";
+import { viewMounts } from "../core/views.ts";
+import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
+import { decide, type ViewDecision } from "./decision.ts";
 import type { NriPlugin } from "./stub.ts";
 import { viewFilesNamed } from "./view-selection.ts";
 import { healRunningContainers, type RunningContainerViews } from "./heal-running.ts";
@@ -42,16 +41,7 @@ export interface ProcviewPluginOptions {
   healRunning?: (containers: RunningContainerViews[]) => Promise<void>;
 }
 
-/** The read-only binds of the view files (all by default), sourced from the container's directory in the FUSE tree. */
-export function viewMounts(mountpoint: string, containerId: string, views: readonly ViewFile[] = viewFiles): Mount[] {
-  return views.map((view) => ({
-    destination: view.target,
-    type: "bind",
-    source: containerViewSource(mountpoint, containerId, view),
-    // "ro" alone fails in runc, "bind" alone lets the container write through to the host.
-    options: ["bind", "ro"],
-  }));
-}
+export { viewMounts };
 
 /**
  * The registry record of a container. Throws on an id that cannot name a FUSE path or
@@ -63,16 +53,13 @@ export function containerRecordOf(
   recordedAt: number,
   cpuLimitByQuota?: boolean,
 ): ContainerRecord {
-  const id = container.id ?? "";
-  if (!isValidContainerId(id)) throw new Error(`invalid container id ${JSON.stringify(id)}`);
-  return {
-    id,
-    cgroupPath: cgroupRelativePath(runtimeCgroupsPath(pod, container)),
+  const identity = {
+    id: container.id ?? "",
+    cgroupsPath: runtimeCgroupsPath(pod, container),
     name: container.name,
     pod: { name: pod?.name, namespace: pod?.namespace, uid: pod?.uid },
-    recordedAt,
-    ...(cpuLimitByQuota !== undefined && { cpuLimitByQuota }),
   };
+  return containerRecord(identity, recordedAt, cpuLimitByQuota);
 }
 
 /** The container's cgroups_path; older runtimes leave it empty, and the cgroupfs layout is <parent>/<id>. */
@@ -127,32 +114,19 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
     await healRunning(containers).catch((error: unknown) => logger.error("cannot heal running containers", { error }));
   };
 
-  /** The annotation's choice, with a warning naming the pod and the annotation when its value could not be read. */
-  const chosen = <T>(choice: AnnotationChoice<T>, pod: PodSandbox | undefined, container: Container, what: string): T => {
-    if (choice.invalid) {
-      logger.warn(`ignoring a procview annotation that cannot be read; using the default ${what}`, {
+  /** The decision for the container (pod and container annotations, settings), its unreadable annotations logged. */
+  const decisionFor = (pod: PodSandbox | undefined, container: Container): ViewDecision => {
+    const decision = decide(pod, container, settings);
+    for (const invalid of decision.invalid) {
+      logger.warn("ignoring a procview annotation that cannot be read; using the default", {
         ...logFieldsOf(pod, container),
-        annotation: choice.invalid.annotation,
-        value: choice.invalid.value,
-        reason: choice.invalid.reason,
-        default: choice.value,
+        annotation: invalid.annotation,
+        value: invalid.value,
+        reason: invalid.reason,
       });
     }
-    return choice.value;
+    return decision;
   };
-
-  const wantsViews = (pod: PodSandbox | undefined, container: Container): boolean => {
-    const decision = decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy);
-    const enabled = chosen({ value: decision.enabled, decidedBy: decision.decidedBy, invalid: decision.invalid }, pod, container, "policy");
-    if (!enabled) logger.info("procview views disabled for this container", { ...logFieldsOf(pod, container), decidedBy: decision.decidedBy });
-    return enabled;
-  };
-
-  const viewsFor = (pod: PodSandbox | undefined, container: Container): readonly ViewFile[] =>
-    viewFilesNamed(chosen(decideViewNames(pod?.annotations, container.name ?? "", settings.views), pod, container, "views"));
-
-  const cpuByQuotaFor = (pod: PodSandbox | undefined, container: Container): boolean | undefined =>
-    chosen(decideCpuByQuota(pod?.annotations, container.name ?? "", settings.cpuByQuota), pod, container, "cpu-by-quota");
 
   return {
     configure(request) {
@@ -188,14 +162,15 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
         // Stopped containers have no mount namespace left to serve.
         if (container.state === ContainerState.STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
-        // Only containers that get views have records (procview status counts a record without binds as missing).
-        if (!wantsViews(pod, container)) continue;
         try {
-          const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
+          const decision = decisionFor(pod, container);
+          // Only containers that get views have records (procview status counts a record without binds as missing).
+          if (!decision.bind) continue;
+          const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
           store.put(record);
           recorded++;
-          if (container.state === ContainerState.RUNNING && wantsViews(pod, container)) {
-            const binds = viewMounts(mountpoint, record.id, viewsFor(pod, container)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
+          if (container.state === ContainerState.RUNNING) {
+            const binds = viewMounts(mountpoint, record.id, viewFilesNamed(decision.views)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
             toHeal.push({ containerId: record.id, pid: container.pid, cgroupPath: record.cgroupPath, binds });
           }
         } catch (err) {
@@ -219,14 +194,18 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
           logger.info("another procview NRI plugin is active: this one adds no views", fields);
           return {};
         }
-        if (!wantsViews(pod, container)) return {};
+        const decision = decisionFor(pod, container);
+        if (!decision.bind) {
+          logger.info("procview views disabled for this container", { ...fields, decidedBy: decision.decidedBy, reason: decision.reason });
+          return {};
+        }
         const live = await liveness();
         if (!live.live) {
           logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
           return {};
         }
-        const views = viewsFor(pod, container);
-        const record = containerRecordOf(pod, container, now(), cpuByQuotaFor(pod, container));
+        const views = viewFilesNamed(decision.views);
+        const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
         // The record must exist before runc binds the views: the FUSE tree serves only recorded containers.
         store.put(record);
         logger.info("binding procview views", {
@@ -256,7 +235,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
         // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
         // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
         if (askedAbout.delete(container.id) || !isActive()) return;
-        if (!decideViews(pod?.annotations, container.name ?? "", settings.defaultPolicy).enabled) return;
+        if (!decide(pod, container, settings).bind) return;
         logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
         return;
       }
