@@ -10,6 +10,7 @@
  */
 
 import { FsError, errno } from "../node.ts";
+import type { ByteRange } from "./node-table.ts";
 import { SharedLock } from "./shared-lock.ts";
 
 const headerInts = 8;
@@ -56,6 +57,21 @@ export function createHandleStoreMemory(size: HandleStoreSize = defaultHandleSto
   const slots = new Int32Array(memory, 4 * headerInts, handles * stride);
   for (let slot = 0; slot < handles; slot++) slots[slot * stride + F_FIRST_CHUNK] = freeHandle;
   return memory;
+}
+
+/**
+ * The parts of the store's memory that can differ from zero (every handle slot, the
+ * chunks ever used): a successor rebuilds the store from them over zeroed memory.
+ */
+export function handleStoreLiveRanges(memory: SharedArrayBuffer): ByteRange[] {
+  const header = new Int32Array(memory, 0, headerInts);
+  const chunkNextStart = 4 * (headerInts + header[H_HANDLES] * stride);
+  const heapStart = chunkNextStart + 4 * header[H_CHUNKS];
+  const usedChunks = header[H_NEXT_UNUSED_CHUNK];
+  return [
+    [0, chunkNextStart + 4 * usedChunks],
+    [heapStart, heapStart + usedChunks * header[H_CHUNK_SIZE]],
+  ];
 }
 
 export class HandleStore {
