@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { procviewMountpoints } from "../core/fuse-status.ts";
+import { procviewMountpoints, readFuseStatus } from "../core/fuse-status.ts";
 
 const launcher = fileURLToPath(new URL("../bin/procview.js", import.meta.url));
 const readyTimeoutMs = 30_000;
@@ -91,6 +91,10 @@ export interface FuseProcessOptions {
   dir?: string;
   /** The command that runs the launcher; this Node by default (e.g. ["deno", "run", "-A"]). */
   runtime?: string[];
+  /** `--replace`: take the live server's connection over; ready once the status file names this process. */
+  replace?: boolean;
+  /** Another state dir than the folder's (to reach no server's handover socket). */
+  stateDir?: string;
 }
 
 /** `procview fuse` on private folders, ready once the kernel lists its mount. */
@@ -98,11 +102,14 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-fuse-")));
   const mountpoint = join(dir, "mnt");
-  const stateDir = join(dir, "state");
+  const stateDir = options.stateDir ?? join(dir, "state");
   await mkdir(mountpoint, { recursive: true });
   await mkdir(stateDir, { recursive: true });
-  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
-  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint));
+  const replace = options.replace ? ["--replace"] : [];
+  // Each server its own log: a successor shares the folder with the server it replaces.
+  const logFile = join(dir, options.replace ? `fuse-${Date.now()}.log` : "fuse.log");
+  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace], logFile, options.runtime);
+  await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && (!options.replace || readFuseStatus(stateDir)?.pid === server.pid));
   const stopServer = server.stop;
   let stopping: Promise<void> | undefined;
   return {
@@ -112,8 +119,10 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
     stop(signal) {
       stopping ??= (async () => {
         await stopServer(signal);
-        // A server killed without its clean-up leaves a dead mount behind.
-        if (isProcviewMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
+        // A server killed without its clean-up leaves a dead mount behind; a server that
+        // was replaced leaves its successor's live one, which is not ours to remove.
+        const servedBy = readFuseStatus(stateDir)?.pid;
+        if (isProcviewMounted(mountpoint) && (servedBy === undefined || servedBy === server.pid)) execFileSync("umount", ["--lazy", mountpoint]);
         if (ownsDir) await rm(dir, { recursive: true, force: true });
       })();
       return stopping;

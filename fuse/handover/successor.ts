@@ -5,7 +5,8 @@
  * workers, then has the server stop and send its tables, and commits.
  */
 
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { readlinkSync } from "node:fs";
 import type { Logger } from "../../core/log.ts";
 import { syscalls } from "../../core/syscalls.ts";
@@ -32,6 +33,7 @@ export interface TakenOver {
 }
 
 const connectTimeoutMs = 5_000;
+const listenGraceMs = 3_000;
 const offerTimeoutMs = 10_000;
 /** The server stops between requests, then packs its tables. */
 const stateTimeoutMs = 30_000;
@@ -84,7 +86,23 @@ function assertFuseDevice(fd: number, offer: { pid: number; fd: number }): void 
   if (readlinkSync(`/proc/self/fd/${fd}`) !== "/dev/fuse") throw new Error(`fd ${offer.fd} of pid ${offer.pid} is not /dev/fuse`);
 }
 
-function connectWithin(path: string, timeoutMs: number): Promise<import("node:net").Socket> {
+/**
+ * Connects, retrying while nothing listens yet for a short while: a server listens
+ * only once it serves, a moment after its mount appears.
+ */
+async function connectWithin(path: string, timeoutMs: number): Promise<Socket> {
+  const deadline = Date.now() + listenGraceMs;
+  for (;;) {
+    try {
+      return await connectOnce(path, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof NoHandoverOffered) || Date.now() > deadline) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+function connectOnce(path: string, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     const timer = setTimeout(() => {
