@@ -19,6 +19,8 @@ import { startProcviewFuse, type ProcviewFuse } from "../../integration/procview
 import { HandoverChannel } from "./channel.ts";
 import { handoverSocketPath, handoverVersion } from "./protocol.ts";
 
+const pinnedDeno = fileURLToPath(new URL("../../node_modules/.bin/deno", import.meta.url));
+const deno = existsSync(pinnedDeno) ? pinnedDeno : "deno";
 const readerScript = fileURLToPath(new URL("./testdata/reader.ts", import.meta.url));
 const testTimeout = { timeout: 180_000 };
 
@@ -148,13 +150,13 @@ describe("procview fuse --replace", () => {
     });
   });
 
-  test("a second --replace takes over from the first successor, and stop() then unmounts", testTimeout, async () => {
+  test("a second --replace, under Deno, takes over from the first successor; its stop() then unmounts", testTimeout, async () => {
     await withFolder(async (dir, started) => {
       const first = await startProcviewFuse({ dir });
       started.servers.push(first);
       const second = await startProcviewFuse({ dir, replace: true });
       started.servers.push(second);
-      const third = await startProcviewFuse({ dir, replace: true });
+      const third = await startProcviewFuse({ dir, replace: true, runtime: [deno, "run", "-A"] });
       started.servers.push(third);
       await waitUntil("both replaced servers exit", () => !first.running() && !second.running());
       assert.ok(third.records().some((record) => record.msg === "took the FUSE connection over" && record.predecessor === second.pid));
