@@ -7,13 +7,17 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { join } from "node:path";
 import { readFuseStatus } from "../core/fuse-status.ts";
+import { startProcviewRun, type ProcviewProcess } from "./procview-process.ts";
 import { startProcviewStack, type ProcviewStack } from "./procview-stack.ts";
 
 const fiftyMiB = 52428800;
 const limitLine = "MemTotal:          51200 kB";
 
 let stack: ProcviewStack | undefined;
+/** The pod reading every 0.1 s since the first test. */
+let readerPod: string | undefined;
 
 before(async () => {
   stack = await startProcviewStack();
@@ -54,6 +58,7 @@ async function readsSoFar(id: string): Promise<string[]> {
 
 test("a pod reading /proc/meminfo every 0.1 s through fuse --replace: no failed read, the old server gone, the new one serving", { timeout: 300_000 }, async () => {
   const id = await runBusybox("handover-reader", readEvery100ms);
+  readerPod = id;
   const deadline = Date.now() + 30_000;
   while ((await readsSoFar(id).catch(() => [])).length < 10) {
     assert.ok(Date.now() < deadline, "the pod's reader never got going");
@@ -80,4 +85,32 @@ test("a pod reading /proc/meminfo every 0.1 s through fuse --replace: no failed 
   // The plugin judges the new server live: a container created now gets its views too.
   const later = await runBusybox("after-handover", ["sleep", "3600"]);
   assert.equal(await exec(later, ["head", "-n", "1", "/proc/meminfo"]), `${limitLine}\n`);
+});
+
+test("procview run --replace, twice: the FUSE half is taken over, the plugin restarts, the pod never fails a read", { timeout: 300_000 }, async () => {
+  assert.ok(readerPod, "the first test's pod reads");
+  const { containerd } = stack!;
+  const shared = join(stack!.fuse!.mountpoint, "..");
+  const options = { socket: containerd.nriSocket, mountpoint: stack!.fuse!.mountpoint, stateDir: stack!.fuse!.stateDir };
+  // One plugin per runtime: `run` brings its own.
+  await stack!.plugin!.stop();
+  const runs: ProcviewProcess[] = [];
+  try {
+    const readsBefore = (await readsSoFar(readerPod)).length;
+    runs.push(await startProcviewRun({ ...options, replace: true, logFile: join(shared, "run-1.log") }));
+    assert.ok(runs[0].records().some((record) => record.msg === "took the FUSE connection over" && record.predecessor === stack!.fuse!.pid));
+    runs.push(await startProcviewRun({ ...options, replace: true, logFile: join(shared, "run-2.log") }));
+    assert.ok(runs[1].records().some((record) => record.msg === "took the FUSE connection over" && record.predecessor === runs[0].pid));
+    assert.equal(runs[0].running(), false, "the replaced run process exited before the new plugin registered");
+    assert.ok(runs[0].records().some((record) => record.msg === "replaced; exiting"));
+    assert.equal(readFuseStatus(options.stateDir)?.pid, runs[1].pid);
+
+    const later = await runBusybox("after-run-replace", ["sleep", "3600"]);
+    assert.equal(await exec(later, ["head", "-n", "1", "/proc/meminfo"]), `${limitLine}\n`, "the new plugin binds the new server's views");
+    const reads = await readsSoFar(readerPod);
+    assert.deepEqual(reads.filter((line) => line !== limitLine), [], "no read of the pod failed");
+    assert.ok(reads.length > readsBefore + 10);
+  } finally {
+    for (const run of runs.reverse()) await run.stop();
+  }
 });

@@ -147,3 +147,13 @@ export async function startProcviewNri(options: NriProcessOptions): Promise<Proc
   await waitFor("procview nri", plugin, () => plugin.records().some((record) => record.msg === "synchronized with the NRI runtime"));
   return plugin;
 }
+
+/** `procview run` (FUSE server and plugin in one process), ready once its plugin has synchronized. */
+export async function startProcviewRun(options: NriProcessOptions & { replace?: boolean }): Promise<ProcviewProcess> {
+  const run = startProcview(
+    ["run", "--socket", options.socket, "--mountpoint", options.mountpoint, "--state-dir", options.stateDir, ...(options.replace ? ["--replace"] : []), ...(options.extraArgs ?? [])],
+    options.logFile,
+  );
+  await waitFor("procview run", run, () => run.records().some((record) => record.msg === "synchronized with the NRI runtime"));
+  return run;
+}
