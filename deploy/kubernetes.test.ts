@@ -2,8 +2,11 @@
 // docs claim, and runs the image the Containerfile builds.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, readlinkSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLimitedCgroup } from "../bench/limited-cgroup.ts";
 import { parseAllDocuments } from "yaml";
 import { defaultMountpoint, defaultNriSocket, parseCommandLine } from "../cli/args.ts";
 import { defaultStateDir } from "../core/registry.ts";
@@ -24,6 +27,7 @@ interface Container {
   image: string;
   command: string[];
   args: string[];
+  readinessProbe?: { exec?: { command: string[] } };
   securityContext?: { privileged?: boolean; capabilities?: { drop?: string[] } };
   resources?: { requests?: { cpu?: string; memory?: string } };
   volumeMounts: VolumeMount[];
@@ -47,7 +51,10 @@ interface Manifest {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } };
+  spec?: {
+    template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec };
+    updateStrategy?: { type: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+  };
 }
 
 function loadManifests(): Manifest[] {
@@ -236,5 +243,45 @@ test("the manifest uses only field names the Kubernetes API knows, and valid enu
     assertKnownFields("volume", volume);
     assertKnownFields("hostPath", volume.hostPath);
     assert.ok(["", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"].includes(volume.hostPath.type));
+  }
+});
+
+test("a rollout overlaps old and new pod on each node, and the new FUSE server takes the old one's connection over", () => {
+  assert.deepEqual(daemonSet?.spec?.updateStrategy, { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  const command = parseCommandLine(procviewArgv(container("fuse")), {});
+  assert.ok(command.kind === "fuse");
+  assert.equal(command.fuse.replace, true, "the new pod's server takes over (a first one on the node mounts anew)");
+  assert.equal(command.fuse.onReplaced, "wait", "a replaced server that exited would be restarted by the kubelet and take the connection back");
+});
+
+test("the fuse container is ready while a process of its own cgroup serves: the probe, run here", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip("making a cgroup needs root");
+    return;
+  }
+  const probe = container("fuse").readinessProbe?.exec?.command;
+  assert.ok(probe);
+  const dir = mkdtempSync(join(tmpdir(), "procview-probe-"));
+  // A process in another cgroup stands for another container's (the old pod's) server.
+  const elsewhere = createLimitedCgroup("procview-probe-", { memoryBytes: 64 * 1024 * 1024, cpus: "0", cpuQuotaUs: 100_000, cpuPeriodUs: 100_000 });
+  const other = spawn("/bin/sleep", ["30"], { stdio: "ignore" });
+  try {
+    elsewhere.addProcess(other.pid!);
+    const ready = (pidFileContent: string | undefined): boolean => {
+      rmSync(join(dir, "fuse.pid"), { force: true });
+      if (pidFileContent !== undefined) writeFileSync(join(dir, "fuse.pid"), pidFileContent);
+      const [shell, ...args] = probe.map((arg) => arg.replaceAll(defaultStateDir, dir));
+      return spawnSync(shell, args, { stdio: "ignore" }).status === 0;
+    };
+    // The probe's shell is this test's child, in this test's cgroup.
+    assert.equal(ready(`${process.pid}\n`), true, "this cgroup's process serves");
+    assert.equal(ready(`${other.pid}\n`), false, "another cgroup's process serves");
+    assert.equal(ready(undefined), false, "nobody serves");
+    assert.equal(ready("4194305\n"), false, "a pid that is gone");
+  } finally {
+    other.kill("SIGKILL");
+    await new Promise((resolve) => other.once("exit", resolve));
+    await elsewhere.remove();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -133,3 +133,51 @@ test("the FUSE unit's commands mount at the default mountpoint, and its start ch
   const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8" });
   assert.equal(result.status, 0, `start check failed (${result.status}): ${result.stderr}`);
 });
+
+test("the FUSE unit reloads by --replace: same arguments, PIDFile in its state dir", () => {
+  const startArgs = procviewArgs(fuseUnit);
+  const reload = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecReload"))?.[1];
+  assert.ok(reload);
+  const successor = /\/usr\/bin\/node \/usr\/local\/lib\/procview\/bin\/procview\.js ([^&]+) &/.exec(reload)?.[1].trim().split(" ");
+  assert.deepEqual(successor, ["fuse", "--replace", ...startArgs.slice(1)], "the successor serves what ExecStart serves");
+  const command = parseCommandLine(startArgs, {});
+  assert.ok(command.kind === "fuse");
+  assert.equal(value(fuseUnit, "Service", "PIDFile"), `${command.fuse.stateDir}/fuse.pid`);
+  // systemd passes `$name` inside a word through to the shell; only ${name} and $$ are its own.
+  assert.doesNotMatch(reload, /\$\{|\$\$/);
+});
+
+test("the FUSE unit's reload command hands the mount over with no failed read, and returns once the old server is gone", () => {
+  // As the start test above: systemd's commands with this checkout's paths, in a private
+  // mount namespace. $MAINPID is what systemd sets for ExecReload.
+  const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
+  const checkout = fileURLToPath(new URL("..", moduleUrl));
+  const local = (command: string) => command.replace("/usr/bin/node ", `${node} `).replaceAll("/usr/local/lib/procview/", checkout);
+  const execStart = local(value(fuseUnit, "Service", "ExecStart"));
+  const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
+  const reload = /^\/bin\/sh -c '(.*)'$/.exec(local(value(fuseUnit, "Service", "ExecReload")))?.[1];
+  const pidFile = value(fuseUnit, "Service", "PIDFile");
+  assert.ok(startCheck && reload);
+  const script = `
+    set -e
+    mount -t tmpfs procview-test /var/lib
+    mount -t tmpfs procview-test /run
+    ${execStart} >/run/fuse.log 2>&1 &
+    server=$!
+    timeout 20 /bin/sh -c '${startCheck}'
+    while :; do head -c 10 ${defaultMountpoint}/proc/meminfo >/dev/null 2>>/run/failed || echo failed >>/run/failed; sleep 0.1; done &
+    reader=$!
+    sleep 1
+    status=0
+    MAINPID=$server timeout 60 /bin/sh -c '${reload}' >/run/reload.log 2>&1 || status=$?
+    sleep 1
+    kill $reader
+    new=$(cat ${pidFile})
+    echo "reload=$status old-alive=$(kill -0 $server 2>/dev/null && echo yes || echo no) new-differs=$([ "$new" != "$server" ] && echo yes || echo no) new-alive=$(kill -0 $new 2>/dev/null && echo yes || echo no) failed=$(cat /run/failed 2>/dev/null | wc -l)"
+    kill -TERM $server $new 2>/dev/null || true
+    for i in $(seq 50); do kill -0 $new 2>/dev/null || break; sleep 0.2; done
+    [ $status = 0 ] || cat /run/fuse.log /run/reload.log >&2
+  `;
+  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8", timeout: 120_000 });
+  assert.equal(result.stdout.trim(), "reload=0 old-alive=no new-differs=yes new-alive=yes failed=0", result.stderr);
+});

@@ -10,7 +10,7 @@ import { stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, type Logger } from "../core/log.ts";
-import { clearFuseStatus, writeFuseStatus } from "../core/fuse-status.ts";
+import { clearFusePidFile, clearFuseStatus, writeFusePidFile, writeFuseStatus } from "../core/fuse-status.ts";
 import { syscalls } from "../core/syscalls.ts";
 import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse, unmountOrDetach } from "./kernel/mount.ts";
 import { createSharedFuseState, startRequestLoop, type RequestLoop, type SharedFuseState } from "./kernel/request-loop.ts";
@@ -58,7 +58,10 @@ interface Connection {
 export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer> {
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
   const pid = process.pid;
-  const announce = (mountpoint: string): void => writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+  const announce = (mountpoint: string): void => {
+    writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
+    writeFusePidFile(o.stateDir, pid);
+  };
   const startLoop = (fd: number, mountpoint: string, state: SharedFuseState, beforeServing?: () => Promise<void>): Promise<RequestLoop> =>
     startRequestLoop({ fd, mountpoint, treeModule: o.treeModule, treeOptions: o.treeOptions, state, workers: o.workers, logger, beforeServing });
 
@@ -75,7 +78,10 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     released = true;
     process.off("exit", cleanUpAtExit);
     // A successor has written its own status; ours must not remove it.
-    if (!options.replaced) clearFuseStatus(o.stateDir, pid);
+    if (!options.replaced) {
+      clearFuseStatus(o.stateDir, pid);
+      clearFusePidFile(o.stateDir, pid);
+    }
     connection.close();
   };
 

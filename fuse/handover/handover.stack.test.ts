@@ -14,7 +14,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readFuseStatus } from "../../core/fuse-status.ts";
+import { fusePidFile, readFuseStatus } from "../../core/fuse-status.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../../integration/procview-process.ts";
 import { HandoverChannel } from "./channel.ts";
 import { handoverSocketPath, handoverVersion } from "./protocol.ts";
@@ -144,6 +144,7 @@ describe("procview fuse --replace", () => {
       assert.equal(old.running(), false, "the old server is gone");
       assert.ok(old.records().some((record) => record.msg === "replaced; exiting"));
       assert.equal(readFuseStatus(old.stateDir)?.pid, successor.pid, "the status file names the new server");
+      assert.equal(readFileSync(fusePidFile(old.stateDir), "utf8"), `${successor.pid}\n`, "so does the pid file (systemd's PIDFile=)");
       assert.ok(successor.records().some((record) => record.msg === "took the FUSE connection over" && record.predecessor === old.pid));
       assert.deepEqual(connectionOf(old.mountpoint), before, "the same mount, the same FUSE connection");
       assert.match(readFileSync(view, "utf8"), /^MemTotal:/);
