@@ -124,14 +124,10 @@ export class HandoverChannel {
     return frame.bytes;
   }
 
-  /** Settles when the other side closes (or at once if it already did). */
-  closed(): Promise<void> {
-    return new Promise((resolve) => (this.#socket.closed ? resolve() : this.#socket.once("close", () => resolve())));
-  }
-
+  /** Ends the channel: what was sent still goes out, a receive() waiting here fails at once. */
   close(): void {
     this.#socket.end();
-    this.#socket.destroySoon?.();
+    this.#fail(new Error("the handover channel was closed on this side"));
   }
 
   #next(timeoutMs: number, what: string): Promise<Frame> {

@@ -226,6 +226,24 @@ describe("procview fuse --replace", () => {
       await waitUntil("the old server exits", () => !old.running());
     });
   });
+
+  test("SIGTERM while a successor readies itself calls the handover off: the server stops and unmounts as usual", testTimeout, async () => {
+    await withFolder(async (dir, started) => {
+      const old = await startProcviewFuse({ dir });
+      started.servers.push(old);
+      await waitUntil("the server listens for successors", () => existsSync(handoverSocketPath(old.stateDir)));
+      const channel = await openChannel(handoverSocketPath(old.stateDir));
+      await channel.send({ type: "hello", version: handoverVersion, pid: process.pid, mountpoint: old.mountpoint });
+      await channel.receive("offer", 10_000);
+      const stopAsked = Date.now();
+      await old.stop();
+      assert.ok(Date.now() - stopAsked < 10_000, "the stop did not wait for the successor");
+      await assert.rejects(channel.receive("state", 10_000));
+      channel.close();
+      assert.equal(connectionOfOrNone(old.mountpoint), undefined, "unmounted");
+      assert.ok(old.records().some((record) => record.msg === "FUSE server stopped"));
+    });
+  });
 });
 
 function connectionOfOrNone(mountpoint: string): string | undefined {

@@ -31,9 +31,11 @@ export interface PredecessorOptions {
 }
 
 export interface HandoverListener {
-  /** Settles once no handover is in progress (at once if none is). */
-  idle(): Promise<void>;
-  /** Stops accepting successors. */
+  /**
+   * Stops accepting successors. A handover under way is called off if this server still
+   * serves; past that point it is waited for (bounded by the commit timeout): stopping
+   * in its midst would unmount the connection a successor is about to serve.
+   */
   close(): Promise<void>;
 }
 
@@ -49,6 +51,8 @@ export async function listenForSuccessor(options: PredecessorOptions): Promise<H
   let inProgress: Promise<void> = Promise.resolve();
   let busy = false;
   let closed = false;
+  /** Calls the handover under way off, while this server has not stopped serving for it. */
+  let callOff: (() => void) | undefined;
 
   const listen = async (): Promise<void> => {
     // A crashed server leaves its socket file; a live one never reaches here (its mount is served).
@@ -83,7 +87,10 @@ export async function listenForSuccessor(options: PredecessorOptions): Promise<H
     inProgress = new Promise((resolve) => (settle = resolve));
     try {
       stopListening();
-      const replaced = await handOver(new HandoverChannel(socket), options);
+      const channel = new HandoverChannel(socket);
+      callOff = () => channel.close();
+      const replaced = await handOver(channel, { ...options, stopServing: () => ((callOff = undefined), options.stopServing()) });
+      callOff = undefined;
       if (!replaced && !closed) await listen();
     } catch (err) {
       logger.error("handover listener failed", { err });
@@ -95,9 +102,9 @@ export async function listenForSuccessor(options: PredecessorOptions): Promise<H
 
   await listen();
   return {
-    idle: () => inProgress,
     async close() {
       closed = true;
+      callOff?.();
       await inProgress;
       stopListening();
     },
