@@ -106,22 +106,38 @@ function assertNoMountNamespace(unit: Unit): void {
   }
 }
 
-test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
-  // What systemd would run, with the project's node and this checkout in place of the
-  // installed paths (install.sh makes the same substitution). Run in a private mount
-  // namespace with fresh tmpfs on /var/lib and /run, so that the default mountpoint and
-  // state dir are private to this test and vanish with it.
+/**
+ * A command of the FUSE unit as systemd would run it, with the project's node and this
+ * checkout in place of the installed paths (install.sh makes the same substitution).
+ */
+function fuseUnitCommand(key: string): string {
   const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
   const checkout = fileURLToPath(new URL("..", moduleUrl));
-  const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/bin/node ", `${node} `).replace("/usr/local/lib/procview/", checkout);
-  const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
-  assert.ok(startCheck);
-  const script = `
+  return value(fuseUnit, "Service", key).replace("/usr/bin/node ", `${node} `).replaceAll("/usr/local/lib/procview/", checkout);
+}
+
+/** The script of a `/bin/sh -c '…'` command of the FUSE unit. */
+function fuseUnitScript(key: string): string {
+  const script = /^\/bin\/sh -c '(.*)'$/.exec(fuseUnitCommand(key))?.[1];
+  assert.ok(script, `${key} is not a /bin/sh -c script`);
+  return script;
+}
+
+/**
+ * Shell lines that start the FUSE unit's server as $server, in a private mount namespace
+ * (the test runs them under unshare) with fresh tmpfs on /var/lib and /run, so that the
+ * default mountpoint and state dir are private to the test and vanish with it.
+ */
+const startFuseUnitServer = `
     set -e
     mount -t tmpfs procview-test /var/lib
     mount -t tmpfs procview-test /run
-    ${execStart} >/run/fuse.log 2>&1 &
-    server=$!
+    ${fuseUnitCommand("ExecStart")} >/run/fuse.log 2>&1 &
+    server=$!`;
+
+test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
+  const startCheck = fuseUnitScript("ExecStartPost");
+  const script = `${startFuseUnitServer}
     status=0
     timeout 20 /bin/sh -c '${startCheck}' || status=$?
     [ $status != 0 ] || [ -e ${defaultMountpoint}/proc/meminfo ] || status=3
@@ -148,22 +164,11 @@ test("the FUSE unit reloads by --replace: same arguments, PIDFile in its state d
 });
 
 test("the FUSE unit's reload command hands the mount over with no failed read, and returns once the old server is gone", () => {
-  // As the start test above: systemd's commands with this checkout's paths, in a private
-  // mount namespace. $MAINPID is what systemd sets for ExecReload.
-  const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
-  const checkout = fileURLToPath(new URL("..", moduleUrl));
-  const local = (command: string) => command.replace("/usr/bin/node ", `${node} `).replaceAll("/usr/local/lib/procview/", checkout);
-  const execStart = local(value(fuseUnit, "Service", "ExecStart"));
-  const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
-  const reload = /^\/bin\/sh -c '(.*)'$/.exec(local(value(fuseUnit, "Service", "ExecReload")))?.[1];
+  // $MAINPID is what systemd sets for ExecReload.
+  const startCheck = fuseUnitScript("ExecStartPost");
+  const reload = fuseUnitScript("ExecReload");
   const pidFile = value(fuseUnit, "Service", "PIDFile");
-  assert.ok(startCheck && reload);
-  const script = `
-    set -e
-    mount -t tmpfs procview-test /var/lib
-    mount -t tmpfs procview-test /run
-    ${execStart} >/run/fuse.log 2>&1 &
-    server=$!
+  const script = `${startFuseUnitServer}
     timeout 20 /bin/sh -c '${startCheck}'
     while :; do head -c 10 ${defaultMountpoint}/proc/meminfo >/dev/null 2>>/run/failed || echo failed >>/run/failed; sleep 0.1; done &
     reader=$!

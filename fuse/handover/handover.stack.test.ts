@@ -86,6 +86,15 @@ async function waitUntil(what: string, condition: () => boolean, timeoutMs = 30_
   }
 }
 
+/** A server on the folder and a reader reading its meminfo every 0.1 s. */
+async function serverWithReader(dir: string, started: Started): Promise<{ old: ProcviewFuse; reader: Reader }> {
+  const old = await startProcviewFuse({ dir });
+  started.servers.push(old);
+  const reader = startReader("every-100ms", join(old.mountpoint, "proc", "meminfo"));
+  started.readers.push(reader);
+  return { old, reader };
+}
+
 interface Started {
   servers: ProcviewFuse[];
   readers: Reader[];
@@ -178,10 +187,7 @@ describe("procview fuse --replace", () => {
 
   test("--replace of a server that offers no handover (another state dir) fails clearly and leaves it serving", testTimeout, async () => {
     await withFolder(async (dir, started) => {
-      const old = await startProcviewFuse({ dir });
-      started.servers.push(old);
-      const reader = startReader("every-100ms", join(old.mountpoint, "proc", "meminfo"));
-      started.readers.push(reader);
+      const { old, reader } = await serverWithReader(dir, started);
       await assert.rejects(startProcviewFuse({ dir, replace: true, stateDir: join(dir, "other-state") }), /offers no handover on .*other-state\/fuse-handover\.sock/);
       const summary = await reader.finish();
       assert.deepEqual(summary.failures, []);
@@ -192,10 +198,7 @@ describe("procview fuse --replace", () => {
 
   test("a successor that goes away after the server stopped leaves the server serving; a later --replace still works", testTimeout, async () => {
     await withFolder(async (dir, started) => {
-      const old = await startProcviewFuse({ dir });
-      started.servers.push(old);
-      const reader = startReader("every-100ms", join(old.mountpoint, "proc", "meminfo"));
-      started.readers.push(reader);
+      const { old, reader } = await serverWithReader(dir, started);
       // This test plays a successor that fails midway: it has the server stop and send its
       // state, then goes away without committing (as a crash would).
       await waitUntil("the server listens for successors", () => existsSync(handoverSocketPath(old.stateDir)));
