@@ -7,7 +7,7 @@
 
 import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { readlinkSync } from "node:fs";
+import { statSync } from "node:fs";
 import type { Logger } from "../../core/log.ts";
 import { syscalls } from "../../core/syscalls.ts";
 import type { RequestLoop, SharedFuseState } from "../kernel/request-loop.ts";
@@ -81,9 +81,18 @@ function copyFdFromProcess(pid: number, fd: number): number {
   }
 }
 
+/** /dev/fuse is the misc character device 10:229, under whatever path a container has it. */
+const fuseDeviceNumber = { major: 10, minor: 229 };
+
 function assertFuseDevice(fd: number, offer: { pid: number; fd: number }): void {
-  // A path check, not fstat: Deno's node:fs knows only the fds it opened itself.
-  if (readlinkSync(`/proc/self/fd/${fd}`) !== "/dev/fuse") throw new Error(`fd ${offer.fd} of pid ${offer.pid} is not /dev/fuse`);
+  // stat of the magic link is the open file's: fstat would do, but Deno's node:fs knows
+  // only the fds it opened itself.
+  const device = statSync(`/proc/self/fd/${fd}`);
+  const major = Math.floor(device.rdev / 256) & 0xfff;
+  const minor = (device.rdev & 0xff) | (Math.floor(device.rdev / 4096) & 0xfff00);
+  if (!device.isCharacterDevice() || major !== fuseDeviceNumber.major || minor !== fuseDeviceNumber.minor) {
+    throw new Error(`fd ${offer.fd} of pid ${offer.pid} is not /dev/fuse`);
+  }
 }
 
 /**
