@@ -124,6 +124,7 @@ async function handOver(channel: HandoverChannel, options: PredecessorOptions): 
     logger.info("handover requested", { successor, mountpoint: options.mountpoint });
     await channel.send({ type: "offer", pid: process.pid, fd: options.fd, sizes: stateSizes(options.state) });
     await channel.receive("stop", readyTimeoutMs);
+    logger.info("the successor is ready; stopping between requests", { successor });
     await options.stopServing();
     stopped = true;
     const { layout, bytes } = packState(options.state);
