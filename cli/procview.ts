@@ -153,6 +153,8 @@ async function main(argv: string[]): Promise<number> {
       const linger = command.kind === "fuse" && command.fuse.onReplaced === "wait";
       logger.info(linger ? "replaced; waiting for SIGTERM" : "replaced; exiting", { successor });
       if (!linger) process.exit(0);
+      // Nothing else is left to keep the process alive until the signal.
+      setInterval(() => {}, 2 ** 30);
     })();
   };
 

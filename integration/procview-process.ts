@@ -95,6 +95,7 @@ export interface FuseProcessOptions {
   replace?: boolean;
   /** Another state dir than the folder's (to reach no server's handover socket). */
   stateDir?: string;
+  extraArgs?: string[];
 }
 
 /** `procview fuse` on private folders, ready once the kernel lists its mount. */
@@ -108,7 +109,7 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   const replace = options.replace ? ["--replace"] : [];
   // Each server its own log: a successor shares the folder with the server it replaces.
   const logFile = join(dir, options.replace ? `fuse-${Date.now()}.log` : "fuse.log");
-  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace], logFile, options.runtime);
+  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace, ...(options.extraArgs ?? [])], logFile, options.runtime);
   await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && (!options.replace || readFuseStatus(stateDir)?.pid === server.pid));
   const stopServer = server.stop;
   let stopping: Promise<void> | undefined;

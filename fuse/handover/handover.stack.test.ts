@@ -188,6 +188,24 @@ describe("procview fuse --replace", () => {
     });
   });
 
+  test("--on-replaced wait: the replaced server idles without serving until SIGTERM, then exits leaving the mount to its successor", testTimeout, async () => {
+    await withFolder(async (dir, started) => {
+      const old = await startProcviewFuse({ dir, extraArgs: ["--on-replaced", "wait"] });
+      started.servers.push(old);
+      const before = connectionOf(old.mountpoint);
+      const successor = await startProcviewFuse({ dir, replace: true });
+      started.servers.push(successor);
+      await waitUntil("the old server says it waits", () => old.records().some((record) => record.msg === "replaced; waiting for SIGTERM"));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(old.running(), "a pod's container that exited would be restarted: it waits");
+      await old.stop();
+      assert.ok(!old.records().some((record) => record.msg === "FUSE server stopped"), "nothing of the handed-over mount was stopped");
+      assert.deepEqual(connectionOf(old.mountpoint), before);
+      assert.match(readFileSync(join(old.mountpoint, "proc", "meminfo"), "utf8"), /^MemTotal:/);
+      assert.equal(readFuseStatus(old.stateDir)?.pid, successor.pid);
+    });
+  });
+
   test("--replace with no live server on the mountpoint mounts anew, and says so", testTimeout, async () => {
     await withFolder(async (dir, started) => {
       const server = await startProcviewFuse({ dir, replace: true });
