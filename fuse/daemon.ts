@@ -65,7 +65,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   const startLoop = (fd: number, mountpoint: string, state: SharedFuseState, beforeServing?: () => Promise<void>): Promise<RequestLoop> =>
     startRequestLoop({ fd, mountpoint, treeModule: o.treeModule, treeOptions: o.treeOptions, state, workers: o.workers, logger, beforeServing });
 
-  const connection = (o.replace ? await takeOverOrMount(o, logger, startLoop, announce) : undefined) ?? (await mountAndServe(o, logger, startLoop, announce));
+  const connection = (o.replace ? await takeOverLiveServer(o, logger, startLoop, announce) : undefined) ?? (await mountAndServe(o, logger, startLoop, announce));
   const { fd, mountpoint, state } = connection;
   let loop = connection.loop;
   logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid, predecessor: connection.predecessor });
@@ -98,12 +98,13 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   let announceReplaced: (successor: number) => void = () => {};
   const replaced = new Promise<number>((resolve) => (announceReplaced = resolve));
 
+  let listener: HandoverListener | undefined;
   const watch = (watched: RequestLoop): void => {
     void watched.finished.then(async (end) => {
       if (stopping || handingOver || watched !== loop) return;
       // Not asked to stop: the mount was removed from outside or every worker failed.
       logger.warn("FUSE server ended without stop()", { mountpoint, end });
-      await listener.close();
+      await listener?.close();
       if (end === "failed" && isProcviewMount(mountpoint)) {
         await unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.error("unmount failed", { mountpoint, err }));
       }
@@ -113,7 +114,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   };
   watch(loop);
 
-  const listener: HandoverListener = await listenForSuccessor({
+  listener = await listenForSuccessor({
     socketPath: handoverSocketPath(o.stateDir),
     mountpoint,
     fd,
@@ -139,12 +140,16 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
       release({ replaced: true });
       announceReplaced(successor);
     },
+  }).catch((err) => {
+    // Serving matters more than being replaceable later.
+    logger.warn("cannot listen for a successor: `procview fuse --replace` will not be able to take this server over", { err });
+    return undefined;
   });
 
   const stopServing = async (): Promise<void> => {
     // A handover under way ends first, either way: stopping in its midst would unmount
     // the connection a successor is about to serve.
-    await listener.close();
+    await listener?.close();
     if (released) return;
     stopping = true;
     await loop.stop();
@@ -196,7 +201,7 @@ async function mountAndServe(o: FuseServerOptions, logger: Logger, startLoop: Lo
  * Takes over the live server on the mountpoint; undefined if there is none to take
  * over (no mount, or a dead one): the caller then mounts anew.
  */
-async function takeOverOrMount(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<Connection | undefined> {
+async function takeOverLiveServer(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<Connection | undefined> {
   const mountpoint = canonicalMountpoint(o.mountpoint);
   if (!(await isLiveProcviewMount(mountpoint))) {
     logger.info("--replace: no live procview FUSE server on the mountpoint; mounting anew", { mountpoint });
