@@ -143,18 +143,22 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => void stopAll("SIGTERM"));
   process.once("SIGINT", () => void stopAll("SIGINT"));
 
-  // Replaced by a successor: stop what else runs here (the NRI plugin of `run`: the
-  // successor registers its own once we are gone), then exit, or idle until SIGTERM.
+  // Replaced by a successor. `fuse --on-replaced wait` idles until SIGTERM, leaving what
+  // else runs here as it is; otherwise stop the rest (the NRI plugin of `run`: the
+  // successor registers its own once we are gone) and exit.
   const onReplaced: OnReplaced = (successor) => {
     stopping = true;
+    if (command.kind === "fuse" && command.fuse.onReplaced === "wait") {
+      logger.info("replaced; waiting for SIGTERM", { successor });
+      // The server held the event loop open; now nothing does until the signal.
+      setInterval(() => {}, 2 ** 30);
+      return;
+    }
     void (async () => {
       // The replaced FUSE server's stop() has nothing left to do; a plugin unregisters.
       for (const part of [...running].reverse()) await part.stop().catch((err) => logger.error("stop failed", { err }));
-      const linger = command.kind === "fuse" && command.fuse.onReplaced === "wait";
-      logger.info(linger ? "replaced; waiting for SIGTERM" : "replaced; exiting", { successor });
-      if (!linger) process.exit(0);
-      // Nothing else is left to keep the process alive until the signal.
-      setInterval(() => {}, 2 ** 30);
+      logger.info("replaced; exiting", { successor });
+      process.exit(0);
     })();
   };
 
