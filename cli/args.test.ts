@@ -22,7 +22,7 @@ test("run takes the documented defaults", () => {
   assert.deepEqual(parseCommandLine(["run"], {}), {
     kind: "run",
     logLevel: "info",
-    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, backend: "kernel", cpuLimitByQuota: false },
+    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, backend: "kernel", cpuLimitByQuota: false, replace: false, onReplaced: "exit" },
     nri: {
       mountpoint: "/var/lib/procview",
       stateDir: "/run/procview",
@@ -38,7 +38,7 @@ test("fuse and nri take their flags", () => {
   assert.deepEqual(parseCommandLine(["fuse", "--mountpoint", "/mnt/pv/", "--state-dir", "/tmp/s", "--workers", "4", "--log-level", "debug", "--cpu-limit-by-quota"], {}), {
     kind: "fuse",
     logLevel: "debug",
-    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4, backend: "kernel", cpuLimitByQuota: true },
+    fuse: { mountpoint: "/mnt/pv", stateDir: "/tmp/s", workers: 4, backend: "kernel", cpuLimitByQuota: true, replace: false, onReplaced: "exit" },
   });
   assert.deepEqual(parseCommandLine(["nri", "--socket", "/s/nri.sock", "--mountpoint", "/m", "--name", "pv", "--index", "05", "--default-policy", "opted-in"], {}), {
     kind: "nri",
@@ -167,4 +167,17 @@ test("--metrics-address on fuse, nri and run; absent, metrics are off", () => {
   for (const bad of ["9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:port", "::1:9464"]) {
     assert.throws(() => at(bad), /--metrics-address must be HOST:PORT/, bad);
   }
+});
+
+test("--replace takes a live server's connection over; --on-replaced says what the replaced server does", () => {
+  const fuse = parseCommandLine(["fuse", "--replace", "--on-replaced", "wait"], {});
+  assert.ok(fuse.kind === "fuse");
+  assert.deepEqual([fuse.fuse.replace, fuse.fuse.onReplaced], [true, "wait"]);
+  const run = parseCommandLine(["run", "--replace"], {});
+  assert.ok(run.kind === "run");
+  assert.deepEqual([run.fuse.replace, run.fuse.onReplaced], [true, "exit"]);
+  assert.throws(() => parseCommandLine(["fuse", "--on-replaced", "linger"], {}), /--on-replaced must be exit or wait, not 'linger'/);
+  assert.throws(() => parseCommandLine(["run", "--on-replaced", "wait"], {}), /'procview run' takes no --on-replaced/);
+  assert.throws(() => parseCommandLine(["fuse", "--replace", "--backend", "fuse-native"], {}), /--replace needs --backend kernel/);
+  assert.match((parseCommandLine(["fuse", "--help"], {}) as { text: string }).text, /--replace/);
 });

@@ -29,7 +29,13 @@ export interface FuseSettings {
   backend: FuseBackend;
   /** Show ceil(quota/period) CPUs instead of the whole cpuset (LXCFS's --enable-cfs). */
   cpuLimitByQuota: boolean;
+  /** Take the live server's /dev/fuse connection over instead of mounting anew. */
+  replace: boolean;
+  /** Once a successor has taken over: exit, or wait idle for SIGTERM (a pod's container would be restarted). */
+  onReplaced: OnReplaced;
 }
+
+export type OnReplaced = "exit" | "wait";
 
 export interface NriSettings {
   mountpoint: string;
@@ -108,6 +114,11 @@ Options:
                       LXCFS-compatible reader-pid layout is unavailable
   --cpu-limit-by-quota
                       show ceil(quota/period) CPUs when a CPU quota is set, not the whole cpuset
+  --replace           take the /dev/fuse connection of the live server on MOUNTPOINT over
+                      (planned restart, upgrade): readers wait a moment, none fails, the
+                      old server exits without unmounting; no live server: mount anew
+  --on-replaced WHAT  when a successor takes over: exit (default), or wait idle for
+                      SIGTERM (in a Kubernetes pod, whose container would be restarted)
 ${metricsOptionHelp}${commonOptionsHelp}`;
 
 const nriHelp = `Usage: procview nri [options]
@@ -144,6 +155,8 @@ Options:
   --socket PATH       (default ${defaultNriSocket})
   --workers N         (default ${defaultWorkers})
   --backend B         kernel or fuse-native (default kernel; see 'procview fuse --help')
+  --replace           take the live FUSE server's connection over (see 'procview fuse
+                      --help'); the NRI plugin starts once the old process has exited
   --cpu-limit-by-quota
   --name NAME         (default ${defaultPluginName})
   --index NN          (default ${defaultPluginIndex})
@@ -182,15 +195,17 @@ const optionSpecs = {
   "metrics-address": { type: "string" },
   json: { type: "boolean" },
   replace: { type: "boolean" },
+  "on-replaced": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 const optionsOf: Record<keyof typeof helpOf, ReadonlySet<string>> = {
-  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "metrics-address", "help"]),
+  fuse: new Set(["mountpoint", "state-dir", "log-level", "workers", "backend", "cpu-limit-by-quota", "replace", "on-replaced", "metrics-address", "help"]),
   nri: new Set([
     "mountpoint", "state-dir", "log-level", "socket", "name", "index", "default-policy", "views", "cpu-limit-by-quota", "config", "replace", "metrics-address", "help",
   ]),
-  run: new Set(Object.keys(optionSpecs).filter((key) => key !== "json")),
+  // A `run` process hands its plugin over by exiting: it never waits once replaced.
+  run: new Set(Object.keys(optionSpecs).filter((key) => key !== "json" && key !== "on-replaced")),
   status: new Set(["state-dir", "json", "help"]),
 };
 
@@ -233,6 +248,7 @@ export function parseCommandLine(
     workers: workerCount(text("workers")),
     backend: fuseBackend(text("backend"), text("workers"), runtime),
     cpuLimitByQuota: values["cpu-limit-by-quota"] === true,
+    ...replacement(values.replace === true, text("on-replaced"), text("backend")),
   });
   const nri = (): NriSettings => ({
     ...nriSettings(mountpoint, stateDir, text, values["cpu-limit-by-quota"] === true, env),
@@ -316,6 +332,12 @@ function fuseBackend(value: string | undefined, workers: string | undefined, run
   if (runtime === "deno") throw new UsageError("--backend fuse-native needs Node: fuse-native's native addon aborts under Deno. Run procview with node, or use --backend kernel");
   if (workers !== undefined) throw new UsageError("--workers applies to --backend kernel only: fuse-native answers every request on the main thread");
   return "fuse-native";
+}
+
+function replacement(replace: boolean, onReplaced: string | undefined, backend: string | undefined): Pick<FuseSettings, "replace" | "onReplaced"> {
+  if (onReplaced !== undefined && onReplaced !== "exit" && onReplaced !== "wait") throw new UsageError(`--on-replaced must be exit or wait, not '${onReplaced}'`);
+  if (replace && backend === "fuse-native") throw new UsageError("--replace needs --backend kernel: libfuse (fuse-native) keeps the /dev/fuse fd to itself");
+  return { replace, onReplaced: onReplaced ?? "exit" };
 }
 
 function workerCount(value: string | undefined): number {

@@ -9,6 +9,7 @@ import type { Server } from "node:http";
 import type { Command } from "./args.ts";
 import type { Logger } from "../core/log.ts";
 import { clearPluginStatus, writePluginStatus, type PluginStatus } from "../core/plugin-status.ts";
+import { readFuseStatus } from "../core/fuse-status.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { version } from "../core/version.ts";
 import { createViewStats, type ViewStats } from "../fuse/view-stats.ts";
@@ -73,11 +74,16 @@ export async function startObservability(command: ServerCommand, logger: Logger)
         ? { ok: true, detail: `the plugin is registered with ${pluginStatus.runtime?.name ?? "the runtime"}` }
         : { ok: false, detail: "the plugin is not registered with the runtime" };
     const loopAnswers: Check = async () => ({ ok: true, detail: "the plugin's event loop answers" });
+    // After a --replace handover the old server's mount still answers, but a successor serves it.
+    const thisProcessServes: Check = async () =>
+      readFuseStatus(stateDir)?.pid === process.pid
+        ? { ok: true, detail: "this process serves the mount" }
+        : { ok: false, detail: "another process serves the mount (this one was replaced or has not taken over yet)" };
     server = await startMetricsServer(command.metricsAddress, {
       metrics,
       // Liveness: the FUSE request loop answers (a readdir of the mount); for the plugin alone, its event loop.
       healthz: mountAnswers ?? loopAnswers,
-      readyz: allOf([...(mountAnswers ? [mountAnswers] : []), ...(hasPlugin ? [pluginRegistered] : [])]),
+      readyz: allOf([...(mountAnswers ? [mountAnswers, thisProcessServes] : []), ...(hasPlugin ? [pluginRegistered] : [])]),
     });
     logger.info("serving metrics", { address: `${command.metricsAddress.host}:${command.metricsAddress.port}`, paths: ["/metrics", "/healthz", "/readyz"] });
   }

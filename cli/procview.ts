@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
-import { startFuseServer } from "../fuse/daemon.ts";
+import { startFuseServer, type FuseServer } from "../fuse/daemon.ts";
 import { startNativeFuseServer } from "../fuse/native/server.ts";
 import { startLoadAverageSampling, type ProcviewTreeOptions } from "../fuse/procview-tree.ts";
 import { createLoadAverageMemory } from "../fuse/views/loadavg.ts";
@@ -25,7 +25,16 @@ interface Running {
 /** Set once a signal asked us to stop, so parts ending on their own are told apart. */
 let stopping = false;
 
-async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLevel, observability: Observability): Promise<Running> {
+/** Called once a successor serves our FUSE connection: nothing of it is ours to stop any more. */
+type OnReplaced = (successor: number) => void;
+
+async function startFuse(
+  settings: FuseSettings,
+  logger: Logger,
+  logLevel: LogLevel,
+  observability: Observability,
+  onReplaced: OnReplaced,
+): Promise<Running & Pick<FuseServer, "predecessor">> {
   if (settings.backend === "fuse-native") {
     logger.warn(
       "--backend fuse-native: the LXCFS-compatible reader-pid layout (proc/meminfo … at the mount's root) is unavailable, " +
@@ -49,8 +58,10 @@ async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLe
     treeOptions,
     workers: settings.workers,
     logger: logger.child({ component: "fuse" }),
+    replace: settings.replace,
   });
   const sampler = startLoadAverageSampling(treeOptions, logger.child({ component: "loadavg" }));
+  void server.replaced.then(onReplaced);
   // An unmount from outside ends the server: exit so a supervisor restarts it.
   void server.closed.then(() => {
     if (stopping) return;
@@ -58,6 +69,7 @@ async function startFuse(settings: FuseSettings, logger: Logger, logLevel: LogLe
     process.exit(1);
   });
   return {
+    predecessor: server.predecessor,
     stop: () => {
       sampler.stop();
       return server.stop();
@@ -94,6 +106,21 @@ async function startNri(settings: NriSettings, fileSettings: PluginSettingsLayer
   }
   return plugin;
 }
+
+/** Waits (bounded) for the process we took over from to exit, so that its NRI plugin is gone before ours registers. */
+async function predecessorGone(pid: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + predecessorExitTimeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  logger.warn("the replaced process has not exited; starting the NRI plugin anyway", { pid });
+}
+const predecessorExitTimeoutMs = 30_000;
 
 async function main(argv: string[]): Promise<number> {
   let command;
@@ -143,10 +170,33 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => void stopAll("SIGTERM"));
   process.once("SIGINT", () => void stopAll("SIGINT"));
 
+  // Replaced by a successor. `fuse --on-replaced wait` idles until SIGTERM, leaving what
+  // else runs here as it is; otherwise stop the rest (the NRI plugin of `run`: the
+  // successor registers its own once we are gone) and exit.
+  const onReplaced: OnReplaced = (successor) => {
+    stopping = true;
+    if (command.kind === "fuse" && command.fuse.onReplaced === "wait") {
+      logger.info("replaced; waiting for SIGTERM", { successor });
+      // The server held the event loop open; now nothing does until the signal.
+      setInterval(() => {}, 2 ** 30);
+      return;
+    }
+    void (async () => {
+      // The replaced FUSE server's stop() has nothing left to do; a plugin unregisters.
+      for (const part of [...running].reverse()) await part.stop().catch((err) => logger.error("stop failed", { err }));
+      logger.info("replaced; exiting", { successor });
+      process.exit(0);
+    })();
+  };
+
   try {
     const observability = await startObservability(command, logger);
     running.push(observability);
-    if (command.kind === "fuse" || command.kind === "run") running.push(await startFuse(command.fuse, logger, command.logLevel, observability));
+    if (command.kind === "fuse" || command.kind === "run") {
+      const fuse = await startFuse(command.fuse, logger, command.logLevel, observability, onReplaced);
+      running.push(fuse);
+      if (command.kind === "run" && fuse.predecessor !== undefined) await predecessorGone(fuse.predecessor, logger);
+    }
     if (command.kind === "nri" || command.kind === "run") running.push(await startNri(command.nri, fileSettings, logger, observability));
   } catch (err) {
     if (err instanceof MetricsAddressError) {

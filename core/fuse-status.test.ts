@@ -1,17 +1,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   checkFuseLiveness,
+  clearFusePidFile,
   clearFuseStatus,
+  fusePidFile,
   parseProcStatStartTime,
   processStartTime,
   procviewMountpoints,
   readFuseStatus,
   reusingAnswers,
   statfsAnswers,
+  writeFusePidFile,
   writeFuseStatus,
   type LivenessProbe,
 } from "./fuse-status.ts";
@@ -112,6 +115,22 @@ test("status file round trip; clearing leaves a successor's file alone", () => {
     assert.ok(readFuseStatus(dir));
     clearFuseStatus(dir, 7);
     assert.equal(readFuseStatus(dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the pid file holds the serving pid alone; clearing leaves a successor's pid alone", () => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-status-"));
+  try {
+    writeFusePidFile(dir, 7);
+    assert.equal(readFileSync(fusePidFile(dir), "utf8"), "7\n");
+    writeFusePidFile(dir, 9);
+    clearFusePidFile(dir, 7);
+    assert.equal(readFileSync(fusePidFile(dir), "utf8"), "9\n");
+    clearFusePidFile(dir, 9);
+    assert.equal(existsSync(fusePidFile(dir)), false);
+    clearFusePidFile(dir, 9);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

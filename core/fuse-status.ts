@@ -186,3 +186,27 @@ export function reusingAnswers(answers: AnswerProbe, options: ReuseOptions): Ans
     return answer;
   };
 }
+
+/**
+ * The serving process's pid alone, for supervisors: systemd's PIDFile= follows a
+ * `procview fuse --replace` successor as the service's main process when the replaced
+ * one exits, because the successor writes this file before that.
+ */
+export function fusePidFile(stateDir: string): string {
+  return join(stateDir, "fuse.pid");
+}
+
+export function writeFusePidFile(stateDir: string, pid: number): void {
+  const file = fusePidFile(stateDir);
+  writeFileSync(`${file}.tmp`, `${pid}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Removes the pid file if it still names `pid`. */
+export function clearFusePidFile(stateDir: string, pid: number): void {
+  try {
+    if (Number(readFileSync(fusePidFile(stateDir), "utf8").trim()) === pid) rmSync(fusePidFile(stateDir), { force: true });
+  } catch {
+    // No pid file: nothing to clear.
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
- * umount2, close. Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * umount2, close, and pidfd_open + pidfd_getfd (copying an fd out of another process). Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
  * the calling thread (see core/namespace-binds.ts). open(2) gives raw fds for them.
@@ -59,6 +59,13 @@ export interface Syscalls {
   open(path: string, flags: number): number;
   /** close(2) of an fd these calls returned (Deno's fs cannot close fds it did not open). */
   close(fd: number): void;
+  /** pidfd_open(2): an fd referring to process `pid` (Linux ≥ 5.3). */
+  pidfdOpen(pid: number): number;
+  /**
+   * pidfd_getfd(2): a new fd in this process for the same open file as `targetFd` in the
+   * pidfd's process (Linux ≥ 5.6; needs ptrace rights over it: root, CAP_SYS_PTRACE).
+   */
+  pidfdGetfd(pidfd: number, targetFd: number): number;
 }
 
 export class SyscallError extends Error {
@@ -93,6 +100,8 @@ interface Libc {
   umount2(target: string, flags: number): number;
   open(path: string, flags: number): number;
   close(fd: number): number;
+  pidfd_open(pid: number, flags: number): number;
+  pidfd_getfd(pidfd: number, targetFd: number, flags: number): number;
   errno(): number;
 }
 
@@ -129,6 +138,8 @@ function wrap(libc: Libc): Syscalls {
     close: (fd) => {
       check(libc.close(fd), "close", String(fd));
     },
+    pidfdOpen: (pid) => check(libc.pidfd_open(pid, 0), "pidfd_open", String(pid)),
+    pidfdGetfd: (pidfd, targetFd) => check(libc.pidfd_getfd(pidfd, targetFd, 0), "pidfd_getfd", `${pidfd}, ${targetFd}`),
   };
 }
 
@@ -164,6 +175,8 @@ function loadWithKoffi(): Libc {
   const umount2 = libc.func("int umount2(const char *target, int flags)");
   const open = libc.func("int open(const char *path, int flags)");
   const close = libc.func("int close(int fd)");
+  const pidfdOpen = libc.func("int pidfd_open(int pid, unsigned int flags)");
+  const pidfdGetfd = libc.func("int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)");
   return {
     open_tree: (dirfd, path, flags) => openTree(dirfd, path, flags),
     move_mount: (fromDirfd, fromPath, toDirfd, toPath, flags) => moveMount(fromDirfd, fromPath, toDirfd, toPath, flags),
@@ -173,6 +186,8 @@ function loadWithKoffi(): Libc {
     umount2: (target, flags) => umount2(target, flags),
     open: (path, flags) => open(path, flags),
     close: (fd) => close(fd),
+    pidfd_open: (pid, flags) => pidfdOpen(pid, flags),
+    pidfd_getfd: (pidfd, targetFd, flags) => pidfdGetfd(pidfd, targetFd, flags),
     errno: () => koffi.errno(),
   };
 }
@@ -197,6 +212,8 @@ function loadWithDeno(deno: DenoFfi): Libc {
     umount2: { parameters: ["buffer", "i32"], result: "i32" },
     open: { parameters: ["buffer", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
+    pidfd_open: { parameters: ["i32", "u32"], result: "i32" },
+    pidfd_getfd: { parameters: ["i32", "i32", "u32"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   });
   const encoder = new TextEncoder();
@@ -211,6 +228,8 @@ function loadWithDeno(deno: DenoFfi): Libc {
     umount2: (target, flags) => call("umount2", cString(target), flags),
     open: (path, flags) => call("open", cString(path), flags),
     close: (fd) => call("close", fd),
+    pidfd_open: (pid, flags) => call("pidfd_open", pid, flags),
+    pidfd_getfd: (pidfd, targetFd, flags) => call("pidfd_getfd", pidfd, targetFd, flags),
     // errno is per thread and the FFI call ran on this thread just before.
     errno: () => new deno.UnsafePointerView(symbols.__errno_location()).getInt32(),
   };

@@ -211,10 +211,14 @@ if [ ! -e "$conf" ]; then
 	cp "$source_dir/deploy/nri/10-procview.conf" "$conf"
 fi
 
-# Running services are not restarted: a new FUSE server would leave running containers'
-# binds pointing at the old, dead mount. An upgrade takes effect at the next restart.
+# A running FUSE server is reloaded, never restarted: the upgraded server takes its live
+# /dev/fuse connection over (fuse --replace), so running containers keep their views; a
+# restart would leave their binds pointing at a dead mount.
 if [ -z "$destdir" ] && [ "$start" = yes ] && [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
+	if systemctl is-active --quiet procview-fuse.service && ! systemctl reload procview-fuse.service; then
+		echo "The running FUSE server could not be replaced (journalctl -u procview-fuse says why; a server older than --replace cannot be): it serves on, and the upgrade takes effect at its next restart." >&2
+	fi
 	systemctl enable --now procview-fuse.service
 	if [ "$mode" = external ]; then
 		systemctl enable --now procview-nri.service

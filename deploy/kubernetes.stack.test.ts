@@ -58,7 +58,10 @@ interface Manifest {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } };
+  spec?: {
+    template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec };
+    updateStrategy?: { type: string; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+  };
 }
 
 function loadManifests(): Manifest[] {
@@ -309,4 +312,12 @@ test("the kustomize base writes its mountpoint, policy and views values where th
   // Every place the manifest names the mountpoint is replaced (args, mounts, the volume).
   const mountpointPlaces = [...JSON.stringify(daemonSet).matchAll(new RegExp(`"${defaultMountpoint}"`, "g"))].length;
   assert.equal([...covered].filter((path) => atFieldPath(daemonSet, path) === defaultMountpoint).length, mountpointPlaces);
+});
+
+test("a rollout overlaps old and new pod on each node, and the new FUSE server takes the old one's connection over", () => {
+  assert.deepEqual(daemonSet?.spec?.updateStrategy, { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  const command = parseCommandLine(procviewArgv(container("fuse")), {});
+  assert.ok(command.kind === "fuse");
+  assert.equal(command.fuse.replace, true, "the new pod's server takes over (a first one on the node mounts anew)");
+  assert.equal(command.fuse.onReplaced, "wait", "a replaced server that exited would be restarted by the kubelet and take the connection back");
 });

@@ -104,22 +104,38 @@ function assertNoMountNamespace(unit: Unit): void {
   }
 }
 
-test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
-  // What systemd would run, with this checkout's procview (the same command line) in place
-  // of the installed executable (install.sh makes the same substitution). Run in a private mount
-  // namespace with fresh tmpfs on /var/lib and /run, so that the default mountpoint and
-  // state dir are private to this test and vanish with it.
+/**
+ * A command of the FUSE unit as systemd would run it, with this checkout's procview (the
+ * same command line) in place of the installed executable (install.sh makes the same substitution).
+ */
+function fuseUnitCommand(key: string): string {
   const node = fileURLToPath(new URL("../node_modules/node/bin/node", moduleUrl));
   const checkout = fileURLToPath(new URL("..", moduleUrl));
-  const execStart = value(fuseUnit, "Service", "ExecStart").replace("/usr/local/bin/procview ", `${node} ${checkout}bin/procview.js `);
-  const startCheck = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecStartPost"))?.[1];
-  assert.ok(startCheck);
-  const script = `
+  return value(fuseUnit, "Service", key).replaceAll("/usr/local/bin/procview ", `${node} ${checkout}bin/procview.js `);
+}
+
+/** The script of a `/bin/sh -c '…'` command of the FUSE unit. */
+function fuseUnitScript(key: string): string {
+  const script = /^\/bin\/sh -c '(.*)'$/.exec(fuseUnitCommand(key))?.[1];
+  assert.ok(script, `${key} is not a /bin/sh -c script`);
+  return script;
+}
+
+/**
+ * Shell lines that start the FUSE unit's server as $server, in a private mount namespace
+ * (the test runs them under unshare) with fresh tmpfs on /var/lib and /run, so that the
+ * default mountpoint and state dir are private to the test and vanish with it.
+ */
+const startFuseUnitServer = `
     set -e
     mount -t tmpfs procview-test /var/lib
     mount -t tmpfs procview-test /run
-    ${execStart} >/run/fuse.log 2>&1 &
-    server=$!
+    ${fuseUnitCommand("ExecStart")} >/run/fuse.log 2>&1 &
+    server=$!`;
+
+test("the FUSE unit's commands mount at the default mountpoint, and its start check sees the mount", () => {
+  const startCheck = fuseUnitScript("ExecStartPost");
+  const script = `${startFuseUnitServer}
     status=0
     timeout 20 /bin/sh -c '${startCheck}' || status=$?
     [ $status != 0 ] || [ -e ${defaultMountpoint}/proc/meminfo ] || status=3
@@ -130,4 +146,41 @@ test("the FUSE unit's commands mount at the default mountpoint, and its start ch
   `;
   const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 0, `start check failed (${result.status}): ${result.stderr}`);
+});
+
+test("the FUSE unit reloads by --replace: same arguments, PIDFile in its state dir", () => {
+  const startArgs = procviewArgs(fuseUnit);
+  const reload = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecReload"))?.[1];
+  assert.ok(reload);
+  const successor = /\/usr\/bin\/node \/usr\/local\/lib\/procview\/bin\/procview\.js ([^&]+) &/.exec(reload)?.[1].trim().split(" ");
+  assert.deepEqual(successor, ["fuse", "--replace", ...startArgs.slice(1)], "the successor serves what ExecStart serves");
+  const command = parseCommandLine(startArgs, {});
+  assert.ok(command.kind === "fuse");
+  assert.equal(value(fuseUnit, "Service", "PIDFile"), `${command.fuse.stateDir}/fuse.pid`);
+  // systemd passes `$name` inside a word through to the shell; only ${name} and $$ are its own.
+  assert.doesNotMatch(reload, /\$\{|\$\$/);
+});
+
+test("the FUSE unit's reload command hands the mount over with no failed read, and returns once the old server is gone", () => {
+  // $MAINPID is what systemd sets for ExecReload.
+  const startCheck = fuseUnitScript("ExecStartPost");
+  const reload = fuseUnitScript("ExecReload");
+  const pidFile = value(fuseUnit, "Service", "PIDFile");
+  const script = `${startFuseUnitServer}
+    timeout 20 /bin/sh -c '${startCheck}'
+    while :; do head -c 10 ${defaultMountpoint}/proc/meminfo >/dev/null 2>>/run/failed || echo failed >>/run/failed; sleep 0.1; done &
+    reader=$!
+    sleep 1
+    status=0
+    MAINPID=$server timeout 60 /bin/sh -c '${reload}' >/run/reload.log 2>&1 || status=$?
+    sleep 1
+    kill $reader
+    new=$(cat ${pidFile})
+    echo "reload=$status old-alive=$(kill -0 $server 2>/dev/null && echo yes || echo no) new-differs=$([ "$new" != "$server" ] && echo yes || echo no) new-alive=$(kill -0 $new 2>/dev/null && echo yes || echo no) failed=$(cat /run/failed 2>/dev/null | wc -l)"
+    kill -TERM $server $new 2>/dev/null || true
+    for i in $(seq 50); do kill -0 $new 2>/dev/null || break; sleep 0.2; done
+    [ $status = 0 ] || cat /run/fuse.log /run/reload.log >&2
+  `;
+  const result = spawnSync("unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], { encoding: "utf8", timeout: 120_000 });
+  assert.equal(result.stdout.trim(), "reload=0 old-alive=no new-differs=yes new-alive=yes failed=0", result.stderr);
 });

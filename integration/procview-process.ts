@@ -93,6 +93,11 @@ export interface FuseProcessOptions {
   dir?: string;
   /** The command that runs the launcher; this Node by default (e.g. ["deno", "run", "-A"]). */
   runtime?: string[];
+  /** `--replace`: take the live server's connection over; ready once the status file names this process. */
+  replace?: boolean;
+  /** Another state dir than the folder's (to reach no server's handover socket). */
+  stateDir?: string;
+  extraArgs?: string[];
 }
 
 /**
@@ -103,13 +108,16 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   const ownsDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "procview-fuse-")));
   const mountpoint = join(dir, "mnt");
-  const stateDir = join(dir, "state");
+  const stateDir = options.stateDir ?? join(dir, "state");
   // A server killed before (crash-recovery tests) leaves a dead mount here, which mkdir cannot enter: the new server replaces it.
   await mkdir(mountpoint, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOTCONN") throw err;
   });
   await mkdir(stateDir, { recursive: true });
-  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
+  const replace = options.replace ? ["--replace"] : [];
+  // Each server its own log: a successor shares the folder with the server it replaces.
+  const logFile = join(dir, options.replace ? `fuse-${Date.now()}.log` : "fuse.log");
+  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace, ...(options.extraArgs ?? [])], logFile, options.runtime);
   // Its own serving record and status file, not only a listed mount: a dead server's mount is listed too.
   await waitFor(
     "procview fuse",
@@ -128,8 +136,10 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
     stop(signal) {
       stopping ??= (async () => {
         await stopServer(signal);
-        // A server killed without its clean-up leaves a dead mount behind.
-        if (isProcviewMounted(mountpoint)) execFileSync("umount", ["--lazy", mountpoint]);
+        // A server killed without its clean-up leaves a dead mount behind; a server that
+        // was replaced leaves its successor's live one, which is not ours to remove.
+        const servedBy = readFuseStatus(stateDir)?.pid;
+        if (isProcviewMounted(mountpoint) && (servedBy === undefined || servedBy === server.pid)) execFileSync("umount", ["--lazy", mountpoint]);
         if (ownsDir) await rm(dir, { recursive: true, force: true });
       })();
       return stopping;
@@ -158,4 +168,14 @@ export async function startProcviewNri(options: NriProcessOptions): Promise<Proc
   const ready = options.ready ?? synchronized;
   await waitFor("procview nri", plugin, () => ready(plugin.records()));
   return plugin;
+}
+
+/** `procview run` (FUSE server and plugin in one process), ready once its plugin has synchronized. */
+export async function startProcviewRun(options: NriProcessOptions & { replace?: boolean }): Promise<ProcviewProcess> {
+  const run = startProcview(
+    ["run", "--socket", options.socket, "--mountpoint", options.mountpoint, "--state-dir", options.stateDir, ...(options.replace ? ["--replace"] : []), ...(options.extraArgs ?? [])],
+    options.logFile,
+  );
+  await waitFor("procview run", run, () => run.records().some((record) => record.msg === "synchronized with the NRI runtime"));
+  return run;
 }

@@ -20,6 +20,8 @@ export interface ProcviewStack {
   /** Replaced by startPlugin() after a stop. */
   plugin: ProcviewProcess | undefined;
   startFuse(): Promise<ProcviewFuse>;
+  /** `procview fuse --replace` on the running server's mountpoint; returns the server it replaced. */
+  replaceFuse(): Promise<ProcviewFuse | undefined>;
   startPlugin(extraArgs?: string[]): Promise<ProcviewProcess>;
   stop(): Promise<void>;
 }
@@ -53,6 +55,11 @@ export async function startProcviewStack(options: StackOptions = {}): Promise<Pr
     async startFuse() {
       stack.fuse = await startProcviewFuse({ dir: shared });
       return stack.fuse;
+    },
+    async replaceFuse() {
+      const replaced = stack.fuse;
+      stack.fuse = await startProcviewFuse({ dir: shared, replace: true });
+      return replaced;
     },
     async startPlugin(extraArgs = []) {
       stack.plugin = await startProcviewNri({

@@ -51,7 +51,7 @@ const knownKeys = ["defaultPolicy", "views", "cpuByQuota"];
  * procview-runc loads the settings code on every `create` but reads a file only where one
  * exists, and loading yaml costs more than the rest of that path (~13 ms).
  */
-const yamlParse = (text: string): unknown => (createRequire((import.meta as ImportMeta & { url: string }).url)("yaml") as { parse: typeof YamlParse }).parse(text);
+const yamlParse = (text: string): unknown => (createRequire(import.meta.url)("yaml") as { parse: typeof YamlParse }).parse(text);
 
 /** Reads a YAML or JSON configuration. Throws ConfigError naming the offending key. */
 export function parsePluginConfig(text: string): PluginSettingsLayer {

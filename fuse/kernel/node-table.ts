@@ -60,6 +60,28 @@ export function createNodeTableMemory(capacity: number = defaultNodeCapacity): S
   return memory;
 }
 
+/** A byte range [start, end) of a table's shared memory. */
+export type ByteRange = readonly [start: number, end: number];
+
+/**
+ * The parts of the table's memory that can differ from zero: slots and names beyond
+ * the highest id ever handed out are never written. A successor rebuilds the table
+ * from these ranges over zeroed memory of the same size.
+ */
+export function nodeTableLiveRanges(memory: SharedArrayBuffer): ByteRange[] {
+  const header = new Int32Array(memory, 0, headerInts);
+  const capacity = header[H_CAPACITY];
+  const slotsStart = 4 * headerInts;
+  const bucketsStart = slotsStart + 4 * capacity * stride;
+  const namesStart = bucketsStart + 4 * header[H_BUCKETS];
+  const used = header[H_NEXT_UNUSED];
+  return [
+    [0, slotsStart + 4 * used * stride],
+    [bucketsStart, namesStart],
+    [namesStart, namesStart + used * maxNameBytes],
+  ];
+}
+
 export interface NodeRef {
   nodeId: number;
   generation: number;

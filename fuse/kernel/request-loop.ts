@@ -46,6 +46,11 @@ export interface RequestLoopOptions {
   workers?: number;
   /** Receives the workers' records too. */
   logger?: Logger;
+  /**
+   * Awaited once every worker is ready, before any reads: a successor fills `state`
+   * here. If it throws, the loop ends without having read and the start fails.
+   */
+  beforeServing?: () => Promise<void>;
 }
 
 export type LoopEnd = "stopped" | "unmounted" | "failed";
@@ -142,6 +147,7 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
 
   try {
     await Promise.all(ready);
+    await options.beforeServing?.();
   } catch (err) {
     // Nobody has read yet: the gate opens onto a stop request.
     requestStop(control);

@@ -99,6 +99,11 @@ const thread = new ServingThread(new Int32Array(data.control));
 try {
   const root = await buildTree();
   const device = openDeviceIo(data.fd);
+  thread.enter();
+  report({ type: "ready" });
+  waitAtGate(new Int32Array(data.control));
+  // Only past the gate are the shared tables final: a successor fills them with its
+  // predecessor's state while its workers wait there.
   const session = new FuseSession({
     root,
     nodes: new NodeTable(data.state.nodes),
@@ -114,9 +119,6 @@ try {
       }
     },
   });
-  thread.enter();
-  report({ type: "ready" });
-  waitAtGate(new Int32Array(data.control));
   const end = thread.serve(session, device);
   thread.leave();
   report({ type: "ended", reason: end });

@@ -70,7 +70,8 @@ export async function startNativeFuseServer(o: FuseServerOptions): Promise<FuseS
   };
   let stopped: Promise<void> | undefined;
 
-  return { mountpoint, stop: () => (stopped ??= stopServing()), closed };
+  // libfuse owns the /dev/fuse fd: this backend neither hands its connection over nor takes one.
+  return { mountpoint, predecessor: undefined, stop: () => (stopped ??= stopServing()), closed, replaced: new Promise<number>(() => {}) };
 }
 
 function mount(fuse: NativeFuse, mountpoint: string): Promise<void> {
