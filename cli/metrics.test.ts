@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
-import { createViewStats, recordViewRead } from "../fuse/view-stats.ts";
+import { createViewStats, recordViewRead } from "../views/view-stats.ts";
 import { allOf, createMetrics, MetricsAddressError, startMetricsServer } from "./metrics.ts";
 
 test("the /metrics text: NRI events, errors by kind, containers, view reads and process metrics", async () => {

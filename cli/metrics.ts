@@ -2,7 +2,7 @@
  * --metrics-address: Prometheus text at /metrics, liveness at /healthz, readiness at
  * /readyz, served by the main thread of `procview fuse`, `nri` or `run`. prom-client keeps
  * the process metrics and the counters of the main thread (NRI events, errors); view reads
- * are counted by the FUSE worker threads in shared memory (fuse/view-stats.ts) and printed
+ * are counted by the FUSE worker threads in shared memory (views/view-stats.ts) and printed
  * beside them at each scrape.
  */
 
@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import { readdir } from "node:fs/promises";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { MetricsAddress } from "./args.ts";
-import { failedViewReads, renderViewMetrics, snapshotViewStats, type ViewStats } from "../fuse/view-stats.ts";
+import { failedViewReads, renderViewMetrics, snapshotViewStats, type ViewStats } from "../views/view-stats.ts";
 import type { EventResult } from "../nri-plugin/observed-plugin.ts";
 
 /** A yes/no answer with the reason for a no, for /healthz and /readyz bodies. */

@@ -12,8 +12,8 @@ import { clearPluginStatus, writePluginStatus, type PluginStatus } from "../core
 import { readFuseStatus } from "../core/fuse-status.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { version } from "../core/version.ts";
-import { createViewStats, type ViewStats } from "../fuse/view-stats.ts";
-import { viewRenderers } from "../fuse/views/catalog.ts";
+import { createViewStats, type ViewStats } from "../views/view-stats.ts";
+import { viewRenderers } from "../views/render/catalog.ts";
 import type { PluginObserver } from "../nri-plugin/observed-plugin.ts";
 import { allOf, createMetrics, mountAnswersCheck, startMetricsServer, type Check } from "./metrics.ts";
 

@@ -8,4 +8,4 @@
 const moduleUrl = import.meta.url;
 const extension = moduleUrl.slice(moduleUrl.lastIndexOf("."));
 
-export const procviewTreeModule = new URL(`../fuse/procview-tree${extension}`, moduleUrl).href;
+export const procviewTreeModule = new URL(`../views/procview-tree${extension}`, moduleUrl).href;

@@ -27,7 +27,7 @@ import { makeCgroup, moveToParentCgroup, removeCgroup, type TestCgroup } from ".
 const run = promisify(execFile);
 // Deno type-checks with this project's tsconfig, whose libs lack ImportMeta.url.
 const here = import.meta.url;
-const procviewTree = new URL("./procview-tree.ts", here).href;
+const procviewTree = new URL("../views/procview-tree.ts", here).href;
 const MiB = 1024 * 1024;
 const replyTimeoutMs = 15_000;
 

@@ -14,7 +14,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { parseCgroupLayout } from "../core/cgroup-path.ts";
-import { readCpuSnapshot } from "../fuse/cgroup/cpu.ts";
+import { readCpuSnapshot } from "../views/cgroup/cpu.ts";
 import { debianPackage } from "./debian-packages.ts";
 
 export const consumerLimits = { memoryBytes: 200 * 1024 * 1024, cpus: "0", cpuQuotaUs: 50_000, cpuPeriodUs: 100_000 };

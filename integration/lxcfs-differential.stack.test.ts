@@ -31,7 +31,7 @@ const idleToleranceTicks = 50;
  * memory.stat (slab_reclaimable, kernel_stack, pagetables, sec_pagetables, percpu,
  * file_thp, zswap, zswapped on v2) and shows 0 where the cgroup version has no such
  * counter (all of them on v1): the host's figure would charge the whole host's kernel
- * memory, huge pages and zswap to the container (fuse/views/meminfo.ts).
+ * memory, huge pages and zswap to the container (views/render/meminfo.ts).
  */
 const intentionallyDifferentMeminfo = new Set([
   // LXCFS passes these host figures through; no cgroup counts them, so procview shows 0

@@ -18,9 +18,9 @@ import { ContainerRegistry, type ContainerRecord } from "../core/registry.ts";
 import { containerViewSource, viewFiles } from "../core/views.ts";
 import { startContainerd, type Containerd } from "../integration/containerd.ts";
 import { connectCri, type CriClient } from "../integration/cri.ts";
-import { NriEvent, type SynchronizeRequest } from "./api.ts";
+import { NriEvent, type SynchronizeRequest } from "../nri/api.ts";
 import { createProcviewPlugin } from "./procview-plugin.ts";
-import { startStub, type NriPlugin, type NriStub } from "./stub.ts";
+import { startStub, type NriPlugin, type NriStub } from "../nri/stub.ts";
 
 const standInMeminfo = "MemTotal:          12345 kB\n";
 

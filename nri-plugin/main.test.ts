@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { createLogger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
-import { ContainerState, nriCodec, type CreateContainerRequest, type CreateContainerResponse, type SynchronizeRequest } from "./api.ts";
-import { FakeRuntime } from "./fake-runtime.ts";
+import { ContainerState, nriCodec, type CreateContainerRequest, type CreateContainerResponse, type SynchronizeRequest } from "../nri/api.ts";
+import { FakeRuntime } from "../nri/testdata/fake-runtime.ts";
 import { adoptSocketFd, runNriPlugin, type NriPluginOptions } from "./main.ts";
 
 const quiet = createLogger({ write: () => {} });

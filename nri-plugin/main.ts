@@ -12,7 +12,7 @@ import type { PluginSettingsLayer } from "./config.ts";
 import { observePlugin, type PluginObserver } from "./observed-plugin.ts";
 import { acquireLock, lockFileName, requestRelease, watchHolder, type HeldLock, type LockHolder } from "./instance-lock.ts";
 import { createProcviewPlugin } from "./procview-plugin.ts";
-import { checkPluginIdentity, startStub, type NriStub, type StubTransport } from "./stub.ts";
+import { checkPluginIdentity, startStub, type NriStub, type StubTransport } from "../nri/stub.ts";
 
 export interface NriPluginOptions {
   /** External mode: the runtime's NRI socket. */

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { observePlugin, type PluginObserver } from "./observed-plugin.ts";
-import type { NriPlugin } from "./stub.ts";
-import { eventMask } from "./stub.ts";
+import type { NriPlugin } from "../nri/stub.ts";
+import { eventMask } from "../nri/stub.ts";
 
 function recorder(): { seen: string[]; observer: PluginObserver } {
   const seen: string[] = [];

@@ -4,7 +4,7 @@
  * the handlers of the plugin it wraps: the stub subscribes to the events a plugin handles.
  */
 
-import type { NriPlugin } from "./stub.ts";
+import type { NriPlugin } from "../nri/stub.ts";
 
 export type EventResult = "ok" | "error";
 

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
 import type { Liveness } from "../core/fuse-status.ts";
-import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
+import { ContainerState, NriEvent, type Container, type PodSandbox } from "../nri/api.ts";
 import { containerRecordOf, createProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
 import type { RunningContainerViews } from "./heal-running.ts";
 

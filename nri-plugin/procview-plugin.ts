@@ -11,10 +11,10 @@ import { checkFuseLiveness, hostLivenessProbe, reusingAnswers, statfsAnswers, ty
 import type { Logger } from "../core/log.ts";
 import { containerRecord, ContainerRegistry, type ContainerRecord } from "../core/registry.ts";
 import { viewMounts } from "../core/views.ts";
-import { ContainerState, NriEvent, type Container, type PodSandbox } from "./api.ts";
+import { ContainerState, NriEvent, type Container, type PodSandbox } from "../nri/api.ts";
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
 import { decide, type ViewDecision } from "./decision.ts";
-import type { NriPlugin } from "./stub.ts";
+import type { NriPlugin } from "../nri/stub.ts";
 import { viewFilesNamed } from "./view-selection.ts";
 import { healRunningContainers, type RunningContainerViews } from "./heal-running.ts";
 

@@ -1,7 +1,7 @@
 /**
  * `npm run build`: what procview ships, built from the TypeScript sources.
  *
- *   dist/{cli,core,fuse,nri-plugin}/…js, dist/proto/*.proto
+ *   dist/{cli,core,fuse,nri,nri-plugin,views}/…js, dist/proto/*.proto
  *       the sources compiled by tsc (relative imports rewritten to .js), for the npm
  *       package: Node and Deno refuse to strip types below node_modules.
  *   dist/procview
@@ -67,7 +67,7 @@ function dataUrl(moduleText: string): string {
 
 /**
  * Inside the bundle: the request loop's Worker starts the bundled worker (data: URL) whatever
- * file URL it is given; cli/tree-module.ts names the bundled tree; nri-plugin/api.ts reads
+ * file URL it is given; cli/tree-module.ts names the bundled tree; nri/api.ts reads
  * the .proto files from texts bundled with it.
  */
 function bundleOverrides(workerModule: string, treeModule: string): esbuild.Plugin {
@@ -99,7 +99,7 @@ export function readFileSync(path, options) {
         args.importer.endsWith("cli/procview.ts") ? { path: "tree-module", namespace: "procview" } : undefined,
       );
       build.onResolve({ filter: /^node:fs$/ }, (args) =>
-        args.importer.endsWith("nri-plugin/api.ts") ? { path: "proto-fs", namespace: "procview" } : undefined,
+        args.importer.endsWith("nri/api.ts") ? { path: "proto-fs", namespace: "procview" } : undefined,
       );
       build.onLoad({ filter: /.*/, namespace: "procview" }, (args) => {
         overridden.set(args.path, args.path);
@@ -122,7 +122,7 @@ async function buildExecutable(out: string): Promise<void> {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const workerModule = await bundleText("fuse/kernel/worker.ts", "esm");
-  const treeModule = await bundleText("fuse/procview-tree.ts", "esm");
+  const treeModule = await bundleText("views/procview-tree.ts", "esm");
   const main = await esbuild.build({
     ...common,
     entryPoints: ["cli/procview.ts"],
@@ -148,7 +148,7 @@ async function buildExecutable(out: string): Promise<void> {
 }
 
 /** What compilePackage writes below `out`. */
-const packageDirs = ["cli", "core", "fuse", "nri-plugin", "proto"];
+const packageDirs = ["cli", "core", "fuse", "nri", "nri-plugin", "views", "proto"];
 
 export async function build(out: string, options: { packageOnly?: boolean } = {}): Promise<void> {
   for (const dir of packageDirs) rmSync(join(out, dir), { recursive: true, force: true });

@@ -16,7 +16,7 @@
  * cgroup per ten minutes.
  */
 
-import { hashKey } from "../key-hash.ts";
+import { hashKey } from "../../core/key-hash.ts";
 import { FsError, errno } from "../node.ts";
 import { SharedLock } from "./shared-lock.ts";
 

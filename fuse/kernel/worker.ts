@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
 import type { DirNode, RequestContext, TreeModule } from "../node.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
 import { HandleStore } from "./handle-store.ts";
 import { addReader, removeReader, stopRequested, waitAtGate, type LoopControl } from "./loop-control.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCgroupLayout } from "../../core/cgroup-path.ts";
 import type { DirNode } from "../node.ts";
-import { createTree } from "../procview-tree.ts";
+import { createTree } from "../../views/procview-tree.ts";
 import { callerFreeTree } from "./caller-free-tree.ts";
 import { unknownCaller } from "./operations.ts";
 

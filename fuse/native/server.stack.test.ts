@@ -25,7 +25,7 @@ import { asyncErrorCodeOf, eventually } from "../kernel/testdata/expect.ts";
 
 const run = promisify(execFile);
 const here = import.meta.url;
-const procviewTree = new URL("../procview-tree.ts", here).href;
+const procviewTree = new URL("../../views/procview-tree.ts", here).href;
 const startStopScript = new URL("./testdata/start-stop.ts", here).pathname;
 const procviewCli = new URL("../../cli/procview.ts", here).pathname;
 const MiB = 1024 * 1024;

@@ -7,7 +7,7 @@ const [mountpoint, stateDir] = process.argv.slice(2);
 const server = await startNativeFuseServer({
   mountpoint,
   stateDir,
-  treeModule: new URL("../../procview-tree.ts", import.meta.url).href,
+  treeModule: new URL("../../../views/procview-tree.ts", import.meta.url).href,
   treeOptions: { stateDir },
   logger: createLogger({ write: () => {} }),
 });

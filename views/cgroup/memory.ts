@@ -12,7 +12,7 @@ import {
   smallestLimit,
   type CgroupPaths,
 } from "./files.ts";
-import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 
 export interface SwapSnapshot {
   /** Swap the cgroup may use, bytes; Infinity when unlimited. */

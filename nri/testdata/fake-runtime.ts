@@ -7,10 +7,10 @@
  */
 
 import { createServer, type Server, type Socket } from "node:net";
-import { createLogger } from "../core/log.ts";
-import { nriCodec, type RegisterPluginRequest } from "./api.ts";
-import { Multiplexer, MuxFrameDecoder, pluginServiceConn, runtimeServiceConn } from "./mux.ts";
-import { TtrpcClient, TtrpcServer, type TtrpcHandler } from "./ttrpc.ts";
+import { createLogger } from "../../core/log.ts";
+import { nriCodec, type RegisterPluginRequest } from "../api.ts";
+import { Multiplexer, MuxFrameDecoder, pluginServiceConn, runtimeServiceConn } from "../mux.ts";
+import { TtrpcClient, TtrpcServer, type TtrpcHandler } from "../ttrpc.ts";
 
 const registerCodec = nriCodec<RegisterPluginRequest>("RegisterPluginRequest");
 const pluginService = "nri.pkg.api.v1alpha1.Plugin";

@@ -9,7 +9,7 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import type { TaskCounts } from "../host/task.ts";
-import { hashKey } from "../key-hash.ts";
+import { hashKey } from "../../core/key-hash.ts";
 
 /** The kernel's fixed-point constants (include/linux/sched/loadavg.h). */
 const fshift = 11;

@@ -4,7 +4,7 @@
  */
 
 import { readlinkSync } from "node:fs";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
 import { parseTaskStatus, readProcessStat } from "./task.ts";
 
 export interface NamespaceInit {

@@ -5,7 +5,7 @@
 
 import { posix } from "node:path";
 import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
 
 /**
  * v1 prints "no limit" as the page counter maximum (9223372036854771712 with 4 KiB pages);

@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
 import { parseCpuList } from "./cpu-list.ts";
 import { locateCgroupChain, parseFlatKeyed, type CgroupPaths } from "./files.ts";
-import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 
 /** The kernel's USER_HZ: /proc/stat and cpuacct.stat count in these ticks on every Linux architecture procview runs on. */
 export const userHz = 100;

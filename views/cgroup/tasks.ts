@@ -2,7 +2,7 @@
 
 import { existsSync, readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
-import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 import { locateCgroupChain, relativePathFor, type CgroupChain, type CgroupPaths } from "./files.ts";
 
 /** Nesting deeper than this is not a container layout; the bound keeps a pathological tree from stalling a read. */

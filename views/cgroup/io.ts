@@ -2,7 +2,7 @@
 
 import { readdirSync } from "node:fs";
 import type { CgroupLayout } from "../../core/cgroup-path.ts";
-import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 import { locateCgroupChain, type CgroupPaths } from "./files.ts";
 
 export interface DeviceIo {

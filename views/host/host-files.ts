@@ -5,7 +5,7 @@
  */
 
 import { parseCpuList } from "../cgroup/cpu-list.ts";
-import { readOptionalFile, readRequiredFile } from "../reader/optional-file.ts";
+import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 import { parseHostCpuinfo, type HostCpuinfo } from "./cpuinfo.ts";
 import { parseHostDiskstats, type HostDisk } from "./diskstats.ts";
 import { parseHostMeminfo, type HostMeminfo } from "./meminfo.ts";

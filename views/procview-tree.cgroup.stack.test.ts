@@ -9,9 +9,9 @@ import { join } from "node:path";
 import { locateController } from "../core/cgroup-path.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { formatCpuList, parseCpuList } from "./cgroup/cpu-list.ts";
-import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
+import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { createTree } from "./procview-tree.ts";
-import { makeCgroup, removeCgroup, testLayout } from "./testdata/test-cgroup.ts";
+import { makeCgroup, removeCgroup, testLayout } from "../fuse/testdata/test-cgroup.ts";
 
 const layout = testLayout;
 const MiB = 1024 * 1024;

@@ -15,10 +15,10 @@ import { createLogger, isLogLevel, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import type { CgroupPaths } from "./cgroup/files.ts";
 import { HostFiles } from "./host/host-files.ts";
-import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
-import { readOptionalFile } from "./reader/optional-file.ts";
-import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./views/loadavg.ts";
+import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
+import { readOptionalFile } from "../core/optional-file.ts";
+import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
+import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./render/loadavg.ts";
 import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
 export interface ProcviewTreeOptions {
@@ -38,7 +38,7 @@ export interface ProcviewTreeOptions {
   procDir?: string;
   sysDir?: string;
   logLevel?: string;
-  /** Shared read counters for /metrics (fuse/view-stats.ts); none when metrics are off. */
+  /** Shared read counters for /metrics (views/view-stats.ts); none when metrics are off. */
   viewStats?: ViewStats;
 }
 

@@ -11,11 +11,11 @@ import { readMemorySnapshot } from "./cgroup/memory.ts";
 import { fixtureCgroupDir, v1FixtureLayout, v2FixtureLayout } from "./cgroup/testdata/layout.ts";
 import { HostFiles } from "./host/host-files.ts";
 import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
-import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
+import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
-import { cgroupTaskCounter, viewRenderers, type ViewSources } from "./views/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTable } from "./views/loadavg.ts";
-import { renderMeminfo } from "./views/meminfo.ts";
+import { cgroupTaskCounter, viewRenderers, type ViewSources } from "./render/catalog.ts";
+import { createLoadAverageMemory, LoadAverageTable } from "./render/loadavg.ts";
+import { renderMeminfo } from "./render/meminfo.ts";
 
 const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };
 type TestContext = { after(fn: () => void): void };

@@ -19,7 +19,7 @@ import {
   type SynchronizeRequest,
   type SynchronizeResponse,
 } from "./api.ts";
-import { FakeRuntime, type RuntimeOptions } from "./fake-runtime.ts";
+import { FakeRuntime, type RuntimeOptions } from "./testdata/fake-runtime.ts";
 import { maxOutgoingFramePayload, pluginServiceConn } from "./mux.ts";
 import { eventMask, startStub, type NriPlugin, type NriStub, type StubTransport } from "./stub.ts";
 import { StatusCode, TtrpcStatusError } from "./ttrpc.ts";

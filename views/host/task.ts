@@ -1,6 +1,6 @@
 /** What procfs says about one process or thread of a cgroup. */
 
-import { readOptionalFile } from "../reader/optional-file.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
 
 export interface TaskStatus {
   /** The scheduler state letter: R running, D uninterruptible, S sleeping, … */
