@@ -6,7 +6,8 @@ import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { test } from "node:test";
-import { locateController, parseCgroupLayout, parseProcCgroup } from "../core/cgroup-path.ts";
+import { parseProcCgroup } from "../core/cgroup-path.ts";
+import { locateController, parseCgroupLayout } from "../views/cgroup/layout.ts";
 import { createLimitedCgroup } from "./limited-cgroup.ts";
 
 const limits = { memoryBytes: 64 * 1024 * 1024, cpus: "0", cpuQuotaUs: 50_000, cpuPeriodUs: 100_000 };

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
-import { parseCgroupLayout, type CgroupLayout } from "../core/cgroup-path.ts";
+import { parseCgroupLayout, type CgroupLayout } from "../views/cgroup/layout.ts";
 import { removeCgroupTrees, removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
 
 export interface CgroupLimits {

@@ -9,7 +9,7 @@ import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } fro
 import { startFuseServer, type FuseServer } from "../fuse/daemon.ts";
 import { startNativeFuseServer } from "../fuse/native/server.ts";
 import { startLoadAverageSampling, type ProcviewTreeOptions } from "../views/procview-tree.ts";
-import { createLoadAverageMemory } from "../views/render/loadavg.ts";
+import { createLoadAverageMemory } from "../views/loadavg-sampler.ts";
 import { parsePluginConfig, type PluginSettingsLayer } from "../nri-plugin/config.ts";
 import { runNriPlugin } from "../nri-plugin/main.ts";
 import { version, versionText } from "../core/version.ts";

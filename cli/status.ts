@@ -10,7 +10,7 @@
 
 import { existsSync, readFileSync, writeSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { parseCgroupLayout, locateController, type CgroupLayout } from "../core/cgroup-path.ts";
+import { parseCgroupLayout, locateController, type CgroupLayout } from "../views/cgroup/layout.ts";
 import { fuseFsType, readFuseStatus, type FuseStatus } from "../core/fuse-status.ts";
 import { readPluginStatus, type PluginStatus } from "../core/plugin-status.ts";
 import { ContainerRegistry } from "../core/registry.ts";

@@ -17,7 +17,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createLimitedCgroup, type LimitedCgroup } from "../bench/limited-cgroup.ts";
-import { locateController, parseCgroupLayout } from "../core/cgroup-path.ts";
+import { locateController, parseCgroupLayout } from "../views/cgroup/layout.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
 import { cgroupCpuSeconds, consumerLimits, consumerTests, provisionConsumerTools, writeConsumerScripts, type ConsumerContainer, type ConsumerTools } from "./consumers.ts";

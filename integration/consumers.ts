@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { parseCgroupLayout } from "../core/cgroup-path.ts";
+import { parseCgroupLayout } from "../views/cgroup/layout.ts";
 import { readCpuSnapshot } from "../views/cgroup/cpu.ts";
 import { debianPackage } from "./debian-packages.ts";
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { locateController } from "../core/cgroup-path.ts";
+import { locateController } from "./cgroup/layout.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { formatCpuList, parseCpuList } from "./cgroup/cpu-list.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";

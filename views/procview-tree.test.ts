@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CgroupLayout } from "../core/cgroup-path.ts";
+import type { CgroupLayout } from "./cgroup/layout.ts";
 import { createLogger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
@@ -14,7 +14,7 @@ import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
 import { cgroupTaskCounter, viewRenderers, type ViewSources } from "./render/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTable } from "./render/loadavg.ts";
+import { createLoadAverageMemory, LoadAverageTable } from "./loadavg-sampler.ts";
 import { renderMeminfo } from "./render/meminfo.ts";
 
 const hostCtx: RequestContext = { pid: process.pid, uid: 0, gid: 0 };

@@ -10,7 +10,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { parseCgroupLayout, parseProcCgroup, type CgroupLayout } from "../core/cgroup-path.ts";
+import { parseProcCgroup } from "../core/cgroup-path.ts";
+import { parseCgroupLayout, type CgroupLayout } from "./cgroup/layout.ts";
 import { createLogger, isLogLevel, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import type { CgroupPaths } from "./cgroup/files.ts";
@@ -18,7 +19,7 @@ import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { readOptionalFile } from "../core/optional-file.ts";
 import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
-import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./render/loadavg.ts";
+import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./loadavg-sampler.ts";
 import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
 export interface ProcviewTreeOptions {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseCgroupLayout } from "../../core/cgroup-path.ts";
+import { parseCgroupLayout } from "../../views/cgroup/layout.ts";
 import type { DirNode } from "../node.ts";
 import { createTree } from "../../views/procview-tree.ts";
 import { callerFreeTree } from "./caller-free-tree.ts";

@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { locateController, parseCgroupLayout } from "../../core/cgroup-path.ts";
+import { locateController, parseCgroupLayout } from "../../views/cgroup/layout.ts";
 import { checkFuseLiveness, hostLivenessProbe, readFuseStatus } from "../../core/fuse-status.ts";
 import { createLogger } from "../../core/log.ts";
 import { ContainerRegistry } from "../../core/registry.ts";

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
-import { locateController, parseCgroupLayout } from "../../core/cgroup-path.ts";
+import { locateController, parseCgroupLayout } from "../../views/cgroup/layout.ts";
 import { removeCgroupTreesWhenIdle } from "../../integration/leftovers.ts";
 
 export const testLayout = parseCgroupLayout(readFileSync("/proc/self/mountinfo", "utf8"));

@@ -1,7 +1,7 @@
 /** A cgroup's CPU figures: which CPUs it may run on, its quota, and the CPU time it used. */
 
 import { statSync } from "node:fs";
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import type { CgroupLayout } from "./layout.ts";
 import { parseCpuList } from "./cpu-list.ts";
 import { locateCgroupChain, parseFlatKeyed, type CgroupPaths } from "./files.ts";
 import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";

@@ -4,7 +4,7 @@
  */
 
 import { posix } from "node:path";
-import { locateController, type CgroupLayout } from "../../core/cgroup-path.ts";
+import { locateController, type CgroupLayout } from "./layout.ts";
 import { readOptionalFile } from "../../core/optional-file.ts";
 
 /**

@@ -1,7 +1,7 @@
 /** A cgroup's block I/O per device, from v1 blkio (recursive counters) or v2 io.stat. */
 
 import { readdirSync } from "node:fs";
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import type { CgroupLayout } from "./layout.ts";
 import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 import { locateCgroupChain, type CgroupPaths } from "./files.ts";
 

@@ -3,7 +3,7 @@
  * are normalised here, so the renderers deal with one shape.
  */
 
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import type { CgroupLayout } from "./layout.ts";
 import {
   locateCgroupChain,
   parseCount,

@@ -1,7 +1,7 @@
 /** The processes and threads of a cgroup and of every cgroup below it (a container may nest its own). */
 
 import { existsSync, readdirSync } from "node:fs";
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import type { CgroupLayout } from "./layout.ts";
 import { readOptionalFile, readRequiredFile } from "../../core/optional-file.ts";
 import { locateCgroupChain, relativePathFor, type CgroupChain, type CgroupPaths } from "./files.ts";
 

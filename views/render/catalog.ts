@@ -4,7 +4,7 @@
  * which of them the NRI plugin binds.
  */
 
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import type { CgroupLayout } from "../cgroup/layout.ts";
 import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
 import { readIoSnapshot } from "../cgroup/io.ts";
@@ -14,7 +14,8 @@ import type { HostFiles } from "../host/host-files.ts";
 import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
 import { renderDiskstats } from "./diskstats.ts";
-import { LoadAverageTable, renderLoadavg } from "./loadavg.ts";
+import type { LoadAverageTable } from "../loadavg-sampler.ts";
+import { renderLoadavg } from "./loadavg.ts";
 import { renderMeminfo } from "./meminfo.ts";
 import { renderStat } from "./stat.ts";
 import { renderSwaps } from "./swaps.ts";

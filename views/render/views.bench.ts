@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { locateController, parseCgroupLayout } from "../../core/cgroup-path.ts";
+import { locateController, parseCgroupLayout } from "../cgroup/layout.ts";
 import { ContainerRegistry } from "../../core/registry.ts";
 import type { DirNode, FileNode, FsNode, RequestContext } from "../../fuse/node.ts";
 import { createTree } from "../procview-tree.ts";

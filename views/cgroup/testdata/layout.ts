@@ -1,7 +1,7 @@
 /** Cgroup layouts whose mount points are this directory's fixture trees (laid out like /sys/fs/cgroup). */
 
 import { fileURLToPath } from "node:url";
-import type { CgroupLayout } from "../../../core/cgroup-path.ts";
+import type { CgroupLayout } from "../layout.ts";
 
 const moduleUrl = import.meta.url;
 const here = fileURLToPath(new URL(".", moduleUrl));
