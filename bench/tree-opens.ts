@@ -1,17 +1,17 @@
 // Per-open cost of every view through the procview tree, against a real cgroup two levels
 // deep (like containerd's /k8s.io/<id>) holding one sleeping process. Needs root.
-// Run: node views/render/views.bench.ts [opens per view] [only this view, e.g. proc/meminfo]
+// Run: node bench/tree-opens.ts [opens per view] [only this view, e.g. proc/meminfo]
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
-import { locateController, parseCgroupLayout } from "../cgroup/layout.ts";
-import { ContainerRegistry } from "../../core/registry.ts";
-import type { DirNode, FileNode, FsNode, RequestContext } from "../../fuse/node.ts";
-import { createTree } from "../procview-tree.ts";
-import { viewRenderers } from "./catalog.ts";
-import { removeCgroupTreesWhenIdle } from "../../integration/leftovers.ts";
+import { locateController, parseCgroupLayout } from "../views/cgroup/layout.ts";
+import { ContainerRegistry } from "../core/registry.ts";
+import type { DirNode, FileNode, FsNode, RequestContext } from "../fuse/node.ts";
+import { createTree } from "../views/procview-tree.ts";
+import { viewRenderers } from "../views/render/catalog.ts";
+import { removeCgroupTreesWhenIdle } from "../integration/leftovers.ts";
 
 const opens = Number(process.argv[2] ?? 20000);
 const onlyView = process.argv[3];
