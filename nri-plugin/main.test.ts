@@ -43,7 +43,7 @@ test("runNriPlugin wires the procview policy to the runtime: sync records, no FU
   try {
     const connection = await runtime.next();
     assert.equal((await connection.registered).plugin_name, "procview");
-    const running = { id: "c1", pod_sandbox_id: "p1", name: "app", state: ContainerState.RUNNING, linux: { cgroups_path: "/k8s.io/c1" } };
+    const running = { id: "c1", pod_sandbox_id: "p1", name: "app", state: ContainerState.CONTAINER_RUNNING, linux: { cgroups_path: "/k8s.io/c1" } };
     const sync = nriCodec<SynchronizeRequest>("SynchronizeRequest").encode({ pods: [{ id: "p1", name: "web" }], containers: [running] });
     await connection.call("Synchronize", sync);
     assert.equal(new ContainerRegistry(stateDir).get("c1")?.cgroupPath, "/k8s.io/c1");

@@ -116,7 +116,7 @@ test(
   "an instance that is not the active plugin (pre-launched beside an active one) binds and records nothing",
   withPlugin({ isActive: () => false }, async ({ plugin, registry, logs }) => {
     assert.deepEqual(await plugin.createContainer!({ pod, container }), {});
-    assert.deepEqual(await plugin.synchronize!([pod], [{ ...container, pod_sandbox_id: pod.id, state: ContainerState.RUNNING }]), []);
+    assert.deepEqual(await plugin.synchronize!([pod], [{ ...container, pod_sandbox_id: pod.id, state: ContainerState.CONTAINER_RUNNING }]), []);
     assert.deepEqual(registry.ids(), []);
     assert.ok(logs().some((r) => r.msg === "another procview NRI plugin is active: this one adds no views" && r.container === "nginx"));
   }),
@@ -194,9 +194,9 @@ test(
 test(
   "Synchronize re-records the containers that are not stopped and asks no updates",
   withPlugin({}, async ({ plugin, registry }) => {
-    const running = { ...container, state: ContainerState.RUNNING, pid: 42 };
-    const stopped = { ...container, id: "stopped1", state: ContainerState.STOPPED };
-    const broken = { ...container, id: "bad/id", state: ContainerState.RUNNING };
+    const running = { ...container, state: ContainerState.CONTAINER_RUNNING, pid: 42 };
+    const stopped = { ...container, id: "stopped1", state: ContainerState.CONTAINER_STOPPED };
+    const broken = { ...container, id: "bad/id", state: ContainerState.CONTAINER_RUNNING };
     assert.deepEqual(await plugin.synchronize!([pod], [running, stopped, broken]), []);
     assert.deepEqual(registry.ids(), [id]);
     assert.equal(registry.get(id)?.pod?.name, "web");
@@ -311,10 +311,10 @@ test(
 test(
   "Synchronize hands running containers that want views, with their binds, to healing once the FUSE server serves",
   withPlugin({}, async ({ plugin, healed }) => {
-    const running = { ...container, state: ContainerState.RUNNING, pid: 42 };
-    const created = { ...container, id: "created1", state: ContainerState.CREATED };
-    const stopped = { ...container, id: "stopped1", state: ContainerState.STOPPED };
-    const optedOut = { ...container, id: "optedout1", name: "agent", state: ContainerState.RUNNING };
+    const running = { ...container, state: ContainerState.CONTAINER_RUNNING, pid: 42 };
+    const created = { ...container, id: "created1", state: ContainerState.CONTAINER_CREATED };
+    const stopped = { ...container, id: "stopped1", state: ContainerState.CONTAINER_STOPPED };
+    const optedOut = { ...container, id: "optedout1", name: "agent", state: ContainerState.CONTAINER_RUNNING };
     const annotated = { ...pod, annotations: { "procview.noderesource.dev/container.agent": "disabled", "views.procview.noderesource.dev/container.nginx": "meminfo" } };
     await plugin.synchronize!([annotated], [running, created, stopped, optedOut]);
     await new Promise((resolve) => setImmediate(resolve));
@@ -332,7 +332,7 @@ test(
 test(
   "Synchronize heals nothing while the FUSE server is not serving, and says so",
   withPlugin({ liveness: () => ({ live: false, reason: "no FUSE server status file" }) }, async ({ plugin, healed, logs }) => {
-    await plugin.synchronize!([pod], [{ ...container, state: ContainerState.RUNNING, pid: 42 }]);
+    await plugin.synchronize!([pod], [{ ...container, state: ContainerState.CONTAINER_RUNNING, pid: 42 }]);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(healed, []);
     assert.ok(logs().some((r) => r.level === "warn" && String(r.msg).startsWith("FUSE server not serving; running containers stay without")));
@@ -343,8 +343,8 @@ test(
   "Synchronize keeps a container's cpu-by-quota choice in its record",
   withPlugin({ flagSettings: { cpuByQuota: true } }, async ({ plugin, registry }) => {
     const annotated = { ...pod, annotations: { "cpu-by-quota.procview.noderesource.dev/container.nginx": "false" } };
-    const other = { ...container, id: "other1", name: "sidecar", state: ContainerState.RUNNING };
-    await plugin.synchronize!([annotated], [{ ...container, state: ContainerState.RUNNING }, other]);
+    const other = { ...container, id: "other1", name: "sidecar", state: ContainerState.CONTAINER_RUNNING };
+    await plugin.synchronize!([annotated], [{ ...container, state: ContainerState.CONTAINER_RUNNING }, other]);
     assert.equal(registry.get(id)?.cpuLimitByQuota, false);
     assert.equal(registry.get("other1")?.cpuLimitByQuota, true);
   }),
@@ -359,7 +359,7 @@ test(
     assert.deepEqual(await plugin.createContainer!({ container: { ...alone, annotations: {} } }), {}, "opted-in: no annotation, no views");
     const podSaysNo = { ...pod, annotations: { "procview.noderesource.dev/pod": "disabled" } };
     assert.ok((await plugin.createContainer!({ pod: podSaysNo, container: alone })).adjust, "the container's annotation is the most specific");
-    await plugin.synchronize!([], [{ ...alone, id: "alone2", state: ContainerState.RUNNING }]);
+    await plugin.synchronize!([], [{ ...alone, id: "alone2", state: ContainerState.CONTAINER_RUNNING }]);
     assert.ok(registry.get("alone2"), "Synchronize records containers whose pod it was not sent");
   }),
 );

@@ -160,7 +160,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       const toHeal: RunningContainerViews[] = [];
       for (const container of containers) {
         // Stopped containers have no mount namespace left to serve.
-        if (container.state === ContainerState.STOPPED) continue;
+        if (container.state === ContainerState.CONTAINER_STOPPED) continue;
         const pod = podsById.get(container.pod_sandbox_id);
         try {
           const decision = decisionFor(pod, container);
@@ -169,7 +169,7 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
           const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
           store.put(record);
           recorded++;
-          if (container.state === ContainerState.RUNNING) {
+          if (container.state === ContainerState.CONTAINER_RUNNING) {
             const binds = viewMounts(mountpoint, record.id, viewFilesNamed(decision.views)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
             toHeal.push({ containerId: record.id, pid: container.pid, cgroupPath: record.cgroupPath, binds });
           }

@@ -6,7 +6,7 @@
 
 import type { Logger } from "../core/log.ts";
 import { limitedLogger, type LimitedLogger } from "../core/log-limiter.ts";
-import { codecOf } from "./api.ts";
+import { codecOf, type TtrpcRequest, type TtrpcResponse } from "./api.ts";
 import { ByteQueue } from "./byte-queue.ts";
 
 export const ttrpcHeaderLength = 10;
@@ -31,29 +31,6 @@ export interface TtrpcMessage {
   type: number;
   flags: number;
   payload: Uint8Array;
-}
-
-export interface TtrpcKeyValue {
-  key?: string;
-  value?: string;
-}
-
-export interface TtrpcRequest {
-  service?: string;
-  method?: string;
-  payload?: Uint8Array;
-  timeout_nano?: string;
-  metadata?: TtrpcKeyValue[];
-}
-
-export interface TtrpcStatus {
-  code?: number;
-  message?: string;
-}
-
-export interface TtrpcResponse {
-  status?: TtrpcStatus;
-  payload?: Uint8Array;
 }
 
 export const requestCodec = codecOf<TtrpcRequest>("ttrpc.Request");
