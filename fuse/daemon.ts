@@ -14,7 +14,7 @@ import { clearFusePidFile, clearFuseStatus, writeFusePidFile, writeFuseStatus } 
 import { syscalls } from "../core/syscalls.ts";
 import { healAfterStart, procviewDeviceOn } from "../core/heal.ts";
 import { detachFuseMountNow, isProcviewMount, mountFuse, openFuseDevice, prepareMountpoint, unmountFuse, unmountOrDetach } from "./kernel/mount.ts";
-import { createSharedFuseState, startRequestLoop, type RequestLoop, type SharedFuseState } from "./kernel/request-loop.ts";
+import { createSharedFuseState, startRequestLoop, type LoopEnd, type RequestLoop, type SharedFuseState } from "./kernel/request-loop.ts";
 import { listenForSuccessor, type HandoverListener } from "./handover/predecessor.ts";
 import { handoverSocketPath } from "./handover/protocol.ts";
 import { NoHandoverOffered, takeOver } from "./handover/successor.ts";
@@ -45,35 +45,57 @@ export interface FuseServer {
   replaced: Promise<number>;
 }
 
-/** A mounted /dev/fuse connection this process serves. */
-interface Connection {
-  fd: number;
+/** What answers a mounted connection's requests: the kernel backend's worker request loop, or libfuse's thread (fuse-native). */
+export interface Serving {
+  /** Stops answering between requests; the mount stays. */
+  stop(): Promise<void>;
+  /** stop() for a process that is exiting and cannot await. */
+  stopBlocking(): void;
+  /** Settles once serving ended: "unmounted" if the mount went away under it. */
+  readonly finished: Promise<LoopEnd>;
+}
+
+/** A mounted connection this process serves, by either backend. */
+export interface Connection {
   mountpoint: string;
-  state: SharedFuseState;
-  loop: RequestLoop;
+  serving: Serving;
   predecessor?: number;
   /** Set when this process mounted anew: binds of a dead server's mount may wait to be healed. */
   freshMount?: { leftoverDevice?: string };
-  /** Closes this process's fd: the connection ends with the last fd, the mount with it. */
+  /** The /dev/fuse fd and the state a successor takes over with, and serving it again after a failed handover; the kernel backend only. */
+  handover?: { fd: number; state: SharedFuseState; serveAgain(): Promise<Serving> };
+  /** Lets the connection go (closes this process's fd: the connection ends with the last fd, the mount with it). */
   close(): void;
+}
+
+/** Writes what the NRI plugin's liveness check and systemd's PIDFile read. */
+export function announceServer(stateDir: string, mountpoint: string): void {
+  const pid = process.pid;
+  writeFuseStatus(stateDir, { pid, mountpoint, startedAt: Date.now() });
+  writeFusePidFile(stateDir, pid);
 }
 
 export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer> {
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
-  const pid = process.pid;
-  const announce = (mountpoint: string): void => {
-    writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
-    writeFusePidFile(o.stateDir, pid);
-  };
+  const announce = (mountpoint: string): void => announceServer(o.stateDir, mountpoint);
   const startLoop = (fd: number, mountpoint: string, state: SharedFuseState, beforeServing?: () => Promise<void>): Promise<RequestLoop> =>
     startRequestLoop({ fd, mountpoint, treeModule: o.treeModule, treeOptions: o.treeOptions, state, workers: o.workers, logger, beforeServing });
-
   const connection = (o.replace ? await takeOverLiveServer(o, logger, startLoop, announce) : undefined) ?? (await mountAndServe(o, logger, startLoop, announce));
-  const { fd, mountpoint, state } = connection;
-  let loop = connection.loop;
-  logger.info("FUSE server serving", { mountpoint, workers: loop.workers, pid, predecessor: connection.predecessor });
+  return serveConnection(o.stateDir, logger, connection, { workers: connection.workers });
+}
+
+/**
+ * The lifecycle of a served mount, one for both backends: heal a fresh mount's dead binds,
+ * notice an unmount from outside, offer the connection to a successor (where the backend
+ * can hand it over), and on stop (or at exit) stop serving, unmount, clear the status file.
+ */
+export async function serveConnection(stateDir: string, logger: Logger, connection: Connection, servingFields: Record<string, unknown>): Promise<FuseServer> {
+  const { mountpoint, handover } = connection;
+  const pid = process.pid;
+  let serving = connection.serving;
+  logger.info("FUSE server serving", { mountpoint, ...servingFields, pid, predecessor: connection.predecessor });
   // A taken-over connection is the same one the binds use: only a fresh mount has dead binds to heal.
-  if (connection.freshMount) void healAfterStart({ stateDir: o.stateDir, mountpoint, leftoverDevice: connection.freshMount.leftoverDevice, logger });
+  if (connection.freshMount) void healAfterStart({ stateDir, mountpoint, leftoverDevice: connection.freshMount.leftoverDevice, logger });
 
   let stopping = false;
   let handingOver = false;
@@ -84,15 +106,15 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     process.off("exit", cleanUpAtExit);
     // A successor has written its own status; ours must not remove it.
     if (!options.replaced) {
-      clearFuseStatus(o.stateDir, pid);
-      clearFusePidFile(o.stateDir, pid);
+      clearFuseStatus(stateDir, pid);
+      clearFusePidFile(stateDir, pid);
     }
     connection.close();
   };
 
   // An exit without stop() (a crash, process.exit) still ends serving and leaves no mount.
   const cleanUpAtExit = (): void => {
-    loop.stopBlocking();
+    serving.stopBlocking();
     if (isProcviewMount(mountpoint)) detachFuseMountNow(mountpoint);
     release({ replaced: false });
   };
@@ -104,9 +126,9 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   const replaced = new Promise<number>((resolve) => (announceReplaced = resolve));
 
   let listener: HandoverListener | undefined;
-  const watch = (watched: RequestLoop): void => {
+  const watch = (watched: Serving): void => {
     void watched.finished.then(async (end) => {
-      if (stopping || handingOver || watched !== loop) return;
+      if (stopping || handingOver || watched !== serving) return;
       // Not asked to stop: the mount was removed from outside or every worker failed.
       logger.warn("FUSE server ended without stop()", { mountpoint, end });
       await listener?.close();
@@ -117,39 +139,41 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
       announceClosed();
     });
   };
-  watch(loop);
+  watch(serving);
 
-  listener = await listenForSuccessor({
-    socketPath: handoverSocketPath(o.stateDir),
-    mountpoint,
-    fd,
-    state,
-    logger,
-    stopServing: async () => {
-      handingOver = true;
-      await loop.stop();
-    },
-    resumeServing: async () => {
-      try {
-        loop = await startLoop(fd, mountpoint, state);
-      } catch (err) {
-        // Nothing serves the mount now; exiting lets a supervisor start a server that mounts anew.
-        logger.error("cannot serve again after a failed handover; exiting", { mountpoint, err });
-        process.exit(1);
-      }
-      handingOver = false;
-      watch(loop);
-      announce(mountpoint);
-    },
-    handedOver: (successor) => {
-      release({ replaced: true });
-      announceReplaced(successor);
-    },
-  }).catch((err) => {
-    // Serving matters more than being replaceable later.
-    logger.warn("cannot listen for a successor: `procview fuse --replace` will not be able to take this server over", { err });
-    return undefined;
-  });
+  if (handover) {
+    listener = await listenForSuccessor({
+      socketPath: handoverSocketPath(stateDir),
+      mountpoint,
+      fd: handover.fd,
+      state: handover.state,
+      logger,
+      stopServing: async () => {
+        handingOver = true;
+        await serving.stop();
+      },
+      resumeServing: async () => {
+        try {
+          serving = await handover.serveAgain();
+        } catch (err) {
+          // Nothing serves the mount now; exiting lets a supervisor start a server that mounts anew.
+          logger.error("cannot serve again after a failed handover; exiting", { mountpoint, err });
+          process.exit(1);
+        }
+        handingOver = false;
+        watch(serving);
+        announceServer(stateDir, mountpoint);
+      },
+      handedOver: (successor) => {
+        release({ replaced: true });
+        announceReplaced(successor);
+      },
+    }).catch((err) => {
+      // Serving matters more than being replaceable later.
+      logger.warn("cannot listen for a successor: `procview fuse --replace` will not be able to take this server over", { err });
+      return undefined;
+    });
+  }
 
   const stopServing = async (): Promise<void> => {
     // A handover under way ends first, either way: stopping in its midst would unmount
@@ -157,7 +181,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
     await listener?.close();
     if (released) return;
     stopping = true;
-    await loop.stop();
+    await serving.stop();
     await unmountOrDetach(mountpoint, logger);
     release({ replaced: false });
     logger.info("FUSE server stopped", { mountpoint });
@@ -167,9 +191,24 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   return { mountpoint, predecessor: connection.predecessor, stop: () => (stopped ??= stopServing()), closed, replaced };
 }
 
+/** The kernel backend's connection: its request loop serves, and a successor can take it over. */
+type KernelConnection = Connection & { workers: number };
+
+function kernelConnection(
+  fd: number,
+  mountpoint: string,
+  state: SharedFuseState,
+  loop: RequestLoop,
+  startLoop: LoopStarter,
+  close: () => void,
+  origin: Pick<Connection, "predecessor" | "freshMount">,
+): KernelConnection {
+  return { ...origin, mountpoint, serving: loop, workers: loop.workers, handover: { fd, state, serveAgain: () => startLoop(fd, mountpoint, state) }, close };
+}
+
 type LoopStarter = (fd: number, mountpoint: string, state: SharedFuseState, beforeServing?: () => Promise<void>) => Promise<RequestLoop>;
 
-async function mountAndServe(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<Connection> {
+async function mountAndServe(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<KernelConnection> {
   // Before a dead server's mount is removed: its device is what binds of it in containers show.
   const leftoverDevice = procviewDeviceOn(o.mountpoint);
   const mountpoint = await prepareMountpoint(o.mountpoint, logger);
@@ -201,14 +240,14 @@ async function mountAndServe(o: FuseServerOptions, logger: Logger, startLoop: Lo
     await abandonMount();
     throw new Error(`cannot write the FUSE status file in ${o.stateDir}: ${(err as Error).message}`);
   }
-  return { fd, mountpoint, state, loop, freshMount: { leftoverDevice }, close: () => closeSync(fd) };
+  return kernelConnection(fd, mountpoint, state, loop, startLoop, () => closeSync(fd), { freshMount: { leftoverDevice } });
 }
 
 /**
  * Takes over the live server on the mountpoint; undefined if there is none to take
  * over (no mount, or a dead one): the caller then mounts anew.
  */
-async function takeOverLiveServer(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<Connection | undefined> {
+async function takeOverLiveServer(o: FuseServerOptions, logger: Logger, startLoop: LoopStarter, announce: (mountpoint: string) => void): Promise<KernelConnection | undefined> {
   const mountpoint = canonicalMountpoint(o.mountpoint);
   if (!(await isLiveProcviewMount(mountpoint))) {
     logger.info("--replace: no live procview FUSE server on the mountpoint; mounting anew", { mountpoint });
@@ -224,7 +263,7 @@ async function takeOverLiveServer(o: FuseServerOptions, logger: Logger, startLoo
       announce: () => announce(mountpoint),
     });
     // Taken with pidfd_getfd, the fd is unknown to Deno's node:fs: close it with libc.
-    return { ...taken, mountpoint, close: () => syscalls().close(taken.fd) };
+    return kernelConnection(taken.fd, mountpoint, taken.state, taken.loop, startLoop, () => syscalls().close(taken.fd), { predecessor: taken.predecessor });
   } catch (err) {
     if (err instanceof NoHandoverOffered) {
       throw new Error(

@@ -72,3 +72,28 @@ export type FsNode = FileNode | DirNode;
 export interface TreeModule {
   createTree(options: unknown): DirNode | Promise<DirNode>;
 }
+
+/** O_WRONLY | O_RDWR | O_TRUNC: opens that would change a file, which every tree here refuses (EROFS). */
+export const writingOpenFlags = 0o1 | 0o2 | 0o1000;
+
+/** The node `names` lead to from `root` by lookups: ENOTDIR past a file, ENOENT at a missing name. */
+export function walkPath(root: FsNode, names: Iterable<string>, ctx: RequestContext): FsNode {
+  let node = root;
+  for (const name of names) {
+    if (name === "") continue;
+    if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
+    const next: FsNode | undefined = node.lookup(name, ctx);
+    if (next === undefined) throw new FsError(errno.ENOENT);
+    node = next;
+  }
+  return node;
+}
+
+const encoder = new TextEncoder();
+
+/** A file's content rendered now for `ctx`, as bytes; EISDIR for a directory. */
+export function renderFile(node: FsNode, ctx: RequestContext): Uint8Array {
+  if (node.kind !== "file") throw new FsError(errno.EISDIR);
+  const content = node.open(ctx);
+  return typeof content === "string" ? encoder.encode(content) : content;
+}

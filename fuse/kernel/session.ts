@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "../../core/log.ts";
-import { FsError, errno, type DirNode, type FsNode, type RequestContext } from "../node.ts";
+import { FsError, errno, renderFile, walkPath, writingOpenFlags, type DirNode, type FsNode, type RequestContext } from "../node.ts";
 import { ReaderBoundError, StoreFullError, type HandleOwner, type HandleStore } from "./handle-store.ts";
 import type { NodeTable } from "./node-table.ts";
 import {
@@ -81,8 +81,6 @@ const writeOpcodes: ReadonlySet<number> = new Set([
  */
 export const stopPokeName = ".fuse-stop-poke";
 
-/** O_WRONLY | O_RDWR | O_TRUNC: anything that would change a file. */
-const writingOpenFlags = 0o1 | 0o2 | 0o1000;
 
 export interface SessionOptions {
   root: DirNode;
@@ -282,10 +280,7 @@ export class FuseSession {
 
   /** A file's content for `ctx`, also handed to the kernel's page cache. */
   #render(nodeId: number, ctx: RequestContext): Uint8Array {
-    const node = this.#resolve(nodeId, ctx);
-    if (node.kind !== "file") throw new FsError(errno.EISDIR);
-    const content = node.open(ctx);
-    const bytes = typeof content === "string" ? encoder.encode(content) : content;
+    const bytes = renderFile(this.#resolve(nodeId, ctx), ctx);
     // direct_io: read() comes to us until EOF whatever size the file reports (0, like procfs).
     // sendfile(2) and splice(2) (busybox cat, libuv's copyfile) instead read the page cache
     // up to the kernel's idea of the size: hand it each rendering, which also sets that size
@@ -352,13 +347,7 @@ export class FuseSession {
     if (cached !== undefined && cached.generation === this.#nodes.generationOf(nodeId)) return cached.node;
     const path = this.#nodes.path(nodeId);
     if (path === undefined) throw new FsError(errno.ENOENT, `unknown node id ${nodeId}`);
-    let node: FsNode = this.#root;
-    for (const name of path.names) {
-      if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
-      const next: FsNode | undefined = node.lookup(name, ctx);
-      if (next === undefined) throw new FsError(errno.ENOENT);
-      node = next;
-    }
+    const node = walkPath(this.#root, path.names, ctx);
     this.#resolved.set(nodeId, { generation: path.generation, node });
     return node;
   }

@@ -8,16 +8,12 @@
  * report size 0 like procfs and readers read to the end.
  */
 
-import { Buffer } from "node:buffer";
 import type { Logger } from "../../core/log.ts";
-import { errno, FsError, type DirNode, type FsNode, type RequestContext } from "../node.ts";
+import { errno, FsError, renderFile, walkPath, writingOpenFlags, type DirNode, type FsNode, type RequestContext } from "../node.ts";
 import type { NativeOperations, NativeStat } from "./load.ts";
 
 /** What fuse-native cannot tell us: no caller pid, uid or gid reaches the operations. */
 export const unknownCaller: RequestContext = { pid: 0, uid: 0, gid: 0 };
-
-/** O_WRONLY | O_RDWR | O_TRUNC: opens that would change a file. */
-const writingOpenFlags = 0o1 | 0o2 | 0o1000;
 
 const maxHandle = 0xffffffff;
 
@@ -103,21 +99,10 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
 
 /** The content of the file at `path`, rendered now. */
 function render(root: DirNode, path: string): Uint8Array {
-  const node = resolve(root, path);
-  if (node.kind !== "file") throw new FsError(errno.EISDIR);
-  const content = node.open(unknownCaller);
-  return typeof content === "string" ? Buffer.from(content) : content;
+  return renderFile(resolve(root, path), unknownCaller);
 }
 
-/** The node at an absolute path, walking lookups from the root; ENOENT if any step is missing. */
+/** The node at an absolute path. */
 function resolve(root: DirNode, path: string): FsNode {
-  let node: FsNode = root;
-  for (const name of path.split("/")) {
-    if (name === "") continue;
-    if (node.kind !== "dir") throw new FsError(errno.ENOTDIR);
-    const next: FsNode | undefined = node.lookup(name, unknownCaller);
-    if (next === undefined) throw new FsError(errno.ENOENT);
-    node = next;
-  }
-  return node;
+  return walkPath(root, path.split("/"), unknownCaller);
 }

@@ -1,6 +1,6 @@
 /**
  * The FUSE server on fuse-native (`--backend fuse-native`, Node only): the same tree
- * module, mountpoint handling and status file as fuse/daemon.ts, served on the main
+ * module, mountpoint handling and server lifecycle as fuse/daemon.ts, served on the main
  * thread by libfuse 2.9. fuse-native hides the caller, so only the caller-free part of
  * the tree is served (caller-free-tree.ts).
  *
@@ -13,10 +13,11 @@
  * synchronously (a sync read would wait for the thread that is to answer it).
  */
 
-import { clearFuseStatus, fuseFsType, writeFuseStatus } from "../../core/fuse-status.ts";
+import { fuseFsType } from "../../core/fuse-status.ts";
 import { createLogger } from "../../core/log.ts";
-import type { FuseServer, FuseServerOptions } from "../daemon.ts";
+import { announceServer, serveConnection, type FuseServer, type FuseServerOptions, type Serving } from "../daemon.ts";
 import { isProcviewMount, prepareMountpoint, unmountOrDetach } from "../kernel/mount.ts";
+import type { LoopEnd } from "../kernel/request-loop.ts";
 import type { TreeModule } from "../node.ts";
 import { callerFreeTree } from "./caller-free-tree.ts";
 import { loadFuseNative, type NativeFuse } from "./load.ts";
@@ -27,7 +28,11 @@ export const nativeMountOptions: readonly string[] = ["direct_io", "default_perm
 /** How often the mount table is checked for an unmount from outside (fuse-native does not report it). */
 const mountCheckIntervalMs = 1000;
 
-/** Starts serving; `workers` is ignored (libfuse's threads hand every operation to the main thread). */
+/**
+ * Starts serving; `workers` is ignored (libfuse's threads hand every operation to the main
+ * thread). The lifecycle around the mount is fuse/daemon.ts's, less the handover: libfuse
+ * owns the /dev/fuse fd, so this backend neither hands its connection over nor takes one.
+ */
 export async function startNativeFuseServer(o: FuseServerOptions): Promise<FuseServer> {
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
   const fuseNative = loadFuseNative();
@@ -40,38 +45,30 @@ export async function startNativeFuseServer(o: FuseServerOptions): Promise<FuseS
   const fuse = fuseNative.createFuse(mountpoint, operations, { allowOther: true, fsname: name, subtype: name }, nativeMountOptions);
   await mount(fuse, mountpoint);
 
-  const pid = process.pid;
-  writeFuseStatus(o.stateDir, { pid, mountpoint, startedAt: Date.now() });
-  logger.info("FUSE server serving (fuse-native)", { mountpoint, pid, servedLayout: "containers/<id>/… only: fuse-native does not tell who reads" });
-
-  let released = false;
-  const release = (): void => {
-    if (released) return;
-    released = true;
+  // libfuse answers until the mount goes; only the mount table tells when that was from outside.
+  let announceUnmounted: (end: LoopEnd) => void = () => {};
+  const finished = new Promise<LoopEnd>((resolve) => (announceUnmounted = resolve));
+  const mountCheck = setInterval(() => {
+    if (!isProcviewMount(mountpoint)) announceUnmounted("unmounted");
+  }, mountCheckIntervalMs);
+  mountCheck.unref();
+  const serving: Serving = { stop: async () => {}, stopBlocking: () => {}, finished };
+  const close = (): void => {
     clearInterval(mountCheck);
-    clearFuseStatus(o.stateDir, pid);
     fuseNative.releaseEventLoop(mountpoint, fuse);
   };
 
-  let announceClosed: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (announceClosed = resolve));
-  const mountCheck = setInterval(() => {
-    if (released || isProcviewMount(mountpoint)) return;
-    logger.warn("FUSE server ended without stop(): the mount was removed", { mountpoint });
-    release();
-    announceClosed();
-  }, mountCheckIntervalMs);
-  mountCheck.unref();
-
-  const stopServing = async (): Promise<void> => {
-    if (!released) await unmountOrDetach(mountpoint, logger);
-    release();
-    logger.info("FUSE server stopped", { mountpoint });
-  };
-  let stopped: Promise<void> | undefined;
-
-  // libfuse owns the /dev/fuse fd: this backend neither hands its connection over nor takes one.
-  return { mountpoint, predecessor: undefined, stop: () => (stopped ??= stopServing()), closed, replaced: new Promise<number>(() => {}) };
+  try {
+    announceServer(o.stateDir, mountpoint);
+  } catch (err) {
+    await unmountOrDetach(mountpoint, logger);
+    close();
+    throw new Error(`cannot write the FUSE status file in ${o.stateDir}: ${(err as Error).message}`);
+  }
+  return serveConnection(o.stateDir, logger, { mountpoint, serving, close }, {
+    backend: "fuse-native",
+    servedLayout: "containers/<id>/… only: fuse-native does not tell who reads",
+  });
 }
 
 function mount(fuse: NativeFuse, mountpoint: string): Promise<void> {
