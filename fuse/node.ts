@@ -10,6 +10,8 @@ export interface RequestContext {
   pid: number;
   uid: number;
   gid: number;
+  /** A re-read of an open handle from offset 0: render from the files, not from figures shared with other reads. */
+  rerender?: boolean;
 }
 
 /** Errno values the server and trees answer with (Linux, positive). */

@@ -91,6 +91,7 @@ export interface FuseProcessOptions {
   dir?: string;
   /** The command that runs the launcher; this Node by default (e.g. ["deno", "run", "-A"]). */
   runtime?: string[];
+  extraArgs?: string[];
 }
 
 /** `procview fuse` on private folders, ready once the kernel lists its mount. */
@@ -104,7 +105,7 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
     if (err.code !== "ENOTCONN") throw err;
   });
   await mkdir(stateDir, { recursive: true });
-  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir], join(dir, "fuse.log"), options.runtime);
+  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...(options.extraArgs ?? [])], join(dir, "fuse.log"), options.runtime);
   // Its own serving record, not only a listed mount: a dead server's mount is listed too.
   await waitFor("procview fuse", server, () => isProcviewMounted(mountpoint) && server.records().some((r) => r.msg === "FUSE server serving" && r.pid === server.pid));
   const stopServer = server.stop;

@@ -273,7 +273,7 @@ export class FuseSession {
    */
   #read(nodeId: number, read: ReadRequest, ctx: RequestContext): Uint8Array {
     if (read.offset === 0 && this.#handles.readSinceStored(read.fileHandle) === true) {
-      this.#handles.replace(read.fileHandle, this.#render(nodeId, ctx));
+      this.#handles.replace(read.fileHandle, this.#render(nodeId, { ...ctx, rerender: true }));
     }
     const data = this.#handles.read(read.fileHandle, read.offset, read.size);
     if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);

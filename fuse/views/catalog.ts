@@ -4,14 +4,16 @@
  * which of them the NRI plugin binds.
  */
 
-import type { CgroupLayout } from "../../core/cgroup-path.ts";
+import { parseProcCgroup, type CgroupLayout } from "../../core/cgroup-path.ts";
 import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
 import { readIoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot } from "../cgroup/memory.ts";
 import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
-import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
+import { countsForReader, countTaskStates, oldestStartTicks, sampleThreadStates, type TaskCounts, type ThreadStateSample } from "../host/task.ts";
+import { readOptionalFile } from "../reader/optional-file.ts";
+import type { SnapshotCache } from "../snapshot-cache.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
 import { renderDiskstats } from "./diskstats.ts";
 import { LoadAverageTable, renderLoadavg } from "./loadavg.ts";
@@ -27,21 +29,46 @@ export interface ViewSources {
   host: HostFiles;
   cpuView: CpuViewOptions;
   loadAverages: LoadAverageTable;
+  /**
+   * Walks of many /proc files shared for a few ms by the reads of one serving thread
+   * (fuse/snapshot-cache.ts); every read walks afresh without them.
+   */
+  snapshots?: ViewSnapshots;
+}
+
+export interface ViewSnapshots {
+  /** A cgroup's thread states, by its cpu hierarchy path. */
+  threads: SnapshotCache<ThreadStateSample>;
+  /** The start of a cgroup's oldest process, by hierarchy and path. */
+  oldestStart: SnapshotCache<number | undefined>;
 }
 
 /**
  * Builds a view's content for `cgroup`, as read by the thread `readerTid` (host ids; 0 when
- * the FUSE backend does not say). Throws an ENOENT error when the cgroup is gone.
+ * the FUSE backend does not say); `fresh` (a re-read of an open handle) bypasses
+ * `sources.snapshots`. Throws an ENOENT error when the cgroup is gone.
  */
-export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number) => string;
+export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh?: boolean) => string;
 
 function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
   const placement = readCpuPlacement(sources.layout, cgroup);
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
 }
 
-function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0): TaskCounts {
-  return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"), readerTid);
+function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
+  const walk = () => sampleThreadStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
+  const cache = sources.snapshots?.threads;
+  if (cache === undefined) return countsForReader(walk(), readerTid);
+  const path = relativePathFor(sources.layout, "cpu", cgroup) ?? "/";
+  const sample = cache.get(path, walk, fresh);
+  return countsForReader(sample, readerTid, readerTid > 0 && !sample.states.has(readerTid) && readerWithin(sources, readerTid, path));
+}
+
+/** Whether thread `tid` is in the cpu cgroup `path` or below it (a reader that started after a shared sample). */
+function readerWithin(sources: ViewSources, tid: number, path: string): boolean {
+  const text = readOptionalFile(`${sources.host.procDir}/${tid}/cgroup`);
+  const own = text === undefined ? undefined : relativePathFor(sources.layout, "cpu", parseProcCgroup(text));
+  return own !== undefined && (own === path || path === "/" || own.startsWith(`${path}/`));
 }
 
 /**
@@ -50,13 +77,16 @@ function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0):
  * pod), else the oldest process of its cgroup in any hierarchy that places it below the
  * root. undefined for a process of the host.
  */
-function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number): number | undefined {
+function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh: boolean): number | undefined {
   const controller = containerController(sources.layout, cgroup);
   let pids: number[] | undefined;
   const processes = (): number[] => (pids ??= controller === undefined ? [] : readCgroupTasks(sources.layout, cgroup, "processes", controller));
   const init = sources.host.pidNamespaces.initOf(readerTid, processes);
   if (init !== undefined) return init.startTicks;
-  return controller === undefined ? undefined : oldestStartTicks(sources.host.procDir, processes());
+  if (controller === undefined) return undefined;
+  const oldest = () => oldestStartTicks(sources.host.procDir, processes());
+  const cache = sources.snapshots?.oldestStart;
+  return cache === undefined ? oldest() : cache.get(`${controller}:${relativePathFor(sources.layout, controller, cgroup)}`, oldest, fresh);
 }
 
 /**
@@ -72,16 +102,16 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/meminfo", (cgroup, sources) => renderMeminfo(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
   ["proc/swaps", (cgroup, sources) => renderSwaps(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
   ["proc/cpuinfo", (cgroup, sources) => renderCpuinfo(visibleCpusOf(cgroup, sources), sources.host.cpuinfo())],
-  ["proc/stat", (cgroup, sources, readerTid) => {
+  ["proc/stat", (cgroup, sources, readerTid, fresh) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid));
+    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
   }],
-  ["proc/uptime", (cgroup, sources, readerTid) => {
+  ["proc/uptime", (cgroup, sources, readerTid, fresh) => {
     const cpu = readCpuSnapshot(sources.layout, cgroup);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
     const accountingSeconds = (sources.host.now() - readCpuAccountingBirth(sources.layout, cgroup)) / 1000;
-    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid), cpu, visible.length, accountingSeconds);
+    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
   ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
