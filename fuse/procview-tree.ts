@@ -18,7 +18,7 @@ import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "./node.ts";
 import { readOptionalFile } from "./reader/optional-file.ts";
 import { SnapshotCache } from "./snapshot-cache.ts";
-import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
+import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./views/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./views/loadavg.ts";
 
 export interface ProcviewTreeOptions {
@@ -53,7 +53,13 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     host,
     cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
     loadAverages: new LoadAverageTable(checked.loadAverageMemory ?? createLoadAverageMemory()),
-    snapshots: { threads: new SnapshotCache(), oldestStart: new SnapshotCache() },
+    snapshots: {
+      threads: new SnapshotCache(),
+      oldestStart: new SnapshotCache(),
+      memory: new SnapshotCache(),
+      io: new SnapshotCache(),
+      placement: new SnapshotCache(placementCacheOptions),
+    },
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger);
 }

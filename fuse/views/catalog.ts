@@ -5,10 +5,10 @@
  */
 
 import { parseProcCgroup, type CgroupLayout } from "../../core/cgroup-path.ts";
-import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
+import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot, type CpuPlacement } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
-import { readIoSnapshot } from "../cgroup/io.ts";
-import { readMemorySnapshot } from "../cgroup/memory.ts";
+import { readIoSnapshot, type IoSnapshot } from "../cgroup/io.ts";
+import { readMemorySnapshot, type MemorySnapshot } from "../cgroup/memory.ts";
 import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
 import { countsForReader, countTaskStates, oldestStartTicks, sampleThreadStates, type TaskCounts, type ThreadStateSample } from "../host/task.ts";
@@ -41,7 +41,16 @@ export interface ViewSnapshots {
   threads: SnapshotCache<ThreadStateSample>;
   /** The start of a cgroup's oldest process, by hierarchy and path. */
   oldestStart: SnapshotCache<number | undefined>;
+  /** A cgroup's memory figures for a moment (meminfo, swaps), by its memory path. */
+  memory: SnapshotCache<MemorySnapshot>;
+  /** A cgroup's I/O counters for a moment (diskstats), by its blkio path. */
+  io: SnapshotCache<IoSnapshot>;
+  /** A cgroup's cpuset and quota (limits, which change seldom: kept ~100 ms), by its cpu and cpuset paths. */
+  placement: SnapshotCache<CpuPlacement>;
 }
+
+/** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
+export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxValidMs: 1000, maxEntries: 4096 };
 
 /**
  * Builds a view's content for `cgroup`, as read by the thread `readerTid` (host ids; 0 when
@@ -50,9 +59,33 @@ export interface ViewSnapshots {
  */
 export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh?: boolean) => string;
 
-function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
-  const placement = readCpuPlacement(sources.layout, cgroup);
+/** `read()` shared for a moment (see fuse/snapshot-cache.ts) under the cgroup's path in `controller`'s hierarchy. */
+function shared<V>(cache: SnapshotCache<V> | undefined, controller: string, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, read: () => V): V {
+  return cache === undefined ? read() : cache.get(relativePathFor(sources.layout, controller, cgroup) ?? "/", read, fresh);
+}
+
+function memoryOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): MemorySnapshot {
+  return shared(sources.snapshots?.memory, "memory", cgroup, sources, fresh, () => readMemorySnapshot(sources.layout, cgroup));
+}
+
+function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources, fresh?: boolean): number[] {
+  const placement = placementOf(cgroup, sources, fresh);
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
+}
+
+/**
+ * The cgroup's cpuset and quota, shared for a moment by the reads of one serving thread;
+ * a shared one is used only while the cgroup still exists (one stat instead of a read).
+ */
+function placementOf(cgroup: CgroupPaths, sources: ViewSources, fresh = false): CpuPlacement {
+  const read = () => readCpuPlacement(sources.layout, cgroup);
+  const cache = sources.snapshots?.placement;
+  if (cache === undefined) return read();
+  const key = `${relativePathFor(sources.layout, "cpu", cgroup)}\n${relativePathFor(sources.layout, "cpuset", cgroup)}`;
+  let gathered = false;
+  const placement = cache.get(key, () => ((gathered = true), read()), fresh);
+  if (!gathered) requireCgroup(sources.layout, cgroup);
+  return placement;
 }
 
 function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
@@ -99,21 +132,22 @@ function isRootCgroup(cgroup: CgroupPaths, sources: ViewSources): boolean {
 }
 
 export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, ViewRenderer>([
-  ["proc/meminfo", (cgroup, sources) => renderMeminfo(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
-  ["proc/swaps", (cgroup, sources) => renderSwaps(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
-  ["proc/cpuinfo", (cgroup, sources) => renderCpuinfo(visibleCpusOf(cgroup, sources), sources.host.cpuinfo())],
+  ["proc/meminfo", (cgroup, sources, _readerTid, fresh) => renderMeminfo(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
+  ["proc/swaps", (cgroup, sources, _readerTid, fresh) => renderSwaps(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
+  ["proc/cpuinfo", (cgroup, sources, _readerTid, fresh) => renderCpuinfo(visibleCpusOf(cgroup, sources, fresh), sources.host.cpuinfo())],
   ["proc/stat", (cgroup, sources, readerTid, fresh) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup);
+    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
     return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
   }],
   ["proc/uptime", (cgroup, sources, readerTid, fresh) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup);
+    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
     const accountingSeconds = (sources.host.now() - readCpuAccountingBirth(sources.layout, cgroup)) / 1000;
     return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
-  ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
+  ["proc/diskstats", (cgroup, sources, _readerTid, fresh) =>
+    renderDiskstats(shared(sources.snapshots?.io, "blkio", cgroup, sources, fresh, () => readIoSnapshot(sources.layout, cgroup)), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
     if (isRootCgroup(cgroup, sources)) return sources.host.loadavg();
     // One table entry per cgroup, named by its path in the hierarchy the threads are listed from.
@@ -129,7 +163,7 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
     sources.loadAverages.track(key, tasks);
     return renderLoadavg([0, 0, 0], tasks);
   }],
-  ["sys/devices/system/cpu/online", (cgroup, sources) => renderCpuOnline(visibleCpusOf(cgroup, sources))],
+  ["sys/devices/system/cpu/online", (cgroup, sources, _readerTid, fresh) => renderCpuOnline(visibleCpusOf(cgroup, sources, fresh))],
 ]);
 
 /** The sampler's count of a cgroup's tasks: undefined when the cgroup is gone. */
