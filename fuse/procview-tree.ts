@@ -100,7 +100,9 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
     // The container's own CPU option (from its pod's annotations) overrides the server's.
     const containerSources = cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: cpuLimitByQuota } };
     const containerLogger = logger.child({ container: id, cgroupPath });
-    const dir = viewDirectory((renderer, viewPath, ctx) => renderView(renderer, viewPath, cgroupPath, containerSources, ctx, containerLogger));
+    // Not stable: the folder goes when the container does, and its entry must expire soon after.
+    const views = viewDirectory((renderer, viewPath, ctx) => renderView(renderer, viewPath, cgroupPath, containerSources, ctx, containerLogger));
+    const dir: DirNode = { ...views, stable: false };
     built.delete(id);
     if (built.size >= maxContainerDirectories) built.delete(built.keys().next().value!);
     built.set(id, { cgroupPath, cpuLimitByQuota, dir });
@@ -108,6 +110,7 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
   };
   const containers: DirNode = {
     kind: "dir",
+    stable: true,
     lookup(id) {
       const record = registry.get(id);
       if (record === undefined) {
@@ -162,7 +165,7 @@ function viewDirectory(render: RenderAtOpen): StaticDirectory {
       }
       entries = dir.entries;
     }
-    const file: FileNode = { kind: "file", open: (ctx) => render(renderer, viewPath, ctx) };
+    const file: FileNode = { kind: "file", stable: true, open: (ctx) => render(renderer, viewPath, ctx) };
     entries.set(names[names.length - 1], file);
   }
   return staticDirectory(root);
@@ -175,6 +178,7 @@ interface StaticDirectory extends DirNode {
 function staticDirectory(entries: Map<string, FsNode>): StaticDirectory {
   return {
     kind: "dir",
+    stable: true,
     entries,
     lookup: (name) => entries.get(name),
     list: () => [...entries.keys()],
