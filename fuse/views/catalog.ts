@@ -59,9 +59,16 @@ export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxVal
  */
 export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh?: boolean) => string;
 
-/** `read()` shared for a moment (see fuse/snapshot-cache.ts) under the cgroup's path in `controller`'s hierarchy. */
+/**
+ * `read()` shared for a moment (see fuse/snapshot-cache.ts) under the cgroup's path in
+ * `controller`'s hierarchy; a shared one only while the cgroup exists (one stat, not a read).
+ */
 function shared<V>(cache: SnapshotCache<V> | undefined, controller: string, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, read: () => V): V {
-  return cache === undefined ? read() : cache.get(relativePathFor(sources.layout, controller, cgroup) ?? "/", read, fresh);
+  if (cache === undefined) return read();
+  let gathered = false;
+  const value = cache.get(relativePathFor(sources.layout, controller, cgroup) ?? "/", () => ((gathered = true), read()), fresh);
+  if (!gathered) requireCgroup(sources.layout, cgroup, controller);
+  return value;
 }
 
 function memoryOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): MemorySnapshot {
