@@ -19,6 +19,8 @@ export interface FuseServerOptions {
   /** Handed to createTree in every worker thread, so it must be structured-clonable. */
   treeOptions: unknown;
   workers?: number;
+  /** Node's compile cache for the serving threads (see RequestLoopOptions). */
+  compileCacheDir?: string;
   logger?: Logger;
 }
 
@@ -58,6 +60,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
       treeOptions: o.treeOptions,
       state: createSharedFuseState(),
       workers: o.workers,
+      compileCacheDir: o.compileCacheDir,
       logger,
     });
   } catch (err) {

@@ -45,6 +45,12 @@ export interface RequestLoopOptions {
   treeOptions: unknown;
   state: SharedFuseState;
   workers?: number;
+  /**
+   * A folder for Node's compile cache of the serving threads' modules (kept apart from the
+   * main thread's environment). With it warm, a thread skips type stripping and compiling:
+   * measured ~25 MiB less RSS per serving thread. Only root should be able to write it.
+   */
+  compileCacheDir?: string;
   /** Receives the workers' records too. */
   logger?: Logger;
 }
@@ -112,7 +118,11 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
       treeOptions: options.treeOptions,
       workerIndex,
     };
-    const worker = new Worker(workerUrl, { workerData: data, resourceLimits: workerResourceLimits });
+    const worker = new Worker(workerUrl, {
+      workerData: data,
+      resourceLimits: workerResourceLimits,
+      env: options.compileCacheDir === undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: options.compileCacheDir },
+    });
     let becameReady: () => void = () => {};
     let failedToStart: (err: Error) => void = () => {};
     ready.push(
