@@ -35,7 +35,10 @@ if (values.help) {
 }
 const chosen = values.parts === undefined ? parts.map((part) => part.name) : values.parts.split(",");
 const unknown = chosen.filter((name) => !parts.some((part) => part.name === name));
-if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}\n${usage}`);
+if (unknown.length > 0) {
+  process.stderr.write(`unknown bench part(s) ${unknown.join(", ")}\n${usage}\n`);
+  process.exit(2);
+}
 
 let failed = false;
 for (const part of parts.filter((candidate) => chosen.includes(candidate.name))) {
