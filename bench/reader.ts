@@ -8,7 +8,8 @@
 import { closeSync, openSync, readSync } from "node:fs";
 
 export interface ReadRequest {
-  path: string;
+  /** Read in turn, read i going to paths[i % paths.length]. */
+  paths: string[];
   reads: number;
 }
 
@@ -40,7 +41,7 @@ function serve(request: ReadRequest): ReadReply {
     // hrtime is CLOCK_MONOTONIC, shared by all processes: the parent compares readers' spans.
     const start = process.hrtime.bigint();
     for (let i = 0; i < request.reads; i++) {
-      last = readToEnd(request.path);
+      last = readToEnd(request.paths[i % request.paths.length]);
       bytes += last;
     }
     const end = process.hrtime.bigint();
@@ -53,12 +54,12 @@ function serve(request: ReadRequest): ReadReply {
       lastContent: buffer.toString("utf8", 0, last),
     };
   } catch (error) {
-    return { ok: false, error: `${request.path}: ${(error as Error).message}` };
+    return { ok: false, error: (error as Error).message };
   }
 }
 
 if (process.send === undefined) {
-  process.stderr.write("bench/reader.ts runs as a forked child of bench/meminfo.ts\n");
+  process.stderr.write("bench/reader.ts runs as a forked child of a benchmark (bench/readers.ts)\n");
   process.exit(2);
 }
 process.on("message", (request: ReadRequest) => process.send!(serve(request)));

@@ -54,10 +54,10 @@ test("the table gives each target's rate, its ratio to the reference, the per-ro
   );
   const lines = table.split("\n").map((line) => line.trim().split(/\s{2,}/));
   assert.deepEqual(lines, [
-    ["target", "reads/s", "vs lxcfs", "per round: median (range)", "daemon CPU/read"],
-    ["procfs", "200,000", "40.00x", "40.00x (40.00-40.00)", "-"],
-    ["lxcfs", "5,000", "1.00x", "1.00x (1.00-1.00)", "100 us"],
-    ["procview", "10,000", "2.00x", "2.67x (1.33-4.00)", "150 us"],
+    ["target", "reads/s", "vs lxcfs", "per round: median (range)", "daemon CPU/read", "reads/daemon CPU-s"],
+    ["procfs", "200,000", "40.00x", "40.00x (40.00-40.00)", "-", "-"],
+    ["lxcfs", "5,000", "1.00x", "1.00x (1.00-1.00)", "100 us", "10,000"],
+    ["procview", "10,000", "2.00x", "2.67x (1.33-4.00)", "150 us", "6,667"],
   ]);
   assert.throws(() => formatThroughputTable([{ target: "procfs", rounds: [round(1, 1)] }], "lxcfs"), /reference target lxcfs/);
 });

@@ -79,23 +79,27 @@ export function median(values: readonly number[]): number {
 
 /**
  * A fixed-width table: reads/s over all rounds, its ratio to `referenceTarget`, the
- * median (lowest-highest) of the per-round ratios, and the daemon's CPU per read.
+ * median (lowest-highest) of the per-round ratios, the daemon's CPU per read and reads per
+ * CPU-second of the daemon.
  */
 export function formatThroughputTable(results: readonly TargetResult[], referenceTarget: string): string {
   const reference = results.find((result) => result.target === referenceTarget);
   if (reference === undefined) throw new Error(`reference target ${referenceTarget} is not among the results`);
   const referenceRate = readsPerSecond(reference);
-  const header = ["target", "reads/s", `vs ${referenceTarget}`, "per round: median (range)", "daemon CPU/read"];
+  const header = ["target", "reads/s", `vs ${referenceTarget}`, "per round: median (range)", "daemon CPU/read", "reads/daemon CPU-s"];
   const lines = results.map((result) => {
     const reads = result.rounds.reduce((sum, round) => sum + round.reads, 0);
     const ratios = roundRatios(result, reference);
     const cpuPerRead = result.daemonCpuNs === undefined ? "-" : `${Math.round(Number(result.daemonCpuNs) / reads / 1000)} us`;
+    // What one serving thread kept busy gets through: the figure that scales with cores.
+    const perCpuSecond = result.daemonCpuNs === undefined || result.daemonCpuNs === 0n ? "-" : Math.round((reads * 1e9) / Number(result.daemonCpuNs)).toLocaleString("en-US");
     return [
       result.target,
       Math.round(readsPerSecond(result)).toLocaleString("en-US"),
       `${(readsPerSecond(result) / referenceRate).toFixed(2)}x`,
       `${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
       cpuPerRead,
+      perCpuSecond,
     ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => line[column].length)));

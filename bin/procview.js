@@ -15,6 +15,12 @@ const stripsTypes = major > 22 || (major === 22 && minor >= 18);
 if (!existsSync(source)) {
   await import(built);
 } else if (stripsTypes || typeof globalThis.Deno !== "undefined") {
+  if (typeof globalThis.Deno === "undefined" && process.env.NODE_COMPILE_CACHE === undefined) {
+    // Node's compile cache beside the code (same owner, so no more trust than the sources
+    // get): later starts skip type stripping and compiling, some 45 MiB less RSS for a FUSE server.
+    const { enableCompileCache } = await import("node:module");
+    enableCompileCache?.(fileURLToPath(new URL("../.cache/node-compile-cache", import.meta.url)));
+  }
   await import(source);
 } else {
   const pinned = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));

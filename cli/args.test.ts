@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseCommandLine, UsageError } from "./args.ts";
+import { defaultWorkers, parseCommandLine, UsageError } from "./args.ts";
 
 test("no command, help and --help print the main help", () => {
   for (const argv of [[], ["help"], ["--help"], ["-h"]]) {
@@ -22,7 +22,7 @@ test("run takes the documented defaults", () => {
   assert.deepEqual(parseCommandLine(["run"], {}), {
     kind: "run",
     logLevel: "info",
-    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: 2, backend: "kernel", cpuLimitByQuota: false, replace: false, onReplaced: "exit" },
+    fuse: { mountpoint: "/var/lib/procview", stateDir: "/run/procview", workers: defaultWorkers, backend: "kernel", cpuLimitByQuota: false, replace: false, onReplaced: "exit" },
     nri: {
       mountpoint: "/var/lib/procview",
       stateDir: "/run/procview",

@@ -4,6 +4,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { defaultWorkers } from "../fuse/kernel/request-loop.ts";
 import { isLogLevel, type LogLevel } from "../core/log.ts";
 import { defaultStateDir } from "../core/registry.ts";
 import { isDefaultPolicy } from "../nri-plugin/annotations.ts";
@@ -14,7 +15,7 @@ export const defaultMountpoint = "/var/lib/procview";
 export const defaultNriSocket = "/var/run/nri/nri.sock";
 export const defaultPluginName = "procview";
 export const defaultPluginIndex = "10";
-export const defaultWorkers = 2;
+export { defaultWorkers };
 
 /** kernel: the FUSE protocol spoken from TypeScript; fuse-native: libfuse 2.9 through the fuse-native package (Node only). */
 export type FuseBackend = "kernel" | "fuse-native";

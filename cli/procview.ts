@@ -4,6 +4,8 @@
  */
 
 import { readFileSync } from "node:fs";
+// A namespace import: Deno's node:module lacks the compile cache functions.
+import * as nodeModule from "node:module";
 import { createLogger, type Logger, type LogLevel } from "../core/log.ts";
 import { parseCommandLine, UsageError, type FuseSettings, type NriSettings } from "./args.ts";
 import { startFuseServer, type FuseServer } from "../fuse/daemon.ts";
@@ -57,6 +59,8 @@ async function startFuse(
     treeModule: procviewTreeModule,
     treeOptions,
     workers: settings.workers,
+    // The launcher's (bin/procview.js), if it enabled one: serving threads reuse it too.
+    compileCacheDir: nodeModule.getCompileCacheDir?.(),
     logger: logger.child({ component: "fuse" }),
     replace: settings.replace,
   });

@@ -190,7 +190,12 @@ test("the DaemonSet's pod runs from the built image; a pod with a memory limit s
   }
   const fuse = template.spec.containers.find((c) => c.name === "fuse")!;
   const nri = template.spec.containers.find((c) => c.name === "nri")!;
-  assert.match((await probe(nri, "readinessProbe")).body, /registered with containerd/);
+  // The nri container's probe is /healthz (a surge rollout's new plugin stands by unregistered); /readyz says it registered.
+  const nriPort = ports.get(nri.ports.find((p) => p.name === nri.readinessProbe.httpGet.port)!.containerPort)!;
+  await eventually("the plugin registered", async () => {
+    const response = await fetch(`http://127.0.0.1:${nriPort}/readyz`, { signal: AbortSignal.timeout(5_000) });
+    return /registered with containerd/.test(await response.text()) ? true : undefined;
+  }, logs);
 
   // The Bidirectional mount reached containerd's namespace, where runc binds its files.
   assert.ok(procviewMountpoints(readFileSync(`/proc/${containerd.pid}/mountinfo`, "utf8")).includes(hostMount), "the FUSE mount is seen outside the fuse container");

@@ -131,18 +131,6 @@ for unit in procview-fuse.service procview-nri.service; do
 	mv "$destdir$unit_dir/$unit.tmp" "$destdir$unit_dir/$unit"
 done
 
-# The OCI runtime, for `--runtime`, daemon.json's runtimes and runc's BinaryName. It runs on
-# every runc call, under whatever PATH the shim has: name this node, not the first on PATH.
-runtime=$destdir$prefix/bin/procview-runc
-mkdir -p "$destdir$prefix/bin"
-cat >"$runtime.tmp" <<EOF
-#!/bin/sh
-# procview-runc: runc with procview's views by OCI annotation. Written by procview's deploy/install.sh.
-exec $node $app/bin/procview-runc.js "\$@"
-EOF
-chmod 0755 "$runtime.tmp"
-mv "$runtime.tmp" "$runtime"
-
 # The pre-launched plugin. containerd runs it with only NRI_PLUGIN_NAME, NRI_PLUGIN_IDX and
 # NRI_PLUGIN_SOCKET=3 in the environment and stdio on /dev/null, hence absolute paths and a
 # log file. If it exits before registering, containerd exits too: the wrapper does nothing

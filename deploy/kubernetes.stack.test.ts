@@ -213,7 +213,9 @@ test("both containers have liveness and readiness probes on their own --metrics-
     const port = c.ports?.find((p) => p.containerPort === command.metricsAddress!.port);
     assert.ok(port, `${c.name} declares its metrics port`);
     ports.add(port.containerPort);
-    assert.deepEqual(c.readinessProbe?.httpGet, { path: "/readyz", port: port.name });
+    // The fuse server is ready once it serves (mounted, or taken over); a surge rollout's new
+    // plugin stands by unregistered until the old one exits, so the nri container's readiness is liveness.
+    assert.deepEqual(c.readinessProbe?.httpGet, { path: c.name === "fuse" ? "/readyz" : "/healthz", port: port.name });
     assert.deepEqual(c.livenessProbe?.httpGet, { path: "/healthz", port: port.name });
   }
   assert.equal(ports.size, 2, "the two containers share the pod's network: different ports");

@@ -27,6 +27,8 @@ export interface FuseServerOptions {
   /** Handed to createTree in every worker thread, so it must be structured-clonable. */
   treeOptions: unknown;
   workers?: number;
+  /** Node's compile cache for the serving threads (see RequestLoopOptions). */
+  compileCacheDir?: string;
   logger?: Logger;
   /** Take the connection of the live server on the mountpoint over; mount anew if there is none. */
   replace?: boolean;
@@ -79,7 +81,7 @@ export async function startFuseServer(o: FuseServerOptions): Promise<FuseServer>
   const logger = o.logger ?? createLogger({ fields: { component: "fuse" } });
   const announce = (mountpoint: string): void => announceServer(o.stateDir, mountpoint);
   const startLoop = (fd: number, mountpoint: string, state: SharedFuseState, beforeServing?: () => Promise<void>): Promise<RequestLoop> =>
-    startRequestLoop({ fd, mountpoint, treeModule: o.treeModule, treeOptions: o.treeOptions, state, workers: o.workers, logger, beforeServing });
+    startRequestLoop({ fd, mountpoint, treeModule: o.treeModule, treeOptions: o.treeOptions, state, workers: o.workers, compileCacheDir: o.compileCacheDir, logger, beforeServing });
   const connection = (o.replace ? await takeOverLiveServer(o, logger, startLoop, announce) : undefined) ?? (await mountAndServe(o, logger, startLoop, announce));
   return serveConnection(o.stateDir, logger, connection, { workers: connection.workers });
 }

@@ -10,6 +10,8 @@ export interface RequestContext {
   pid: number;
   uid: number;
   gid: number;
+  /** A re-read of an open handle from offset 0: render from the files, not from figures shared with other reads. */
+  rerender?: boolean;
 }
 
 /** Errno values the server and trees answer with (Linux, positive). */
@@ -45,7 +47,16 @@ export class FsError extends Error {
   }
 }
 
-export interface FileNode {
+/**
+ * `stable`: the name always leads to this same node for as long as its parent directory
+ * does (a view file, a fixed folder): the kernel may keep the entry for a minute, where an
+ * entry that can vanish (a container's folder) expires after half a second.
+ */
+interface NodeEntry {
+  stable?: boolean;
+}
+
+export interface FileNode extends NodeEntry {
   kind: "file";
   /**
    * The file's content, built at open and again at each read from offset 0 once the last
@@ -54,7 +65,7 @@ export interface FileNode {
   open(ctx: RequestContext): Uint8Array | string;
 }
 
-export interface DirNode {
+export interface DirNode extends NodeEntry {
   kind: "dir";
   /**
    * Permission bits, 0o555 when absent. The mount has default_permissions, so the

@@ -13,7 +13,8 @@ import { HostFiles } from "./host/host-files.ts";
 import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
-import { cgroupTaskCounter, viewRenderers, type ViewSources } from "./render/catalog.ts";
+import { SnapshotCache } from "../core/snapshot-cache.ts";
+import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable } from "./loadavg-sampler.ts";
 import { renderMeminfo } from "./render/meminfo.ts";
 
@@ -274,4 +275,32 @@ test("a container's own cpuLimitByQuota overrides the server's default for its C
   assert.equal(online(false, "server-default"), "0-3\n");
   assert.equal(online(true, "server-default"), "0\n");
   assert.equal(online(true, "by-cpuset"), "0-3\n");
+});
+
+test("shared snapshots: reads within their validity share one, a re-read of an open handle and expiry gather afresh, a gone cgroup is ENOENT", (t) => {
+  const root = mkdtempSync(join(tmpdir(), "procview-tree-shared-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, "cpu/c"), { recursive: true });
+  mkdirSync(join(root, "cpuset/c"), { recursive: true });
+  writeFileSync(join(root, "cpu/c/cgroup.procs"), "");
+  writeFileSync(join(root, "cpuset/c/cpuset.effective_cpus"), "0-3\n");
+  const layout: CgroupLayout = { v1: new Map([["cpu", join(root, "cpu")], ["cpuset", join(root, "cpuset")]]), unified: join(root, "none") };
+  const registry = new ContainerRegistry(join(root, "state"));
+  registry.put({ id: "c", cgroupPath: "/c", recordedAt: 1 });
+  let clock = 0;
+  const cache = <V>() => new SnapshotCache<V>({ ...placementCacheOptions, now: () => clock });
+  const snapshots = { threads: cache(), oldestStart: cache(), memory: cache(), io: cache(), placement: cache() } as ViewSnapshots;
+  const tree = createProcviewTree(registry, { ...fixtureSources(layout), snapshots }, createLogger({ write: () => {} }));
+  const online = (ctx: RequestContext = hostCtx) => openFile(tree, "containers/c/sys/devices/system/cpu/online", ctx);
+
+  assert.equal(online(), "0-3\n");
+  writeFileSync(join(root, "cpuset/c/cpuset.effective_cpus"), "0-1\n");
+  clock += 50;
+  assert.equal(online(), "0-3\n", "within the 100 ms the cpuset is shared");
+  assert.equal(online({ ...hostCtx, rerender: true }), "0-1\n", "a re-read of an open handle reads the files");
+  writeFileSync(join(root, "cpuset/c/cpuset.effective_cpus"), "0-2\n");
+  clock += 101;
+  assert.equal(online(), "0-2\n", "expired");
+  rmSync(join(root, "cpu/c"), { recursive: true });
+  assert.throws(() => online(), (error: unknown) => error instanceof FsError && error.errno === 2, "a shared cpuset does not outlive its cgroup");
 });

@@ -18,7 +18,8 @@ import type { CgroupPaths } from "./cgroup/files.ts";
 import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { readOptionalFile } from "../core/optional-file.ts";
-import { cgroupTaskCounter, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
+import { SnapshotCache } from "../core/snapshot-cache.ts";
+import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./loadavg-sampler.ts";
 import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
@@ -56,6 +57,13 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
     host,
     cpuView: { limitByQuota: checked.cpuLimitByQuota ?? false },
     loadAverages: new LoadAverageTable(checked.loadAverageMemory ?? createLoadAverageMemory()),
+    snapshots: {
+      threads: new SnapshotCache(),
+      oldestStart: new SnapshotCache(),
+      memory: new SnapshotCache(),
+      io: new SnapshotCache(),
+      placement: new SnapshotCache(placementCacheOptions),
+    },
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);
 }
@@ -83,30 +91,49 @@ function hostSources(options: ProcviewTreeOptions): { layout: CgroupLayout; host
   };
 }
 
+/** Container directories kept between lookups; beyond this many the oldest is built again when looked up. */
+const maxContainerDirectories = 4096;
+
 export function createProcviewTree(registry: ContainerRegistry, sources: ViewSources, logger: Logger, stats?: ViewStats): DirNode {
+  // Each LOOKUP of containers/<id> reads the record again (a removed container disappears at
+  // once) but reuses the directory built for the same record: a lookup allocates nothing.
+  const built = new Map<string, { cgroupPath: string; cpuLimitByQuota: boolean | undefined; dir: DirNode }>();
+  const containerDirectory = (id: string, cgroupPath: string, cpuLimitByQuota: boolean | undefined): DirNode => {
+    const known = built.get(id);
+    if (known !== undefined && known.cgroupPath === cgroupPath && known.cpuLimitByQuota === cpuLimitByQuota) return known.dir;
+    // The container's own CPU option (from its pod's annotations) overrides the server's.
+    const containerSources = cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: cpuLimitByQuota } };
+    const containerLogger = logger.child({ container: id, cgroupPath });
+    // Not stable: the folder goes when the container does, and its entry must expire soon after.
+    const views = viewDirectory(
+      counted(stats, "containers", (renderer, viewPath, ctx) => renderView(renderer, viewPath, cgroupPath, containerSources, ctx, containerLogger)),
+    );
+    const dir: DirNode = { ...views, stable: false };
+    built.delete(id);
+    if (built.size >= maxContainerDirectories) built.delete(built.keys().next().value!);
+    built.set(id, { cgroupPath, cpuLimitByQuota, dir });
+    return dir;
+  };
   const containers: DirNode = {
     kind: "dir",
+    stable: true,
     // Container ids (and so which pods run here) are for root: others may open a container's
     // files by their path, as the container's own processes do through its binds, but not list them.
     mode: 0o711,
     lookup(id) {
       const record = registry.get(id);
-      if (record === undefined) return undefined;
-      // The container's own CPU option (from its pod's annotations) overrides the server's.
-      const containerSources =
-        record.cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: record.cpuLimitByQuota } };
-      return viewDirectory(
-        counted(stats, "containers", (renderer, viewPath, ctx) =>
-          renderView(renderer, viewPath, record.cgroupPath, containerSources, ctx, logger.child({ container: id, cgroupPath: record.cgroupPath })),
-        ),
-      );
+      if (record === undefined) {
+        built.delete(id);
+        return undefined;
+      }
+      return containerDirectory(id, record.cgroupPath, record.cpuLimitByQuota);
     },
     list: () => registry.ids(),
   };
   const readerViews = viewDirectory(
     counted(stats, "lxcfs", (renderer, viewPath, ctx) => {
       const cgroup = readerCgroup(sources.host.procDir, ctx);
-      return renderView(renderer, viewPath, cgroup, sources, ctx, logger.child({ readerPid: ctx.pid }));
+      return renderView(renderer, viewPath, cgroup, sources, ctx, logger);
     }),
   );
   return staticDirectory(new Map<string, FsNode>([["containers", containers], ...readerViews.entries]));
@@ -121,14 +148,14 @@ function readerCgroup(procDir: string, ctx: RequestContext): CgroupPaths {
 
 function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPaths, sources: ViewSources, ctx: RequestContext, logger: Logger): string {
   try {
-    return renderer(cgroup, sources, ctx.pid);
+    return renderer(cgroup, sources, ctx.pid, ctx.rerender);
   } catch (error) {
     if (error instanceof FsError) throw error;
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      logger.warn("cgroup is gone", { view: viewPath, error });
+      logger.warn("cgroup is gone", { view: viewPath, readerPid: ctx.pid, error });
       throw new FsError(errno.ENOENT, `cgroup gone while rendering ${viewPath}`);
     }
-    logger.error("view failed", { view: viewPath, error });
+    logger.error("view failed", { view: viewPath, readerPid: ctx.pid, error });
     throw new FsError(errno.EIO, `cannot render ${viewPath}`);
   }
 }
@@ -165,7 +192,7 @@ function viewDirectory(render: RenderAtOpen): StaticDirectory {
       }
       entries = dir.entries;
     }
-    const file: FileNode = { kind: "file", open: (ctx) => render(renderer, viewPath, ctx) };
+    const file: FileNode = { kind: "file", stable: true, open: (ctx) => render(renderer, viewPath, ctx) };
     entries.set(names[names.length - 1], file);
   }
   return staticDirectory(root);
@@ -178,6 +205,7 @@ interface StaticDirectory extends DirNode {
 function staticDirectory(entries: Map<string, FsNode>): StaticDirectory {
   return {
     kind: "dir",
+    stable: true,
     entries,
     lookup: (name) => entries.get(name),
     list: () => [...entries.keys()],

@@ -10,6 +10,7 @@
  */
 
 import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { Worker } from "node:worker_threads";
@@ -44,6 +45,12 @@ export interface RequestLoopOptions {
   treeOptions: unknown;
   state: SharedFuseState;
   workers?: number;
+  /**
+   * A folder for Node's compile cache of the serving threads' modules (kept apart from the
+   * main thread's environment). With it warm, a thread skips type stripping and compiling:
+   * measured ~25 MiB less RSS per serving thread. Only root should be able to write it.
+   */
+  compileCacheDir?: string;
   /** Receives the workers' records too. */
   logger?: Logger;
   /**
@@ -83,7 +90,18 @@ export type WorkerReport =
   | { type: "log"; line: string }
   | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
 
-export const defaultWorkers = 2;
+/**
+ * One serving thread per CPU, at least 2 (a slow render never stalls every reader) and at
+ * most 8: each costs some 28 MiB (its own V8 isolate, modules and type-stripped code).
+ */
+export const defaultWorkers = Math.min(8, Math.max(2, availableParallelism()));
+/**
+ * A serving thread's garbage is per request and short-lived (a few KiB of text): a small
+ * young generation holds it; V8's default (up to 3 x 16 MiB on 64-bit) only grows the RSS.
+ * The old generation holds the tree and a few bounded caches: the cap turns a leak into a
+ * worker failure the server reports, not a machine out of memory.
+ */
+const workerResourceLimits = { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb: 256 };
 const moduleUrl = import.meta.url;
 /** worker.ts beside the sources, worker.js beside the built package's modules. */
 const workerUrl = new URL(`./worker${moduleUrl.slice(moduleUrl.lastIndexOf("."))}`, moduleUrl);
@@ -107,7 +125,11 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
       treeOptions: options.treeOptions,
       workerIndex,
     };
-    const worker = new Worker(workerUrl, { workerData: data });
+    const worker = new Worker(workerUrl, {
+      workerData: data,
+      resourceLimits: workerResourceLimits,
+      env: options.compileCacheDir === undefined ? process.env : { ...process.env, NODE_COMPILE_CACHE: options.compileCacheDir },
+    });
     let becameReady: () => void = () => {};
     let failedToStart: (err: Error) => void = () => {};
     ready.push(

@@ -50,6 +50,8 @@ import {
  */
 export const defaultEntryTimeoutMs = 500;
 export const defaultAttrTimeoutMs = 500;
+/** For stable nodes (fuse/node.ts): a path walk below a container's folder costs one LOOKUP a minute, not one per half second. */
+export const stableEntryTimeoutMs = 60_000;
 
 /** Largest write the kernel may send; nothing is writable, so it only sizes the read buffer. */
 export const maxWrite = 128 * 1024;
@@ -229,7 +231,7 @@ export class FuseSession {
     return encodeEntryReply({
       nodeId: ref.nodeId,
       generation: ref.generation,
-      entryValidMs: this.#entryTimeoutMs,
+      entryValidMs: child.stable === true ? Math.max(this.#entryTimeoutMs, stableEntryTimeoutMs) : this.#entryTimeoutMs,
       attrValidMs: this.#attrTimeoutMs,
       attr: this.#attributes(ref.nodeId, child, ctx),
     });
@@ -271,7 +273,7 @@ export class FuseSession {
    */
   #read(nodeId: number, read: ReadRequest, ctx: RequestContext): Uint8Array {
     if (read.offset === 0 && this.#handles.readSinceStored(read.fileHandle) === true) {
-      this.#handles.replace(read.fileHandle, this.#render(nodeId, ctx));
+      this.#handles.replace(read.fileHandle, this.#render(nodeId, { ...ctx, rerender: true }));
     }
     const data = this.#handles.read(read.fileHandle, read.offset, read.size);
     if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);

@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
 import type { DirNode, RequestContext, TreeModule } from "../node.ts";
 import { readOptionalFile } from "../../core/optional-file.ts";
+import { SnapshotCache } from "../../core/snapshot-cache.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
 import { HandleStore } from "./handle-store.ts";
 import { addReader, removeReader, stopRequested, waitAtGate, type LoopControl } from "./loop-control.ts";
@@ -36,11 +37,18 @@ async function buildTree(): Promise<DirNode> {
 }
 
 /**
+ * Callers' cgroups, each read at most once a second: they only pick the bound a handle is
+ * charged to, so a process moved meanwhile (or a pid reused) is charged to its old cgroup
+ * for at most that long, and most opens save three system calls.
+ */
+const readingCgroups = new SnapshotCache<string>({ costMultiple: 0, minValidMs: 1000, maxValidMs: 1000, maxEntries: 4096 });
+
+/**
  * The caller's cgroups, as /proc/<pid>/cgroup lists them: the handles it opens are charged
  * to them. A caller without a /proc entry (gone already) shares one bound with its kind.
  */
 function readingCgroup(ctx: RequestContext): string {
-  return readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry";
+  return readingCgroups.get(String(ctx.pid), () => readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry");
 }
 
 type LoopEnd = "stopped" | "unmounted";

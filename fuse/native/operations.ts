@@ -82,7 +82,7 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
         const content = contents.get(handle);
         if (content === undefined) throw new FsError(errno.EBADF);
         // A new pass from the start reads a new rendering (seq_file semantics, as the kernel backend).
-        if (position === 0 && content.read) content.bytes = render(root, path);
+        if (position === 0 && content.read) content.bytes = render(root, path, true);
         content.read = true;
         const { bytes } = content;
         const slice = bytes.subarray(Math.min(position, bytes.length), Math.min(position + length, bytes.length));
@@ -97,9 +97,9 @@ export function treeOperations(root: DirNode, options: TreeOperationsOptions): N
   };
 }
 
-/** The content of the file at `path`, rendered now. */
-function render(root: DirNode, path: string): Uint8Array {
-  return renderFile(resolve(root, path), unknownCaller);
+/** The content of the file at `path`, rendered now (`rerender`: a re-read of an open handle, from the files). */
+function render(root: DirNode, path: string, rerender = false): Uint8Array {
+  return renderFile(resolve(root, path), rerender ? { ...unknownCaller, rerender } : unknownCaller);
 }
 
 /** The node at an absolute path. */

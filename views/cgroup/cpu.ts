@@ -31,12 +31,12 @@ export interface CpuSnapshot extends CpuPlacement {
   perCpu: ReadonlyMap<number, CpuTime> | undefined;
 }
 
-/** Throws an ENOENT error when the cgroup does not exist (any more). */
-export function readCpuSnapshot(layout: CgroupLayout, cgroup: CgroupPaths): CpuSnapshot {
+/** Throws an ENOENT error when the cgroup does not exist (any more). `placement`: one read a moment ago. */
+export function readCpuSnapshot(layout: CgroupLayout, cgroup: CgroupPaths, placement?: CpuPlacement): CpuSnapshot {
   const accounting = locateCgroupChain(layout, "cpuacct", cgroup);
   if (accounting === undefined) throw new Error("no cpu accounting cgroup hierarchy holds this cgroup");
   const { usage, perCpu } = accounting.version === 1 ? readV1Usage(accounting.chain[0]) : readV2Usage(accounting.chain[0]);
-  return { ...readCpuPlacement(layout, cgroup), usage, perCpu };
+  return { ...(placement ?? readCpuPlacement(layout, cgroup)), usage, perCpu };
 }
 
 /**

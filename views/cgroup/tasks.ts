@@ -41,9 +41,9 @@ export function readCgroupTasks(layout: CgroupLayout, cgroup: CgroupPaths, kind:
   return ids;
 }
 
-/** Throws an ENOENT error when the cgroup does not exist (any more), as reading its tasks would. */
-export function requireCgroup(layout: CgroupLayout, cgroup: CgroupPaths): void {
-  const dir = locateTaskCgroup(layout, cgroup, "cpu").chain[0];
+/** Throws an ENOENT error when the cgroup does not exist (any more) in `controller`'s hierarchy, as reading its tasks would. */
+export function requireCgroup(layout: CgroupLayout, cgroup: CgroupPaths, controller = "cpu"): void {
+  const dir = locateTaskCgroup(layout, cgroup, controller).chain[0];
   if (!existsSync(dir)) throw Object.assign(new Error(`cgroup missing: ${dir}`), { code: "ENOENT" });
 }
 

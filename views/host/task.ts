@@ -60,22 +60,47 @@ export interface TaskCounts {
   lastPid: number;
 }
 
-/**
- * States of the given threads (host ids); threads that exited meanwhile are not counted.
- * `readerTid` is the thread reading the view: the kernel counts it as running (it runs
- * the read), though while procview renders it sleeps waiting for the FUSE reply.
- */
-export function countTaskStates(procDir: string, tids: readonly number[], readerTid = 0): TaskCounts {
+/** The states of a cgroup's threads at one moment, before any reader is counted. */
+export interface ThreadStateSample {
+  counts: TaskCounts;
+  /** Each thread that existed → its state letter. */
+  states: Map<number, string>;
+}
+
+/** States of the given threads (host ids); threads that exited meanwhile are not counted. */
+export function sampleThreadStates(procDir: string, tids: readonly number[]): ThreadStateSample {
   const counts = { running: 0, blocked: 0, total: 0, lastPid: 0 };
+  const states = new Map<number, string>();
   for (const tid of tids) {
     const status = readTaskStatus(procDir, tid);
     if (status === undefined) continue;
+    states.set(tid, status.state);
     counts.total++;
-    if (status.state === "R" || tid === readerTid) counts.running++;
+    if (status.state === "R") counts.running++;
     else if (status.state === "D") counts.blocked++;
     counts.lastPid = Math.max(counts.lastPid, status.namespacePid);
   }
-  return counts;
+  return { counts, states };
+}
+
+/**
+ * A sample's counts as `readerTid`, the thread reading the view, sees them: the kernel
+ * counts it as running (it runs the read), though while procview renders it sleeps
+ * waiting for the FUSE reply (state D) or did something else when the sample was taken.
+ * `joinedSince`: the reader is in the cgroup but was not when the sample was taken.
+ */
+export function countsForReader(sample: ThreadStateSample, readerTid: number, joinedSince = false): TaskCounts {
+  const state = sample.states.get(readerTid);
+  if (state === undefined) {
+    return joinedSince ? { ...sample.counts, running: sample.counts.running + 1, total: sample.counts.total + 1 } : sample.counts;
+  }
+  if (state === "R") return sample.counts;
+  return { ...sample.counts, running: sample.counts.running + 1, blocked: sample.counts.blocked - (state === "D" ? 1 : 0) };
+}
+
+/** States of the given threads (host ids), `readerTid` counted as running (see countsForReader). */
+export function countTaskStates(procDir: string, tids: readonly number[], readerTid = 0): TaskCounts {
+  return countsForReader(sampleThreadStates(procDir, tids), readerTid);
 }
 
 /** The earliest start (USER_HZ ticks since boot) among the processes; undefined when none is left. */

@@ -4,14 +4,17 @@
  * which of them the NRI plugin binds.
  */
 
+import { parseProcCgroup } from "../../core/cgroup-path.ts";
 import type { CgroupLayout } from "../cgroup/layout.ts";
-import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot } from "../cgroup/cpu.ts";
+import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot, type CpuPlacement } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
-import { readIoSnapshot } from "../cgroup/io.ts";
-import { readMemorySnapshot } from "../cgroup/memory.ts";
+import { readIoSnapshot, type IoSnapshot } from "../cgroup/io.ts";
+import { readMemorySnapshot, type MemorySnapshot } from "../cgroup/memory.ts";
 import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
-import { countTaskStates, oldestStartTicks, type TaskCounts } from "../host/task.ts";
+import { countsForReader, countTaskStates, oldestStartTicks, sampleThreadStates, type TaskCounts, type ThreadStateSample } from "../host/task.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
+import type { SnapshotCache } from "../../core/snapshot-cache.ts";
 import { renderCpuinfo, renderCpuOnline } from "./cpuinfo.ts";
 import { renderDiskstats } from "./diskstats.ts";
 import type { LoadAverageTable } from "../loadavg-sampler.ts";
@@ -28,21 +31,86 @@ export interface ViewSources {
   host: HostFiles;
   cpuView: CpuViewOptions;
   loadAverages: LoadAverageTable;
+  /**
+   * Walks of many /proc files shared for a few ms by the reads of one serving thread
+   * (core/snapshot-cache.ts); every read walks afresh without them.
+   */
+  snapshots?: ViewSnapshots;
 }
+
+export interface ViewSnapshots {
+  /** A cgroup's thread states, by its cpu hierarchy path. */
+  threads: SnapshotCache<ThreadStateSample>;
+  /** The start of a cgroup's oldest process, by hierarchy and path. */
+  oldestStart: SnapshotCache<number | undefined>;
+  /** A cgroup's memory figures for a moment (meminfo, swaps), by its memory path. */
+  memory: SnapshotCache<MemorySnapshot>;
+  /** A cgroup's I/O counters for a moment (diskstats), by its blkio path. */
+  io: SnapshotCache<IoSnapshot>;
+  /** A cgroup's cpuset and quota (limits, which change seldom: kept ~100 ms), by its cpu and cpuset paths. */
+  placement: SnapshotCache<CpuPlacement>;
+}
+
+/** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
+export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxValidMs: 1000, maxEntries: 4096 };
 
 /**
  * Builds a view's content for `cgroup`, as read by the thread `readerTid` (host ids; 0 when
- * the FUSE backend does not say). Throws an ENOENT error when the cgroup is gone.
+ * the FUSE backend does not say); `fresh` (a re-read of an open handle) bypasses
+ * `sources.snapshots`. Throws an ENOENT error when the cgroup is gone.
  */
-export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number) => string;
+export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh?: boolean) => string;
 
-function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources): number[] {
-  const placement = readCpuPlacement(sources.layout, cgroup);
+/**
+ * `read()` shared for a moment (see core/snapshot-cache.ts) under the cgroup's path in
+ * `controller`'s hierarchy; a shared one only while the cgroup exists (one stat, not a read).
+ */
+function shared<V>(cache: SnapshotCache<V> | undefined, controller: string, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, read: () => V): V {
+  if (cache === undefined) return read();
+  let gathered = false;
+  const value = cache.get(relativePathFor(sources.layout, controller, cgroup) ?? "/", () => ((gathered = true), read()), fresh);
+  if (!gathered) requireCgroup(sources.layout, cgroup, controller);
+  return value;
+}
+
+function memoryOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): MemorySnapshot {
+  return shared(sources.snapshots?.memory, "memory", cgroup, sources, fresh, () => readMemorySnapshot(sources.layout, cgroup));
+}
+
+function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources, fresh?: boolean): number[] {
+  const placement = placementOf(cgroup, sources, fresh);
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
 }
 
-function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0): TaskCounts {
-  return countTaskStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"), readerTid);
+/**
+ * The cgroup's cpuset and quota, shared for a moment by the reads of one serving thread;
+ * a shared one is used only while the cgroup still exists (one stat instead of a read).
+ */
+function placementOf(cgroup: CgroupPaths, sources: ViewSources, fresh = false): CpuPlacement {
+  const read = () => readCpuPlacement(sources.layout, cgroup);
+  const cache = sources.snapshots?.placement;
+  if (cache === undefined) return read();
+  const key = `${relativePathFor(sources.layout, "cpu", cgroup)}\n${relativePathFor(sources.layout, "cpuset", cgroup)}`;
+  let gathered = false;
+  const placement = cache.get(key, () => ((gathered = true), read()), fresh);
+  if (!gathered) requireCgroup(sources.layout, cgroup);
+  return placement;
+}
+
+function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
+  const walk = () => sampleThreadStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
+  const cache = sources.snapshots?.threads;
+  if (cache === undefined) return countsForReader(walk(), readerTid);
+  const path = relativePathFor(sources.layout, "cpu", cgroup) ?? "/";
+  const sample = cache.get(path, walk, fresh);
+  return countsForReader(sample, readerTid, readerTid > 0 && !sample.states.has(readerTid) && readerWithin(sources, readerTid, path));
+}
+
+/** Whether thread `tid` is in the cpu cgroup `path` or below it (a reader that started after a shared sample). */
+function readerWithin(sources: ViewSources, tid: number, path: string): boolean {
+  const text = readOptionalFile(`${sources.host.procDir}/${tid}/cgroup`);
+  const own = text === undefined ? undefined : relativePathFor(sources.layout, "cpu", parseProcCgroup(text));
+  return own !== undefined && (own === path || path === "/" || own.startsWith(`${path}/`));
 }
 
 /**
@@ -51,13 +119,16 @@ function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0):
  * pod), else the oldest process of its cgroup in any hierarchy that places it below the
  * root. undefined for a process of the host.
  */
-function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number): number | undefined {
+function containerStartTicks(cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh: boolean): number | undefined {
   const controller = containerController(sources.layout, cgroup);
   let pids: number[] | undefined;
   const processes = (): number[] => (pids ??= controller === undefined ? [] : readCgroupTasks(sources.layout, cgroup, "processes", controller));
   const init = sources.host.pidNamespaces.initOf(readerTid, processes);
   if (init !== undefined) return init.startTicks;
-  return controller === undefined ? undefined : oldestStartTicks(sources.host.procDir, processes());
+  if (controller === undefined) return undefined;
+  const oldest = () => oldestStartTicks(sources.host.procDir, processes());
+  const cache = sources.snapshots?.oldestStart;
+  return cache === undefined ? oldest() : cache.get(`${controller}:${relativePathFor(sources.layout, controller, cgroup)}`, oldest, fresh);
 }
 
 /**
@@ -70,21 +141,22 @@ function isRootCgroup(cgroup: CgroupPaths, sources: ViewSources): boolean {
 }
 
 export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, ViewRenderer>([
-  ["proc/meminfo", (cgroup, sources) => renderMeminfo(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
-  ["proc/swaps", (cgroup, sources) => renderSwaps(readMemorySnapshot(sources.layout, cgroup), sources.host.meminfo())],
-  ["proc/cpuinfo", (cgroup, sources) => renderCpuinfo(visibleCpusOf(cgroup, sources), sources.host.cpuinfo())],
-  ["proc/stat", (cgroup, sources, readerTid) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup);
+  ["proc/meminfo", (cgroup, sources, _readerTid, fresh) => renderMeminfo(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
+  ["proc/swaps", (cgroup, sources, _readerTid, fresh) => renderSwaps(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
+  ["proc/cpuinfo", (cgroup, sources, _readerTid, fresh) => renderCpuinfo(visibleCpusOf(cgroup, sources, fresh), sources.host.cpuinfo())],
+  ["proc/stat", (cgroup, sources, readerTid, fresh) => {
+    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid));
+    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
   }],
-  ["proc/uptime", (cgroup, sources, readerTid) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup);
+  ["proc/uptime", (cgroup, sources, readerTid, fresh) => {
+    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
     const accountingSeconds = (sources.host.now() - readCpuAccountingBirth(sources.layout, cgroup)) / 1000;
-    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid), cpu, visible.length, accountingSeconds);
+    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
-  ["proc/diskstats", (cgroup, sources) => renderDiskstats(readIoSnapshot(sources.layout, cgroup), sources.host.diskstats())],
+  ["proc/diskstats", (cgroup, sources, _readerTid, fresh) =>
+    renderDiskstats(shared(sources.snapshots?.io, "blkio", cgroup, sources, fresh, () => readIoSnapshot(sources.layout, cgroup)), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
     if (isRootCgroup(cgroup, sources)) return sources.host.loadavg();
     // One table entry per cgroup, named by its path in the hierarchy the threads are listed from.
@@ -100,7 +172,7 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
     sources.loadAverages.track(key, tasks);
     return renderLoadavg([0, 0, 0], tasks);
   }],
-  ["sys/devices/system/cpu/online", (cgroup, sources) => renderCpuOnline(visibleCpusOf(cgroup, sources))],
+  ["sys/devices/system/cpu/online", (cgroup, sources, _readerTid, fresh) => renderCpuOnline(visibleCpusOf(cgroup, sources, fresh))],
 ]);
 
 /** The sampler's count of a cgroup's tasks: undefined when the cgroup is gone. */

@@ -1,0 +1,45 @@
+/**
+ * `node bench/memory.ts [--reads N]`: the FUSE server's RSS with its default serving
+ * threads and with 1, 2 and 4, each after N reads of every view through both layouts by
+ * 2 readers (so every thread has served), and what each extra thread costs. Needs root and /dev/fuse.
+ */
+
+import { ContainerRegistry } from "../core/registry.ts";
+import { processMemory } from "./process-stats.ts";
+import { startReader, stopReader } from "./readers.ts";
+import { benchCgroup, benchProcview, runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
+
+const usage = `Usage: node bench/memory.ts [--reads N]
+  --reads N  reads of every view per layout and reader before RSS is taken (default 500)`;
+
+const viewPaths = ["proc/meminfo", "proc/stat", "proc/cpuinfo", "proc/loadavg", "proc/uptime", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu/online"];
+
+runBench("memory", () =>
+  withCleanUp(async (cleanUps) => {
+    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 500 });
+    const cgroup = benchCgroup("procview-bench", cleanUps);
+    const readers = [await startReader(cgroup), await startReader(cgroup)];
+    cleanUps.push(async () => {
+      await Promise.all(readers.map(stopReader));
+    });
+    const rows: Array<{ workers: string; rssKiB: number; peakKiB: number }> = [];
+    for (const workers of [undefined, 1, 2, 4]) {
+      const steps: Array<() => Promise<void>> = [];
+      try {
+        const procview = await benchProcview(steps, workers === undefined ? [] : ["--workers", String(workers)]);
+        new ContainerRegistry(procview.stateDir).put({ id: "bench", cgroupPath: cgroup.relativePath, recordedAt: Date.now() });
+        const paths = viewPaths.flatMap((path) => [`${procview.mountpoint}/${path}`, `${procview.mountpoint}/containers/bench/${path}`]);
+        await Promise.all(readers.map((reader) => reader.read({ paths, reads: settings.reads * paths.length })));
+        const memory = processMemory(procview.pid);
+        rows.push({ workers: workers === undefined ? "default" : String(workers), rssKiB: memory.rssKiB, peakKiB: memory.peakRssKiB });
+      } finally {
+        for (const step of steps.reverse()) await step();
+      }
+    }
+    const mib = (kib: number) => (kib / 1024).toFixed(1);
+    process.stdout.write(`FUSE server RSS after ${settings.reads} reads of every view through both layouts by 2 readers\nworkers   RSS MiB  peak MiB\n`);
+    for (const row of rows) process.stdout.write(`${row.workers.padEnd(8)}  ${mib(row.rssKiB).padStart(7)}  ${mib(row.peakKiB).padStart(8)}\n`);
+    const byWorkers = (n: string) => rows.find((row) => row.workers === n)!.rssKiB;
+    process.stdout.write(`each extra serving thread: ${mib((byWorkers("4") - byWorkers("1")) / 3)} MiB (from 1 to 4)\n`);
+  }),
+);

@@ -1,0 +1,71 @@
+/**
+ * `node bench/nri.ts [--containers N] [--block B]`: what the NRI plugin adds to
+ * CreateContainer (and to create + start) on a real private containerd with NRI: N
+ * containers each without the plugin, with it, and with it binding nothing
+ * (`--default-policy opted-in`: the NRI round trip alone), in rotating blocks of B (the
+ * plugin stopped and started between blocks), each in a pod made beforehand, timed around
+ * the CRI call. Needs root, /dev/fuse and the integration harness's Debian packages.
+ */
+
+import { startProcviewStack } from "../integration/procview-stack.ts";
+import { median } from "./summary.ts";
+import { runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
+
+const usage = `Usage: node bench/nri.ts [--containers N] [--block B]
+  --containers N  containers timed in each arm (default 50)
+  --block B       containers per block before switching the plugin (default 25)`;
+
+function percentile(values: readonly number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+}
+
+interface Arm {
+  name: string;
+  /** The plugin's arguments; undefined runs no plugin. */
+  pluginArgs: string[] | undefined;
+  create: number[];
+  createAndStart: number[];
+}
+
+runBench("nri", () =>
+  withCleanUp(async (cleanUps) => {
+    const settings = wholeNumberOptions(process.argv.slice(2), usage, { containers: 50, block: 25 });
+    const stack = await startProcviewStack({ procview: false });
+    cleanUps.push(() => stack.stop());
+    await stack.startFuse();
+    const arms: Arm[] = [
+      { name: "without plugin", pluginArgs: undefined, create: [], createAndStart: [] },
+      { name: "with plugin", pluginArgs: [], create: [], createAndStart: [] },
+      { name: "with plugin binding nothing", pluginArgs: ["--default-policy", "opted-in"], create: [], createAndStart: [] },
+    ];
+    let made = 0;
+    for (let turn = 0; arms.some((arm) => arm.create.length < settings.containers); turn++) {
+      const arm = arms[turn % arms.length];
+      if (arm.create.length >= settings.containers) continue;
+      if (arm.pluginArgs !== undefined) await stack.startPlugin(arm.pluginArgs);
+      for (let i = 0; i < settings.block && arm.create.length < settings.containers; i++) {
+        const name = `bench-${made++}`;
+        const pod = await stack.cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-bench", cgroupParent: stack.containerd.cgroupParent });
+        const created = performance.now();
+        const id = await stack.cri.createContainer(pod, { name: "sleeper", image: stack.containerd.images.busybox, command: ["sleep", "3600"], memoryLimitBytes: 64 * 2 ** 20 });
+        const started = performance.now();
+        await stack.cri.startContainer(id);
+        arm.create.push(started - created);
+        arm.createAndStart.push(performance.now() - created);
+      }
+      await stack.cri.teardown();
+      if (arm.pluginArgs !== undefined) await stack.plugin!.stop();
+    }
+    const cell = (values: number[]) => `${median(values).toFixed(1).padStart(7)}  ${percentile(values, 0.95).toFixed(1).padStart(7)}`;
+    process.stdout.write(`CRI calls on a private containerd, ${settings.containers} containers per arm (ms)\n`);
+    process.stdout.write(`${"".padEnd(28)}  ${"CreateContainer".padStart(16)}  ${"create + start".padStart(16)}\n${"".padEnd(28)}  ${"median".padStart(7)}  ${"p95".padStart(7)}  ${"median".padStart(7)}  ${"p95".padStart(7)}\n`);
+    for (const arm of arms) process.stdout.write(`${arm.name.padEnd(28)}  ${cell(arm.create)}  ${cell(arm.createAndStart)}\n`);
+    const [without, withPlugin] = arms;
+    process.stdout.write(
+      `plugin adds to CreateContainer: median ${(median(withPlugin.create) - median(without.create)).toFixed(1)} ms, p95 ${(
+        percentile(withPlugin.create, 0.95) - percentile(without.create, 0.95)
+      ).toFixed(1)} ms\n`,
+    );
+  }),
+);
