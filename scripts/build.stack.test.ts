@@ -157,7 +157,7 @@ test("dist/procview runs with no Node on PATH: version, FUSE server, metrics, st
   assert.match(metrics.text, /^procview_containers 0$/m);
   assert.match(metrics.text, /^process_resident_memory_bytes \d+$/m);
   assert.equal((await get("/healthz")).status, 200);
-  assert.deepEqual(await get("/readyz"), { status: 200, text: `ok\nthe mount at ${mountpoint} answers\n` });
+  assert.deepEqual(await get("/readyz"), { status: 200, text: `ok\nthe mount at ${mountpoint} answers\nthis process serves the mount\n` });
 
   // A second server on the same metrics address stops before it mounts anything.
   const otherMount = join(work, "mnt-sea-2");
