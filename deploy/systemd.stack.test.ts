@@ -152,7 +152,7 @@ test("the FUSE unit reloads by --replace: same arguments, PIDFile in its state d
   const startArgs = procviewArgs(fuseUnit);
   const reload = /^\/bin\/sh -c '(.*)'$/.exec(value(fuseUnit, "Service", "ExecReload"))?.[1];
   assert.ok(reload);
-  const successor = /\/usr\/bin\/node \/usr\/local\/lib\/procview\/bin\/procview\.js ([^&]+) &/.exec(reload)?.[1].trim().split(" ");
+  const successor = /\/usr\/local\/bin\/procview ([^&]+) &/.exec(reload)?.[1].trim().split(" ");
   assert.deepEqual(successor, ["fuse", "--replace", ...startArgs.slice(1)], "the successor serves what ExecStart serves");
   const command = parseCommandLine(startArgs, {});
   assert.ok(command.kind === "fuse");
