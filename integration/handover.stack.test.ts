@@ -27,16 +27,8 @@ after(async () => {
   await stack?.stop();
 });
 
-async function runBusybox(name: string, command: string[]): Promise<string> {
-  const { cri, containerd } = stack!;
-  try {
-    const pod = await cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd.cgroupParent });
-    const id = await cri.createContainer(pod, { name: "busybox", image: containerd.images.busybox, command, memoryLimitBytes: fiftyMiB });
-    await cri.startContainer(id);
-    return id;
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd.logTail(30)}`, { cause: err });
-  }
+function runBusybox(name: string, command: string[]): Promise<string> {
+  return stack!.runBusybox(name, { command, resources: { memoryLimitBytes: fiftyMiB } });
 }
 
 async function exec(id: string, command: string[]): Promise<string> {

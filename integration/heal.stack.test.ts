@@ -28,16 +28,8 @@ after(async () => {
   await stack?.stop();
 });
 
-async function runPodWith(name: string, command: string[]): Promise<string> {
-  const { cri, containerd } = stack!;
-  try {
-    const pod = await cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-heal", cgroupParent: containerd.cgroupParent });
-    const id = await cri.createContainer(pod, { name: "busybox", image: containerd.images.busybox, command, memoryLimitBytes: fiftyMiB });
-    await cri.startContainer(id);
-    return id;
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd.logTail(30)}`, { cause: err });
-  }
+function runPodWith(name: string, command: string[]): Promise<string> {
+  return stack!.runBusybox(name, { namespace: "procview-heal", command, resources: { memoryLimitBytes: fiftyMiB } });
 }
 
 async function exec(id: string, command: string[]): Promise<{ stdout: string; exitCode: number; stderr: string }> {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startContainerd, type Containerd, type ContainerdOptions } from "./containerd.ts";
-import { connectCri, type CriClient } from "./cri.ts";
+import { connectCri, type ContainerResources, type CriClient } from "./cri.ts";
 import { startProcviewFuse, startProcviewNri, type ProcviewFuse, type ProcviewProcess } from "./procview-process.ts";
 
 export interface ProcviewStack {
@@ -23,7 +23,18 @@ export interface ProcviewStack {
   /** `procview fuse --replace` on the running server's mountpoint; returns the server it replaced. */
   replaceFuse(): Promise<ProcviewFuse | undefined>;
   startPlugin(extraArgs?: string[]): Promise<ProcviewProcess>;
+  /** A started busybox container in a pod of its own; a failure carries containerd's log tail. */
+  runBusybox(name: string, options?: BusyboxOptions): Promise<string>;
   stop(): Promise<void>;
+}
+
+export interface BusyboxOptions {
+  /** The pod's namespace; "procview-test" by default. */
+  namespace?: string;
+  /** `sleep 3600` by default. */
+  command?: string[];
+  /** 50 MiB of memory by default. */
+  resources?: ContainerResources;
 }
 
 export interface StackOptions {
@@ -70,6 +81,16 @@ export async function startProcviewStack(options: StackOptions = {}): Promise<Pr
         extraArgs,
       });
       return stack.plugin;
+    },
+    async runBusybox(name, { namespace = "procview-test", command = ["sleep", "3600"], resources = { memoryLimitBytes: 52428800 } } = {}) {
+      try {
+        const pod = await stack.cri.runPod({ name, uid: `uid-${name}`, namespace, cgroupParent: containerd.cgroupParent });
+        const id = await stack.cri.createContainer(pod, { name: "busybox", image: containerd.images.busybox, command, ...resources });
+        await stack.cri.startContainer(id);
+        return id;
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${containerd.logTail(30)}`, { cause: err });
+      }
     },
     async stop() {
       // Pods first: their containers hold binds of the FUSE files.

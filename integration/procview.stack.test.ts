@@ -24,25 +24,8 @@ after(async () => {
 });
 
 /** A running busybox container in a pod of its own. */
-async function runBusybox(name: string, resources: ContainerResources = { memoryLimitBytes: fiftyMiB }): Promise<string> {
-  try {
-    return await createAndStart(name, resources);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n--- containerd log (tail) ---\n${stack!.containerd.logTail(30)}`, { cause: err });
-  }
-}
-
-async function createAndStart(name: string, resources: ContainerResources): Promise<string> {
-  const { cri, containerd } = stack!;
-  const pod = await cri.runPod({ name, uid: `uid-${name}`, namespace: "procview-test", cgroupParent: containerd.cgroupParent });
-  const id = await cri.createContainer(pod, {
-    name: "busybox",
-    image: containerd.images.busybox,
-    command: ["sleep", "3600"],
-    ...resources,
-  });
-  await cri.startContainer(id);
-  return id;
+function runBusybox(name: string, resources: ContainerResources = { memoryLimitBytes: fiftyMiB }): Promise<string> {
+  return stack!.runBusybox(name, { resources });
 }
 
 async function exec(id: string, command: string[]): Promise<string> {
