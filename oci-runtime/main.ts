@@ -104,7 +104,7 @@ export async function main(args: readonly string[], self: string | undefined): P
     return await spawnRunc(runc, args, 0, () => forgetDeleted(invocation.id, env, existsSync(stateOf)));
   }
   const log = runcLog(invocation.globals);
-  const bound = addViewsToBundle({ id: invocation.id, bundle: invocation.bundle ?? process.cwd(), globals: invocation.globals, env, log });
+  const bound = await addViewsToBundle({ id: invocation.id, bundle: invocation.bundle ?? process.cwd(), globals: invocation.globals, env, log });
   // A foreground `run` deletes the container when it exits: forget the record then, as `delete` would.
   if (bound && invocation.kind === "run" && !invocation.detach && !invocation.keep) {
     return await spawnRunc(runc, args, invocation.preserveFds, () => forgetDeleted(invocation.id, env, false));

@@ -21,11 +21,11 @@ interface Fixture {
   mountTargets: () => string[];
   logLines: () => Array<{ level: string; msg: string; time: string }>;
   registry: ContainerRegistry;
-  add: (options?: { liveness?: () => Liveness; globals?: Partial<RuncGlobals> }) => boolean;
+  add: (options?: { liveness?: () => Liveness; globals?: Partial<RuncGlobals> }) => Promise<boolean>;
 }
 
-function withBundle(annotations: Record<string, string>, body: (f: Fixture) => void, spec: object = baseSpec) {
-  return () => {
+function withBundle(annotations: Record<string, string>, body: (f: Fixture) => Promise<void>, spec: object = baseSpec) {
+  return async () => {
     const dir = mkdtempSync(join(tmpdir(), "procview-runc-"));
     try {
       const bundle = join(dir, "bundle");
@@ -37,7 +37,7 @@ function withBundle(annotations: Record<string, string>, body: (f: Fixture) => v
       const env: Environment = { PROCVIEW_STATE_DIR: stateDir, PROCVIEW_RUNC_CONFIG: join(dir, "procview-runc.yaml") };
       writeFileSync(env.PROCVIEW_RUNC_CONFIG!, "");
       const configText = () => readFileSync(join(bundle, "config.json"), "utf8");
-      body({
+      await body({
         bundle,
         env,
         configText,
@@ -65,8 +65,8 @@ const allTargets = ["/proc", ...viewFiles.map((view) => view.target)];
 
 test(
   "by default every view is bound read-only and the container recorded with its cgroup, config.json keeping its mode",
-  withBundle({}, ({ bundle, add, mountTargets, registry, logLines, configText }) => {
-    assert.equal(add(), true);
+  withBundle({}, async ({ bundle, add, mountTargets, registry, logLines, configText }) => {
+    assert.equal(await add(), true);
     assert.deepEqual(mountTargets(), allTargets);
     const meminfo = (JSON.parse(configText()) as { mounts: Array<{ source: string; options: string[] }> }).mounts[1];
     assert.deepEqual(meminfo, { destination: "/proc/meminfo", type: "bind", source: `${mountpoint}/containers/c1/proc/meminfo`, options: ["bind", "ro"] });
@@ -78,8 +78,8 @@ test(
 
 test(
   "annotations choose the views and the CPU count, and disable procview",
-  withBundle({ "views.procview.noderesource.dev": "meminfo,cpu/online", "cpu-by-quota.procview.noderesource.dev": "true" }, ({ add, mountTargets, registry }) => {
-    assert.equal(add(), true);
+  withBundle({ "views.procview.noderesource.dev": "meminfo,cpu/online", "cpu-by-quota.procview.noderesource.dev": "true" }, async ({ add, mountTargets, registry }) => {
+    assert.equal(await add(), true);
     assert.deepEqual(mountTargets(), ["/proc", "/proc/meminfo", "/sys/devices/system/cpu/online"]);
     assert.equal(registry.get("c1")?.cpuLimitByQuota, true);
   }),
@@ -87,21 +87,21 @@ test(
 
 test(
   "a disabled container is left alone, silently",
-  withBundle({ "procview.noderesource.dev": "disabled" }, ({ add, configText, registry, logLines }) => {
+  withBundle({ "procview.noderesource.dev": "disabled" }, async ({ add, configText, registry, logLines }) => {
     const before = configText();
-    assert.equal(add(), false);
+    assert.equal(await add(), false);
     assert.equal(configText(), before);
     assert.deepEqual(registry.ids(), []);
     assert.deepEqual(logLines(), []);
-    assert.equal(add({ globals: { debug: true } }), false);
+    assert.equal(await add({ globals: { debug: true } }), false);
     assert.match(logLines()[0].msg, /^procview: no views for container c1: container annotation procview.noderesource.dev disables procview$/);
   }),
 );
 
 test(
   "a bad annotation value warns and keeps the default",
-  withBundle({ "procview.noderesource.dev": "yes please" }, ({ add, mountTargets, logLines }) => {
-    assert.equal(add(), true);
+  withBundle({ "procview.noderesource.dev": "yes please" }, async ({ add, mountTargets, logLines }) => {
+    assert.equal(await add(), true);
     assert.deepEqual(mountTargets(), allTargets);
     const [line] = logLines();
     assert.equal(line.level, "warning");
@@ -119,7 +119,7 @@ for (const [what, breakIt, reason] of [
 ] as const) {
   test(
     `${what}: the container starts without views and one warning says why`,
-    withBundle({}, (f) => {
+    withBundle({}, async (f) => {
       breakIt(f);
       const before = (() => {
         try {
@@ -128,7 +128,7 @@ for (const [what, breakIt, reason] of [
           return undefined;
         }
       })();
-      assert.equal(f.add({ liveness: () => ({ live: false, reason: "FUSE server pid 7 is gone" }) }), false);
+      assert.equal(await f.add({ liveness: () => ({ live: false, reason: "FUSE server pid 7 is gone" }) }), false);
       assert.equal(f.configText(), before);
       assert.deepEqual(f.registry.ids(), []);
       const lines = f.logLines();
@@ -142,46 +142,46 @@ for (const [what, breakIt, reason] of [
 
 test(
   "no cgroups path under cgroupfs: no views; under systemd runc's default unit",
-  withBundle({}, ({ add, logLines, registry }) => {
-    assert.equal(add(), false);
+  withBundle({}, async ({ add, logLines, registry }) => {
+    assert.equal(await add(), false);
     assert.match(logLines()[0].msg, /sets no linux.cgroupsPath/);
-    assert.equal(add({ globals: { systemdCgroup: true } }), true);
+    assert.equal(await add({ globals: { systemdCgroup: true } }), true);
     assert.equal(registry.get("c1")?.cgroupPath, "/system.slice/runc-c1.scope");
   }, { mounts: [] }),
 );
 
 test(
   "a CRI sandbox (pause) container is left alone",
-  withBundle({ "io.kubernetes.cri.container-type": "sandbox" }, ({ add, registry }) => {
-    assert.equal(add(), false);
+  withBundle({ "io.kubernetes.cri.container-type": "sandbox" }, async ({ add, registry }) => {
+    assert.equal(await add(), false);
     assert.deepEqual(registry.ids(), []);
   }),
 );
 
 test(
   "a container the NRI plugin already gave views gets no second set",
-  withBundle({}, ({ add, configText }) => {
+  withBundle({}, async ({ add, configText }) => {
     const before = configText();
-    assert.equal(add(), false);
+    assert.equal(await add(), false);
     assert.equal(configText(), before);
   }, { ...baseSpec, mounts: [{ destination: "/proc/meminfo", type: "bind", source: "/elsewhere" }] }),
 );
 
 test(
   "settings: the default file may be absent; opted-in needs the annotation",
-  withBundle({}, ({ env, add, registry }) => {
+  withBundle({}, async ({ env, add, registry }) => {
     if (!existsSync(defaultRuntimeConfig)) assert.equal(runtimeSettings({}).defaultPolicy, "all");
     writeFileSync(env.PROCVIEW_RUNC_CONFIG!, "defaultPolicy: opted-in\nviews: meminfo\n");
     assert.deepEqual(runtimeSettings(env), { defaultPolicy: "opted-in", views: ["meminfo"] });
-    assert.equal(add(), false);
+    assert.equal(await add(), false);
     assert.deepEqual(registry.ids(), []);
   }),
 );
 
 test(
   "delete forgets the record unless runc still has the container",
-  withBundle({}, ({ add, env, registry }) => {
-    add();
+  withBundle({}, async ({ add, env, registry }) => {
+    await add();
     forgetDeleted("c1", env, true);
     assert.deepEqual(registry.ids(), ["c1"]);
     forgetDeleted("c1", env, false);

@@ -33,7 +33,7 @@ export interface BundleRequest {
   env: Environment;
   log: RuncLog;
   /** Whether the FUSE server at the status's mountpoint serves; the host's mount table by default. */
-  liveness?: (stateDir: string, mountpoint: string) => Liveness;
+  liveness?: (stateDir: string, mountpoint: string) => Liveness | Promise<Liveness>;
   now?: () => number;
 }
 
@@ -58,7 +58,7 @@ export function runtimeSettings(env: Environment): PluginSettings {
 const hostLiveness = (stateDir: string, mountpoint: string) => checkFuseLiveness(mountpoint, hostLivenessProbe(stateDir));
 
 /** Adds the container's views to its bundle when procview should; true when it did. */
-export function addViewsToBundle(request: BundleRequest): boolean {
+export async function addViewsToBundle(request: BundleRequest): Promise<boolean> {
   const { id, globals, log } = request;
   const configFile = join(request.bundle, "config.json");
   const stateDir = request.env.PROCVIEW_STATE_DIR || defaultStateDir;
@@ -85,7 +85,7 @@ export function addViewsToBundle(request: BundleRequest): boolean {
     }
     const status = readFuseStatus(stateDir);
     if (status === undefined) throw new Error(`no FUSE server: ${join(stateDir, "fuse.json")} is missing (is 'procview fuse --state-dir ${stateDir}' running?)`);
-    const live = (request.liveness ?? hostLiveness)(stateDir, status.mountpoint);
+    const live = await (request.liveness ?? hostLiveness)(stateDir, status.mountpoint);
     if (!live.live) throw new Error(`the FUSE server is not serving: ${live.reason}`);
     const cgroupsPath = effectiveCgroupsPath(spec, id, globals.systemdCgroup);
     if (cgroupsPath === undefined) throw new Error("config.json sets no linux.cgroupsPath, so the container's cgroup is unknown");

@@ -1,7 +1,7 @@
 /**
  * `npm run build`: what procview ships, built from the TypeScript sources.
  *
- *   dist/{cli,core,fuse,nri-plugin}/…js, dist/proto/*.proto
+ *   dist/{cli,core,fuse,nri-plugin,oci-runtime}/…js, dist/proto/*.proto
  *       the sources compiled by tsc (relative imports rewritten to .js), for the npm
  *       package: Node and Deno refuse to strip types below node_modules.
  *   dist/procview
@@ -151,7 +151,7 @@ async function buildExecutable(out: string): Promise<void> {
   const treeModule = await bundleText("fuse/procview-tree.ts", "esm");
   const main = await esbuild.build({
     ...common,
-    entryPoints: ["cli/procview.ts"],
+    entryPoints: ["cli/executable.ts"],
     format: "cjs",
     // What import.meta.url is still used for inside the bundle (module-relative URLs) is overridden above.
     define: { "import.meta.url": JSON.stringify("file:///procview/dist/procview.cjs") },
@@ -180,7 +180,7 @@ async function buildExecutable(out: string): Promise<void> {
 }
 
 /** What compilePackage writes below `out`. */
-const packageDirs = ["cli", "core", "fuse", "nri-plugin", "proto"];
+const packageDirs = ["cli", "core", "fuse", "nri-plugin", "oci-runtime", "proto"];
 
 export async function build(out: string, options: { packageOnly?: boolean } = {}): Promise<void> {
   for (const dir of packageDirs) rmSync(join(out, dir), { recursive: true, force: true });
