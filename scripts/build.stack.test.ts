@@ -113,6 +113,13 @@ test("the package holds only what runs, and installs without the dev dependencie
   }
 });
 
+test("the installed package's procview-runc passes runc's commands through unchanged", () => {
+  const args = ["--root", "/run/some root", "--log-format", "json", "state", "container-1"];
+  const passed = run(pinnedNode, [join(app, "node_modules/.bin/procview-runc"), ...args], { cwd: app, env: { ...process.env, PROCVIEW_RUNC: "/bin/echo" } });
+  assert.equal(passed.status, 0, passed.stderr);
+  assert.equal(passed.stdout, `${args.join(" ")}\n`);
+});
+
 for (const runtime of ["node", "deno"] as const) {
   test(`the installed package runs as procview under ${runtime} and serves a FUSE mount`, async () => {
     const command = runtime === "node" ? [pinnedNode, join(app, "node_modules/.bin/procview")] : [deno, "run", "-A", join(app, "node_modules/procview/bin/procview.js")];
