@@ -5,6 +5,8 @@
  *   - `create` of a container procview gives views (decision, record, config.json edit),
  *   - `create` of a container whose annotation disables procview (the decision alone),
  *   - `delete --force`.
+ * procview-runc both ways: the Node launcher (bin/procview-runc.js) and the single
+ * executable invoked as procview-runc (built here by scripts/build.ts, or --executable FILE).
  * Real runc (Debian's 1.1.5) and the real FUSE server; `node -e 0` shows Node's own start.
  * Wall time per call, and CPU per call (the commands' user + system time, which a busy
  * machine disturbs less).
@@ -12,7 +14,7 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,18 +24,23 @@ import { prepareRuncBundles, runQuietly, type RuncBundles } from "../integration
 import { formatLatencyTable, mean, type LatencyRow } from "./latency.ts";
 import { endedChildrenCpuNs } from "./process-stats.ts";
 import { median } from "./summary.ts";
+import { build } from "../scripts/build.ts";
 
 const runtime = fileURLToPath(new URL("../bin/procview-runc.js", import.meta.url));
 
-function runsSetting(argv: string[]): number {
-  const { values } = parseArgs({ args: argv, options: { runs: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
+function settings(argv: string[]): { runs: number; executable?: string } {
+  const { values } = parseArgs({
+    args: argv,
+    options: { runs: { type: "string" }, executable: { type: "string" }, help: { type: "boolean", short: "h" } },
+    strict: true,
+  });
   if (values.help) {
-    process.stdout.write("Usage: node bench/procview-runc.ts [--runs N]   (default 40 per operation and runtime)\n");
+    process.stdout.write("Usage: node bench/procview-runc.ts [--runs N] [--executable dist/procview]   (default 40 per operation and runtime; the executable built anew)\n");
     process.exit(0);
   }
   const runs = Number(values.runs ?? 40);
   if (!Number.isInteger(runs) || runs < 3) throw new Error(`--runs must be an integer >= 3, not ${values.runs}`);
-  return runs;
+  return { runs, executable: values.executable };
 }
 
 /** Wall time and CPU (of the commands it ran and waited for) of `action`, in ms. */
@@ -45,7 +52,7 @@ async function timed(action: () => Promise<void>): Promise<{ wall: number; cpu: 
 }
 
 async function main(): Promise<void> {
-  const runs = runsSetting(process.argv.slice(2));
+  const { runs, executable } = settings(process.argv.slice(2));
   const dir = await mkdtemp(join(tmpdir(), "procview-bench-runc-"));
   let fuse: ProcviewFuse | undefined;
   let bundles: RuncBundles | undefined;
@@ -56,7 +63,11 @@ async function main(): Promise<void> {
     const env = { ...process.env, PROCVIEW_STATE_DIR: fuse.stateDir, PROCVIEW_RUNC: runc, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
     const log = join(dir, "runc.log");
     const globals = ["--root", root, "--log", log, "--log-format", "json"];
-    const runtimes = { runc: runc, "procview-runc": runtime };
+    if (!executable) await build(join(dir, "dist"));
+    // The executable is procview-runc when invoked under that name.
+    const executableRuntime = join(dir, "procview-runc");
+    await symlink(executable ?? join(dir, "dist/procview"), executableRuntime);
+    const runtimes = { runc: runc, "procview-runc": runtime, executable: executableRuntime };
     const samples = new Map<string, Array<{ wall: number; cpu: number }>>();
     const add = (key: string, sample: { wall: number; cpu: number }) => samples.set(key, [...(samples.get(key) ?? []), sample]);
     const walls = (key: string) => samples.get(key)!.map((sample) => sample.wall);
@@ -67,6 +78,8 @@ async function main(): Promise<void> {
     writeConfig(bundle, "warm-up", {});
     await runQuietly(runtime, [...globals, "create", "--bundle", bundle, "warm-up"], env);
     await runQuietly(runtime, [...globals, "delete", "--force", "warm-up"], env);
+    // …and the executable's first start pages it in.
+    await runQuietly(executableRuntime, [...globals, "state", "no-such-container"], env).catch(() => {});
 
     for (let run = 0; run < runs; run++) {
       for (const [name, binary] of Object.entries(runtimes)) {
@@ -84,16 +97,20 @@ async function main(): Promise<void> {
       }
     }
 
-    const rows: LatencyRow[] = ["pass-through (state)", "create, views bound", "create, disabled by annotation", "delete --force"].map((operation) => ({
-      operation,
-      baseline: walls(`${operation}|runc`),
-      measured: walls(`${operation}|procview-runc`),
-      baselineCpu: cpus(`${operation}|runc`),
-      measuredCpu: cpus(`${operation}|procview-runc`),
-    }));
+    const rows = (measured: string): LatencyRow[] =>
+      ["pass-through (state)", "create, views bound", "create, disabled by annotation", "delete --force"].map((operation) => ({
+        operation,
+        baseline: walls(`${operation}|runc`),
+        measured: walls(`${operation}|${measured}`),
+        baselineCpu: cpus(`${operation}|runc`),
+        measuredCpu: cpus(`${operation}|${measured}`),
+      }));
     const nodeStart = "node -e 0 (Node's start)";
-    process.stdout.write(`\nprocview-runc vs runc ${execFileSync(runc, ["--version"], { encoding: "utf8" }).split("\n")[0].replace("runc version ", "")}, ${runs} calls each:\n`);
-    process.stdout.write(formatLatencyTable(rows, "runc", "procview-runc") + "\n");
+    const runcVersion = execFileSync(runc, ["--version"], { encoding: "utf8" }).split("\n")[0].replace("runc version ", "");
+    process.stdout.write(`\nprocview-runc (Node launcher) vs runc ${runcVersion}, ${runs} calls each:\n`);
+    process.stdout.write(formatLatencyTable(rows("procview-runc"), "runc", "procview-runc") + "\n");
+    process.stdout.write(`\nprocview-runc (the single executable, no Node) vs runc ${runcVersion}, ${runs} calls each:\n`);
+    process.stdout.write(formatLatencyTable(rows("executable"), "runc", "executable") + "\n");
     process.stdout.write(`Node's own start (node -e 0): median ${median(walls(nodeStart)).toFixed(1)} ms, CPU ${mean(cpus(nodeStart)).toFixed(1)} ms\n`);
   } finally {
     await bundles?.removeLeftovers();

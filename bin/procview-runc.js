@@ -3,16 +3,18 @@
 // with the compile cache on (Node keeps the type-stripped sources there: without it,
 // loading the TypeScript stripper costs ~45 ms per call) and loads only the flag parser
 // before handing most commands straight to runc. Needs Node >= 22.18 for type stripping
-// (and >= 22.15 for exec); an older Node re-runs it under the project's pinned Node.
+// (and >= 22.15 for exec); an older Node re-runs it under the project's pinned Node. The
+// npm package ships the JavaScript built by `npm run build` instead of the sources.
 import { existsSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { fileURLToPath } from "node:url";
 
-const entry = new URL("../oci-runtime/main.ts", import.meta.url);
+const source = new URL("../oci-runtime/main.ts", import.meta.url);
+const entry = existsSync(fileURLToPath(source)) ? source : new URL("../dist/oci-runtime/main.js", import.meta.url);
 const [major, minor] = process.versions.node.split(".").map(Number);
 const stripsTypes = major > 22 || (major === 22 && minor >= 18);
 
-if (stripsTypes || typeof globalThis.Deno !== "undefined") {
+if (entry !== source || stripsTypes || typeof globalThis.Deno !== "undefined") {
   nodeModule.enableCompileCache?.();
   const { main } = await import(entry.href);
   await main(process.argv.slice(2), process.argv[1]);

@@ -45,7 +45,9 @@ export type JobOutcome =
   | { pid: number; namespace: string; ok: true; binds: BindOutcome[] }
   | { pid: number; namespace: string; ok: false; error: string; code?: string };
 
-const workerUrl = new URL("./namespace-binds-worker.ts", import.meta.url);
+const moduleUrl = import.meta.url;
+/** The worker beside this module: .ts beside the sources, .js beside the built package's modules. */
+const workerUrl = new URL(`./namespace-binds-worker${moduleUrl.slice(moduleUrl.lastIndexOf("."))}`, moduleUrl);
 
 /**
  * Runs the jobs in one worker thread, in order; it reports each job as it finishes.

@@ -2,7 +2,8 @@
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
  * umount2, close, and pidfd_open + pidfd_getfd (copying an fd out of another process). Under Node through the npm package koffi (prebuilt binaries, no compiler),
- * under Deno through its built-in Deno.dlopen. Calls are synchronous and run on the
+ * under Deno through its built-in Deno.dlopen. The single executable (scripts/build.ts)
+ * carries koffi's native module as an asset: see loadEmbeddedKoffi. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
  * the calling thread (see core/namespace-binds.ts). open(2) gives raw fds for them.
  *
@@ -10,8 +11,10 @@
  * do) when libc returns -1. The wrappers are glibc's (2.36 and later have every one).
  */
 
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { constants as osConstants } from "node:os";
+import { constants as osConstants, tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** Flags and special values from the kernel's uapi headers (the same on every architecture). */
 export const sys = {
@@ -164,8 +167,51 @@ interface Koffi {
   errno(): number;
 }
 
+/** The name scripts/build.ts gives koffi's native module among the single executable's assets. */
+export const koffiAsset = "koffi.node";
+
+interface SeaModule {
+  isSea(): boolean;
+  getRawAsset(key: string): ArrayBuffer;
+}
+
+function loadKoffi(): Koffi {
+  const sea = process.getBuiltinModule?.("node:sea") as SeaModule | undefined;
+  return sea?.isSea() ? loadEmbeddedKoffi(sea) : (createRequire(import.meta.url)("koffi") as Koffi);
+}
+
+/**
+ * Inside the single executable there is no node_modules to load koffi from, and a native
+ * module can only be loaded from a file. So the module is written to a fresh private
+ * directory (0700, under TMPDIR), opened, and unlinked at once; it is loaded through the
+ * open descriptor (/proc/self/fd/N), so nothing stays on disk even after a SIGKILL, and
+ * the executable stays the only file installed. TMPDIR must allow executable mappings
+ * (not noexec). Each thread that needs the calls (the namespace-binds worker too) loads
+ * it for itself, as Node requires of native modules per thread.
+ */
+function loadEmbeddedKoffi(sea: SeaModule): Koffi {
+  const dir = mkdtempSync(join(tmpdir(), "procview-koffi-"));
+  let fd: number;
+  try {
+    const file = join(dir, koffiAsset);
+    writeFileSync(file, new Uint8Array(sea.getRawAsset(koffiAsset)), { mode: 0o500 });
+    fd = openSync(file, "r");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  try {
+    const native = { exports: {} as Koffi };
+    process.dlopen(native, `/proc/self/fd/${fd}`);
+    return native.exports;
+  } catch (err) {
+    throw new Error(`cannot load the embedded FFI module from ${tmpdir()} (a noexec TMPDIR? set TMPDIR to a directory that allows executables): ${(err as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function loadWithKoffi(): Libc {
-  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
+  const koffi = loadKoffi();
   const libc = koffi.load("libc.so.6");
   const openTree = libc.func("int open_tree(int dirfd, const char *path, unsigned int flags)");
   const moveMount = libc.func("int move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)");

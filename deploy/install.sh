@@ -10,6 +10,7 @@
 # What it puts in place:
 #   PREFIX/bin/procview             the single executable `npm run build` makes (dist/procview,
 #                                   the default --binary); it needs no Node on the host
+#   PREFIX/bin/procview-runc        a symlink to it: invoked under that name it is the OCI runtime
 #   PLUGIN_DIR/10-procview          pre-launched NRI plugin wrapper (mode prelaunched;
 #                                   external: systemd runs the plugin; none: FUSE server only,
 #                                   for Docker and nerdctl hosts, which have no NRI)
@@ -78,7 +79,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,25s/^# \{0,1\}//p' "$0"
+		sed -n '2,26s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*) die "unknown option '$1' (see --help)" ;;
@@ -130,6 +131,10 @@ for unit in procview-fuse.service procview-nri.service; do
 		"$source_dir/deploy/systemd/$unit" >"$destdir$unit_dir/$unit.tmp"
 	mv "$destdir$unit_dir/$unit.tmp" "$destdir$unit_dir/$unit"
 done
+
+# The OCI runtime, for `--runtime`, daemon.json's runtimes and runc's BinaryName: the same
+# executable, which is procview-runc when invoked under that name (no Node needed either).
+ln -sfn procview "$destdir$prefix/bin/procview-runc"
 
 # The pre-launched plugin. containerd runs it with only NRI_PLUGIN_NAME, NRI_PLUGIN_IDX and
 # NRI_PLUGIN_SOCKET=3 in the environment and stdio on /dev/null, hence absolute paths and a

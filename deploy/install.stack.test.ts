@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -107,7 +107,7 @@ test(
     assert.ok(existsSync(join(destdir, "etc/logrotate.d/procview")));
 
     // One executable, nothing else of the program: no Node, no sources, no node_modules.
-    assert.deepEqual(readdirSync(join(destdir, "usr/local"), { recursive: true }).map(String).sort(), ["bin", "bin/procview"]);
+    assert.deepEqual(readdirSync(join(destdir, "usr/local"), { recursive: true }).map(String).sort(), ["bin", "bin/procview", "bin/procview-runc"]);
   }),
 );
 
@@ -277,5 +277,14 @@ test(
     const help = spawnSync(join(destdir, "usr/local/bin/procview"), ["nri", "--help"], { encoding: "utf8", env: {}, timeout: 60_000 });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /--socket PATH/);
+
+    // procview-runc beside it is the same executable, and passes runc's commands through unchanged, with no Node.
+    const runtime = join(destdir, "usr/local/bin/procview-runc");
+    assert.equal(readlinkSync(runtime), "procview");
+    const args = ["--root", "/run/some root", "--log-format", "json", "state", "container-1"];
+    const passed = spawnSync(runtime, args, { encoding: "utf8", env: { PROCVIEW_RUNC: "/bin/echo" }, timeout: 60_000 });
+    assert.equal(passed.status, 0, passed.stderr);
+    assert.equal(passed.stdout, `${args.join(" ")}\n`);
+    assert.equal(passed.stderr, "");
   }),
 );

@@ -32,11 +32,12 @@ export interface ProcviewFuse extends ProcviewProcess {
   readonly stateDir: string;
 }
 
-function startProcview(args: string[], logFile: string, runtime: string[] = [process.execPath]): ProcviewProcess {
+/** `command`: what runs procview, the launcher under this Node by default. */
+function startProcview(args: string[], logFile: string, command: string[] = [process.execPath, launcher]): ProcviewProcess {
   const logFd = openSync(logFile, "a");
   // A restarted process appends to the same file: its records start here.
   const logStart = statSync(logFile).size;
-  const child: ChildProcess = spawn(runtime[0], [...runtime.slice(1), launcher, ...args], { stdio: ["ignore", logFd, logFd] });
+  const child: ChildProcess = spawn(command[0], [...command.slice(1), ...args], { stdio: ["ignore", logFd, logFd] });
   closeSync(logFd);
   if (child.pid === undefined) throw new Error(`cannot start procview ${args.join(" ")}`);
   const exited = once(child, "exit");
@@ -93,6 +94,8 @@ export interface FuseProcessOptions {
   dir?: string;
   /** The command that runs the launcher; this Node by default (e.g. ["deno", "run", "-A"]). */
   runtime?: string[];
+  /** The command that is procview, instead of a runtime with the launcher (e.g. the single executable dist/procview). */
+  command?: string[];
   /** `--replace`: take the live server's connection over; ready once the status file names this process. */
   replace?: boolean;
   /** Another state dir than the folder's (to reach no server's handover socket). */
@@ -117,7 +120,11 @@ export async function startProcviewFuse(options: FuseProcessOptions = {}): Promi
   const replace = options.replace ? ["--replace"] : [];
   // Each server its own log: a successor shares the folder with the server it replaces.
   const logFile = join(dir, options.replace ? `fuse-${Date.now()}.log` : "fuse.log");
-  const server = startProcview(["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace, ...(options.extraArgs ?? [])], logFile, options.runtime);
+  const server = startProcview(
+    ["fuse", "--mountpoint", mountpoint, "--state-dir", stateDir, ...replace, ...(options.extraArgs ?? [])],
+    logFile,
+    options.command ?? [...(options.runtime ?? [process.execPath]), launcher],
+  );
   // Its own serving record and status file, not only a listed mount: a dead server's mount is listed too.
   await waitFor(
     "procview fuse",

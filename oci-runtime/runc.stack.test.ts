@@ -18,7 +18,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
@@ -29,9 +29,16 @@ import { ContainerRegistry } from "../core/registry.ts";
 import { cgroupHierarchyRoots } from "../integration/leftovers.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
 import { prepareRuncBundles, runQuietly, type RuncBundles } from "../integration/runc-bundle.ts";
+import { builtExecutable } from "../deploy/testdata/executable.ts";
 
 const execFileAsync = promisify(execFile);
 const runtime = fileURLToPath(new URL("../bin/procview-runc.js", import.meta.url));
+/** dist/procview under the name procview-runc, as install.sh links it. */
+function executableAsRuntime(): string {
+  const link = join(dir, "procview-runc");
+  if (!existsSync(link)) symlinkSync(builtExecutable(), link);
+  return link;
+}
 const cycles = Number(process.env.PROCVIEW_RUNC_CYCLES ?? 1000);
 const checkEvery = 100;
 const concurrency = 4;
@@ -95,14 +102,19 @@ test(`${cycles} create/delete cycles through procview-runc leave no record, runc
   assert.equal(logText().split("\n").filter((line) => line.includes('"procview:')).join("\n"), "", "procview-runc logged nothing: every container got its views");
 });
 
-test("a foreground run: the container reads its own MemTotal, and runc's own delete at its end takes the record along", async () => {
-  const { runc, root, writeConfig } = bundles!;
-  const env = { ...process.env, PROCVIEW_STATE_DIR: fuse!.stateDir, PROCVIEW_RUNC: runc, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
-  const bundle = join(dir, "bundle-run");
-  const id = `run-${process.pid}`;
-  writeConfig(bundle, id, {}, ["head", "-n", "1", "/proc/meminfo"]);
-  const { stdout } = await execFileAsync(runtime, ["--root", root, "run", "--bundle", bundle, id], { env, timeout: 30_000 });
-  assert.match(stdout, /^MemTotal:\s+51200 kB\n$/);
-  assert.equal(new ContainerRegistry(fuse!.stateDir).get(id), undefined);
-  assert.deepEqual(existsSync(root) ? readdirSync(root) : [], []);
-});
+for (const [key, how, command] of [
+  ["node", "the Node launcher", () => runtime],
+  ["executable", "the single executable invoked as procview-runc", executableAsRuntime],
+] as const) {
+  test(`a foreground run through ${how}: the container reads its own MemTotal, and runc's own delete at its end takes the record along`, async () => {
+    const { runc, root, writeConfig } = bundles!;
+    const env = { ...process.env, PROCVIEW_STATE_DIR: fuse!.stateDir, PROCVIEW_RUNC: runc, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+    const bundle = join(dir, "bundle-run");
+    const id = `run-${process.pid}-${key}`;
+    writeConfig(bundle, id, {}, ["head", "-n", "1", "/proc/meminfo"]);
+    const { stdout } = await execFileAsync(command(), ["--root", root, "run", "--bundle", bundle, id], { env, timeout: 30_000 });
+    assert.match(stdout, /^MemTotal:\s+51200 kB\n$/);
+    assert.equal(new ContainerRegistry(fuse!.stateDir).get(id), undefined);
+    assert.deepEqual(existsSync(root) ? readdirSync(root) : [], []);
+  });
+}

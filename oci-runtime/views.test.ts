@@ -24,7 +24,7 @@ interface Fixture {
   add: (options?: { liveness?: () => Liveness; globals?: Partial<RuncGlobals> }) => Promise<boolean>;
 }
 
-function withBundle(annotations: Record<string, string>, body: (f: Fixture) => void | Promise<void>, spec: object = baseSpec) {
+function withBundle(annotations: Record<string, string>, body: (f: Fixture) => Promise<void>, spec: object = baseSpec) {
   return async () => {
     const dir = mkdtempSync(join(tmpdir(), "procview-runc-"));
     try {
@@ -50,7 +50,7 @@ function withBundle(annotations: Record<string, string>, body: (f: Fixture) => v
           }
         },
         registry: new ContainerRegistry(stateDir),
-        add: async (options = {}) => {
+        add: (options = {}) => {
           const globals: RuncGlobals = { log: logFile, logFormat: "json", debug: false, systemdCgroup: false, ...options.globals };
           return addViewsToBundle({ id: "c1", bundle, globals, env, log: runcLog(globals), liveness: options.liveness ?? live, now: () => 42 });
         },

@@ -2,8 +2,12 @@
  * What `npm run build` ships, run as an operator would, away from the checkout: the npm
  * package installed with --omit=dev into another folder and run from node_modules by Node
  * and by Deno, and the single executable dist/procview run with no Node on PATH. Each
- * serves a real FUSE mount (worker threads included) that is read back. Needs root and
- * /dev/fuse, and npm's registry (or its cache) for the package's runtime dependencies.
+ * serves a real FUSE mount (worker threads included) that is read back. The libc calls
+ * (koffi) work in both: the executable's `fuse --replace` takes a live executable
+ * server's connection over with no failed read, and after a SIGKILL the next server,
+ * executable or package, heals an LXCFS-layout bind in a running mount namespace. Needs
+ * root and /dev/fuse, and npm's registry (or its cache) for the package's runtime
+ * dependencies.
  */
 
 import { after, before, test } from "node:test";
@@ -14,7 +18,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isProcviewMounted } from "../integration/procview-process.ts";
+import { isProcviewMounted, startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
+import { waitUntil } from "../integration/waiting.ts";
+import { isRunning } from "../integration/leftovers.ts";
+import { createLimitedCgroup } from "../bench/limited-cgroup.ts";
+import { readFuseStatus } from "../core/fuse-status.ts";
 import { freePort } from "../integration/free-port.ts";
 import { version } from "../core/version.ts";
 
@@ -105,6 +113,13 @@ test("the package holds only what runs, and installs without the dev dependencie
   }
 });
 
+test("the installed package's procview-runc passes runc's commands through unchanged", () => {
+  const args = ["--root", "/run/some root", "--log-format", "json", "state", "container-1"];
+  const passed = run(pinnedNode, [join(app, "node_modules/.bin/procview-runc"), ...args], { cwd: app, env: { ...process.env, PROCVIEW_RUNC: "/bin/echo" } });
+  assert.equal(passed.status, 0, passed.stderr);
+  assert.equal(passed.stdout, `${args.join(" ")}\n`);
+});
+
 for (const runtime of ["node", "deno"] as const) {
   test(`the installed package runs as procview under ${runtime} and serves a FUSE mount`, async () => {
     const command = runtime === "node" ? [pinnedNode, join(app, "node_modules/.bin/procview")] : [deno, "run", "-A", join(app, "node_modules/procview/bin/procview.js")];
@@ -188,3 +203,95 @@ test("dist/procview runs with no Node on PATH: version, FUSE server, metrics, st
   }
   await stopServer(server, mountpoint);
 });
+
+test("dist/procview --replace takes a live dist/procview server's connection over: no read fails", async () => {
+  const binary = join(out, "procview");
+  const dir = mkdtempSync(join(work, "replace-"));
+  const servers: ProcviewFuse[] = [];
+  try {
+    const old = await startProcviewFuse({ dir, command: [binary] });
+    servers.push(old);
+    // The handover tests' consumer: open, read whole, close, every 0.1 s, in its own process.
+    const reader = spawn(process.execPath, [join(root, "fuse/handover/testdata/reader.ts"), "every-100ms", join(old.mountpoint, "proc/meminfo")], { stdio: ["pipe", "pipe", "inherit"] });
+    started.push(reader);
+    let output = "";
+    reader.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const successor = await startProcviewFuse({ dir, replace: true, command: [binary] });
+    servers.push(successor);
+    await waitUntil("the old server to exit", 15_000, () => !old.running());
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    reader.stdin!.end();
+    await waitUntil("the reader's summary", 30_000, () => reader.exitCode !== null);
+    const summary = JSON.parse(output) as { reads: number; failures: string[] };
+    assert.deepEqual(summary.failures, [], "no read failed through the handover");
+    assert.ok(summary.reads >= 10, `the reader read throughout (${summary.reads} reads)`);
+    assert.ok(
+      successor.records().some((record) => record.msg === "took the FUSE connection over" && record.predecessor === old.pid),
+      readFileSync(successor.logFile, "utf8"),
+    );
+    assert.equal(readFuseStatus(successor.stateDir)?.pid, successor.pid);
+  } finally {
+    for (const server of servers.reverse()) await server.stop();
+  }
+});
+
+const limitKb = 64 * 1024;
+
+/** A shell in its own mount namespace with `source` bound over /proc/meminfo (LXCFS's layout, as `-v` binds it), printing its first line every 50 ms. */
+function startNamespaceReader(source: string): { child: ChildProcess; lines: string[] } {
+  const script = `mount --bind -o ro '${source}' /proc/meminfo || exit 1; while :; do head -n 1 /proc/meminfo 2>&1 || echo FAILED; sleep 0.05; done`;
+  const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script], { stdio: ["ignore", "pipe", "inherit"] });
+  started.push(child);
+  const lines: string[] = [];
+  let partial = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    const complete = (partial + chunk).split("\n");
+    partial = complete.pop()!;
+    lines.push(...complete);
+  });
+  return { child, lines };
+}
+
+const memTotalKb = (line: string | undefined): number | undefined => Number(/^MemTotal:\s+(\d+) kB$/.exec(line?.trim() ?? "")?.[1]) || undefined;
+
+for (const shipped of ["dist/procview", "the installed package"] as const) {
+  test(`SIGKILL of ${shipped}'s FUSE server, then a plain start: the bind in a running namespace reads its own MemTotal again`, async () => {
+    const command = shipped === "dist/procview" ? [join(out, "procview")] : [pinnedNode, join(app, "node_modules/.bin/procview")];
+    const dir = mkdtempSync(join(work, "heal-"));
+    const cgroup = createLimitedCgroup("procview-build-heal", { memoryBytes: limitKb * 1024, cpus: "0", cpuQuotaUs: 50_000, cpuPeriodUs: 100_000 });
+    const servers: ProcviewFuse[] = [];
+    let reader: ChildProcess | undefined;
+    try {
+      const first = await startProcviewFuse({ dir, command });
+      servers.push(first);
+      const namespace = startNamespaceReader(join(first.mountpoint, "proc/meminfo"));
+      reader = namespace.child;
+      cgroup.addProcess(reader.pid!);
+      await waitUntil("reads of the container's limit", 10_000, () => memTotalKb(namespace.lines.at(-1)) === limitKb);
+
+      process.kill(first.pid, "SIGKILL");
+      await waitUntil("the killed server to exit", 10_000, () => !isRunning(first.pid));
+      const gapStart = namespace.lines.length;
+      await waitUntil("failed reads in the gap", 5_000, () => namespace.lines.slice(gapStart).some((line) => line.includes("FAILED")));
+
+      const second = await startProcviewFuse({ dir, command });
+      servers.push(second);
+      await waitUntil("the healed view", 15_000, () => memTotalKb(namespace.lines.at(-1)) === limitKb);
+      assert.ok(
+        second.records().some((record) => record.msg === "healed a container's procview views" && record.pid === reader!.pid),
+        readFileSync(second.logFile, "utf8"),
+      );
+      // From its first read in the cgroup on: never the host's MemTotal, only the limit's or a failure.
+      for (const line of namespace.lines.slice(namespace.lines.findIndex((entry) => memTotalKb(entry) === limitKb))) {
+        const total = memTotalKb(line);
+        assert.ok(total === undefined || total === limitKb, `a read showed another MemTotal than the limit's: ${line}`);
+      }
+    } finally {
+      reader?.kill("SIGKILL");
+      if (reader) await waitUntil("the reader to exit", 5_000, () => reader!.exitCode !== null || reader!.signalCode !== null).catch(() => {});
+      for (const server of servers.reverse()) await server.stop();
+      await cgroup.remove();
+    }
+  });
+}

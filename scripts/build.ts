@@ -1,28 +1,32 @@
 /**
  * `npm run build`: what procview ships, built from the TypeScript sources.
  *
- *   dist/{cli,core,fuse,nri,nri-plugin,views}/…js, dist/proto/*.proto
+ *   dist/{cli,core,fuse,nri,nri-plugin,oci-runtime,views}/…js, dist/proto/*.proto
  *       the sources compiled by tsc (relative imports rewritten to .js), for the npm
  *       package: Node and Deno refuse to strip types below node_modules.
  *   dist/procview
  *       a single executable: Node's single executable application (SEA), the project's
  *       node binary with one CommonJS bundle of the program injected by postject. It needs
- *       no Node, no node_modules and no files beside it.
+ *       no Node, no node_modules and no files beside it. Invoked as `procview-runc`
+ *       (a symlink) it is the OCI runtime.
  *
  * The bundle has no files on disk to start worker threads from or to read the .proto
- * definitions from, so three imports are answered differently inside it (see
- * bundleOverrides): the FUSE worker thread and the tree it serves are bundled apart
- * and handed over as data: URLs, and the protos are bundled as text.
+ * definitions from, so some imports are answered differently inside it (see
+ * bundleOverrides): the worker threads (FUSE requests, namespace binds) and the tree the
+ * FUSE worker serves are bundled apart and handed over as data: URLs, and the protos are
+ * bundled as text. koffi's native module (the libc calls of core/syscalls.ts) rides along
+ * as a SEA asset.
  *
  * Usage: node scripts/build.ts [--out DIR] [--package-only]
  */
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as esbuild from "esbuild";
+import { koffiAsset } from "../core/syscalls.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const nodeBinary = join(root, "node_modules/node/bin/node");
@@ -66,19 +70,20 @@ function dataUrl(moduleText: string): string {
 }
 
 /**
- * Inside the bundle: the request loop's Worker starts the bundled worker (data: URL) whatever
+ * Inside the bundle: the Workers of the request loop and of the namespace binds start their bundled worker (data: URL) whatever
  * file URL it is given; cli/tree-module.ts names the bundled tree; nri/api.ts reads
  * the .proto files from texts bundled with it.
  */
-function bundleOverrides(workerModule: string, treeModule: string): esbuild.Plugin {
+function bundleOverrides(workers: Record<string, string>, treeModule: string): esbuild.Plugin {
   const protos = Object.fromEntries(
     readdirSync(join(root, "proto")).filter((name) => name.endsWith(".proto")).map((name) => [name, readFileSync(join(root, "proto", name), "utf8")]),
   );
-  const virtual: Record<string, string> = {
-    "worker-threads": `export * from "node:worker_threads";
+  const workerThreads = (workerModule: string): string => `export * from "node:worker_threads";
 import { Worker as ThreadWorker } from "node:worker_threads";
 const bundledWorker = new URL(${JSON.stringify(dataUrl(workerModule))});
-export class Worker extends ThreadWorker { constructor(_file, options) { super(bundledWorker, options); } }`,
+export class Worker extends ThreadWorker { constructor(_file, options) { super(bundledWorker, options); } }`;
+  const virtual: Record<string, string> = {
+    ...Object.fromEntries(Object.entries(workers).map(([importer, workerModule]) => [`worker-threads:${importer}`, workerThreads(workerModule)])),
     "tree-module": `export const procviewTreeModule = ${JSON.stringify(dataUrl(treeModule))};`,
     "proto-fs": `export * from "node:fs";
 import { readFileSync as readFromDisk } from "node:fs";
@@ -92,9 +97,11 @@ export function readFileSync(path, options) {
   return {
     name: "procview-bundle-overrides",
     setup(build) {
-      build.onResolve({ filter: /^node:worker_threads$/ }, (args) =>
-        args.importer.endsWith("fuse/kernel/request-loop.ts") ? { path: "worker-threads", namespace: "procview" } : undefined,
-      );
+      build.onResolve({ filter: /^node:worker_threads$/ }, (args) => {
+        // Not from the virtual module itself, whose name ends with its importer's.
+        const importer = args.namespace === "file" && Object.keys(workers).find((source) => args.importer.endsWith(source));
+        return importer ? { path: `worker-threads:${importer}`, namespace: "procview" } : undefined;
+      });
       build.onResolve({ filter: /\/tree-module\.ts$/ }, (args) =>
         args.importer.endsWith("cli/procview.ts") ? { path: "tree-module", namespace: "procview" } : undefined,
       );
@@ -116,27 +123,52 @@ export function readFileSync(path, options) {
   };
 }
 
+/**
+ * koffi's prebuilt native module for this platform (glibc: the pinned node binary is glibc's),
+ * where npm put it: its per-platform package, or koffi's own build directory.
+ */
+function koffiNativeModule(): string {
+  const triplet = `${process.platform}_${process.arch}`;
+  const candidates = [
+    join(root, `node_modules/@koromix/koffi-${process.platform}-${process.arch}`, triplet, "koffi.node"),
+    join(root, `node_modules/koffi/node_modules/@koromix/koffi-${process.platform}-${process.arch}`, triplet, "koffi.node"),
+    join(root, "node_modules/koffi/build/koffi", triplet, "koffi.node"),
+  ];
+  const found = candidates.find((file) => existsSync(file));
+  if (!found) throw new Error(`koffi's native module for ${triplet} not found (run npm install); looked in:\n${candidates.join("\n")}`);
+  return found;
+}
+
 /** dist/procview: the node binary with the bundled program injected as its SEA blob. */
 async function buildExecutable(out: string): Promise<void> {
   const work = join(out, ".sea");
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const workerModule = await bundleText("fuse/kernel/worker.ts", "esm");
+  const workers = {
+    "fuse/kernel/request-loop.ts": await bundleText("fuse/kernel/worker.ts", "esm"),
+    "core/namespace-binds.ts": await bundleText("core/namespace-binds-worker.ts", "esm"),
+  };
   const treeModule = await bundleText("views/procview-tree.ts", "esm");
   const main = await esbuild.build({
     ...common,
-    entryPoints: ["cli/procview.ts"],
+    entryPoints: ["cli/executable.ts"],
     format: "cjs",
     // What import.meta.url is still used for inside the bundle (module-relative URLs) is overridden above.
     define: { "import.meta.url": JSON.stringify("file:///procview/dist/procview.cjs") },
-    plugins: [bundleOverrides(workerModule, treeModule)],
+    plugins: [bundleOverrides(workers, treeModule)],
   });
   const mainFile = join(work, "procview.cjs");
   writeFileSync(mainFile, main.outputFiles![0]!.text);
   const blob = join(work, "procview.blob");
   writeFileSync(
     join(work, "sea-config.json"),
-    JSON.stringify({ main: mainFile, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }),
+    JSON.stringify({
+      main: mainFile,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      assets: { [koffiAsset]: koffiNativeModule() },
+    }),
   );
   run(nodeBinary, ["--experimental-sea-config", join(work, "sea-config.json")]);
   const executable = join(out, "procview");
@@ -148,7 +180,7 @@ async function buildExecutable(out: string): Promise<void> {
 }
 
 /** What compilePackage writes below `out`. */
-const packageDirs = ["cli", "core", "fuse", "nri", "nri-plugin", "views", "proto"];
+const packageDirs = ["cli", "core", "fuse", "nri", "nri-plugin", "oci-runtime", "views", "proto"];
 
 export async function build(out: string, options: { packageOnly?: boolean } = {}): Promise<void> {
   for (const dir of packageDirs) rmSync(join(out, dir), { recursive: true, force: true });
