@@ -91,7 +91,7 @@ test("bad input is a usage error naming the problem", () => {
     [["fuse", "--socket", "/x"], {}, /'procview fuse' takes no --socket/],
     [["fuse", "--bogus"], {}, /Unknown option '--bogus'/],
     [["fuse", "--mountpoint", "relative"], {}, /--mountpoint must be an absolute path/],
-    [["fuse", "--workers", "0"], {}, /--workers must be a whole number/],
+    [["fuse", "--workers", "65"], {}, /--workers must be a whole number/],
     [["fuse", "--log-level", "loud"], {}, /--log-level must be/],
     [["nri", "--index", "7"], {}, /two digits/],
     [["nri", "--default-policy", "some"], {}, /--default-policy must be all or opted-in/],

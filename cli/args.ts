@@ -108,7 +108,8 @@ Serves the views under MOUNTPOINT until SIGTERM or SIGINT, then unmounts.
 
 Options:
   --mountpoint DIR    where to mount (default ${defaultMountpoint})
-  --workers N         request-serving threads (default ${defaultWorkers}; kernel backend only)
+  --workers N         request-serving worker threads; 0 serves on the main thread
+                      (default ${defaultWorkers}; kernel backend only)
   --backend B         kernel (default): the FUSE protocol spoken from TypeScript;
                       fuse-native: libfuse through the fuse-native package, Node only, and
                       containers/<id>/… only: it cannot tell who reads, so the
@@ -344,6 +345,6 @@ function replacement(replace: boolean, onReplaced: string | undefined, backend: 
 function workerCount(value: string | undefined): number {
   if (value === undefined) return defaultWorkers;
   const count = Number(value);
-  if (!Number.isInteger(count) || count < 1 || count > 64) throw new UsageError(`--workers must be a whole number from 1 to 64, not '${value}'`);
+  if (!Number.isInteger(count) || count < 0 || count > 64) throw new UsageError(`--workers must be a whole number from 0 to 64, not '${value}'`);
   return count;
 }

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { createViewStats, recordViewRead } from "../views/view-stats.ts";
-import { allOf, createMetrics, MetricsAddressError, startMetricsServer } from "./metrics.ts";
+import { allOf, createMetrics, startMetricsServer } from "./metrics.ts";
+import { MetricsAddressError } from "./metrics-address-error.ts";
 
 test("the /metrics text: NRI events, errors by kind, containers, view reads and process metrics", async () => {
   const viewStats = createViewStats(["proc/meminfo"]);

@@ -9,6 +9,7 @@
 import { createServer, type Server } from "node:http";
 import { readdir } from "node:fs/promises";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { MetricsAddressError } from "./metrics-address-error.ts";
 import type { MetricsAddress } from "./args.ts";
 import { failedViewReads, renderViewMetrics, snapshotViewStats, type ViewStats } from "../views/view-stats.ts";
 import type { EventResult } from "../nri-plugin/observed-plugin.ts";
@@ -102,8 +103,6 @@ export function allOf(checks: Check[]): Check {
     return { ok: results.every((r) => r.ok), detail: results.map((r) => r.detail).join("\n") };
   };
 }
-
-export class MetricsAddressError extends Error {}
 
 /** Listens on `address`; an address in use rejects with a message naming the flag. */
 export async function startMetricsServer(

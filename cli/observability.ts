@@ -15,7 +15,7 @@ import { version } from "../core/version.ts";
 import { createViewStats, type ViewStats } from "../views/view-stats.ts";
 import { viewRenderers } from "../views/render/catalog.ts";
 import type { PluginObserver } from "../nri-plugin/observed-plugin.ts";
-import { allOf, createMetrics, mountAnswersCheck, startMetricsServer, type Check } from "./metrics.ts";
+import type { Check } from "./metrics.ts";
 
 export type ServerCommand = Extract<Command, { kind: "fuse" | "nri" | "run" }>;
 
@@ -32,9 +32,9 @@ export async function startObservability(command: ServerCommand, logger: Logger)
   const hasPlugin = command.kind !== "fuse";
   const hasFuse = command.kind !== "nri";
   const viewStats = command.metricsAddress && hasFuse ? createViewStats([...viewRenderers.keys()]) : undefined;
-  const metrics = command.metricsAddress
-    ? createMetrics({ countContainers: () => new ContainerRegistry(stateDir).ids().length, viewStats })
-    : undefined;
+  // Loaded only when asked for: prom-client and node:http add some 20 MiB to every process that loads them.
+  const metricsModule = command.metricsAddress ? await import("./metrics.ts") : undefined;
+  const metrics = metricsModule?.createMetrics({ countContainers: () => new ContainerRegistry(stateDir).ids().length, viewStats });
 
   let pluginStatus: PluginStatus | undefined;
   const updatePluginStatus = (change: Partial<PluginStatus>) => {
@@ -67,7 +67,8 @@ export async function startObservability(command: ServerCommand, logger: Logger)
   };
 
   let server: Server | undefined;
-  if (command.metricsAddress && metrics) {
+  if (command.metricsAddress && metricsModule && metrics) {
+    const { allOf, mountAnswersCheck, startMetricsServer } = metricsModule;
     const mountAnswers: Check | undefined = command.kind === "nri" ? undefined : mountAnswersCheck(command.fuse.mountpoint);
     const pluginRegistered: Check = async () =>
       pluginStatus?.connected

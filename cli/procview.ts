@@ -17,7 +17,7 @@ import { runNriPlugin } from "../nri-plugin/main.ts";
 import { version, versionText } from "../core/version.ts";
 import { procviewTreeModule } from "./tree-module.ts";
 import { startObservability, type Observability } from "./observability.ts";
-import { MetricsAddressError } from "./metrics.ts";
+import { MetricsAddressError } from "./metrics-address-error.ts";
 import { runStatus } from "./status.ts";
 
 interface Running {

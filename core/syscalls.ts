@@ -1,7 +1,8 @@
 /**
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
- * umount2, close, and pidfd_open + pidfd_getfd (copying an fd out of another process). Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * umount2, close, pidfd_open + pidfd_getfd (copying an fd out of another process), the FUSE
+ * device's clone ioctl and poll(2). Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. The single executable (scripts/build.ts)
  * carries koffi's native module as an asset: see loadEmbeddedKoffi. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
@@ -35,7 +36,12 @@ export const sys = {
   MNT_DETACH: 0x2,
   UMOUNT_NOFOLLOW: 0x8,
   O_RDONLY: 0,
+  O_RDWR: 2,
+  O_NONBLOCK: 0o4000,
   O_CLOEXEC: 0o2000000,
+  /** _IOR(229, 0, uint32_t) of linux/fuse.h. */
+  FUSE_DEV_IOC_CLONE: 0x8004e500,
+  POLLIN: 0x1,
 } as const;
 
 /** struct mount_attr of mount_setattr(2). */
@@ -69,6 +75,25 @@ export interface Syscalls {
    * pidfd's process (Linux ≥ 5.6; needs ptrace rights over it: root, CAP_SYS_PTRACE).
    */
   pidfdGetfd(pidfd: number, targetFd: number): number;
+  /**
+   * A new open of /dev/fuse (with `flags` such as O_NONBLOCK) attached to the connection
+   * of `fd` (FUSE_DEV_IOC_CLONE): it reads the same requests, and its own file flags leave
+   * `fd`'s alone.
+   */
+  cloneFuseDevice(fd: number, flags: number): number;
+  /** poll(2) for input on `fd`: now, or off the calling thread (see InputWatch). */
+  watchInput(fd: number): InputWatch;
+}
+
+/** Whether an fd has input (or an error) to read, by poll(2). */
+export interface InputWatch {
+  /** At once, without waiting. */
+  ready(): boolean;
+  /**
+   * Waits on a thread-pool thread, so the caller's event loop runs meanwhile: true once the
+   * fd is readable or in error, false after `timeoutMs`.
+   */
+  wait(timeoutMs: number): Promise<boolean>;
 }
 
 export class SyscallError extends Error {
@@ -105,6 +130,10 @@ interface Libc {
   close(fd: number): number;
   pidfd_open(pid: number, flags: number): number;
   pidfd_getfd(pidfd: number, targetFd: number, flags: number): number;
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
+  poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
+  /** poll(2) off the calling thread; resolves with its result (-1 on failure). */
+  poll_async(fds: Uint8Array, nfds: number, timeoutMs: number): Promise<number>;
   errno(): number;
 }
 
@@ -143,6 +172,28 @@ function wrap(libc: Libc): Syscalls {
     },
     pidfdOpen: (pid) => check(libc.pidfd_open(pid, 0), "pidfd_open", String(pid)),
     pidfdGetfd: (pidfd, targetFd) => check(libc.pidfd_getfd(pidfd, targetFd, 0), "pidfd_getfd", `${pidfd}, ${targetFd}`),
+    cloneFuseDevice: (fd, flags) => {
+      const clone = check(libc.open("/dev/fuse", sys.O_RDWR | sys.O_CLOEXEC | flags), "open", "/dev/fuse");
+      const source = new Uint8Array(4);
+      new Uint32Array(source.buffer)[0] = fd;
+      if (libc.ioctl(clone, sys.FUSE_DEV_IOC_CLONE, source) === -1) {
+        const error = new SyscallError("ioctl", libc.errno(), `${clone}, FUSE_DEV_IOC_CLONE, ${fd}`);
+        libc.close(clone);
+        throw error;
+      }
+      return clone;
+    },
+    watchInput: (fd) => {
+      // struct pollfd { int fd; short events; short revents; }
+      const pollfd = new Uint8Array(8);
+      new Int32Array(pollfd.buffer, 0, 1)[0] = fd;
+      new Int16Array(pollfd.buffer, 4, 1)[0] = sys.POLLIN;
+      // A failed poll (EINTR) counts as ready: the caller's non-blocking read finds out.
+      return {
+        ready: () => libc.poll(pollfd, 1, 0) !== 0,
+        wait: async (timeoutMs) => (await libc.poll_async(pollfd, 1, timeoutMs)) !== 0,
+      };
+    },
   };
 }
 
@@ -159,8 +210,12 @@ export function encodeMountAttr(attr: MountAttr): Uint8Array {
   return bytes;
 }
 
+type KoffiFunction = ((...args: unknown[]) => number) & {
+  /** The call on libuv's thread pool; the callback gets its result. */
+  async(...argsThenCallback: unknown[]): void;
+};
 interface KoffiLibrary {
-  func(signature: string): (...args: unknown[]) => number;
+  func(signature: string): KoffiFunction;
 }
 interface Koffi {
   load(path: string): KoffiLibrary;
@@ -223,6 +278,10 @@ function loadWithKoffi(): Libc {
   const close = libc.func("int close(int fd)");
   const pidfdOpen = libc.func("int pidfd_open(int pid, unsigned int flags)");
   const pidfdGetfd = libc.func("int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)");
+  // Declared with a fixed third argument: on Linux's x86-64 and arm64 ABIs an integer or
+  // pointer argument is passed alike to variadic and fixed parameters.
+  const ioctl = libc.func("int ioctl(int fd, unsigned long request, void *arg)");
+  const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
   return {
     open_tree: (dirfd, path, flags) => openTree(dirfd, path, flags),
     move_mount: (fromDirfd, fromPath, toDirfd, toPath, flags) => moveMount(fromDirfd, fromPath, toDirfd, toPath, flags),
@@ -234,13 +293,17 @@ function loadWithKoffi(): Libc {
     close: (fd) => close(fd),
     pidfd_open: (pid, flags) => pidfdOpen(pid, flags),
     pidfd_getfd: (pidfd, targetFd, flags) => pidfdGetfd(pidfd, targetFd, flags),
+    ioctl: (fd, request, arg) => ioctl(fd, request, arg),
+    poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs),
+    poll_async: (fds, nfds, timeoutMs) =>
+      new Promise((resolve) => poll.async(fds, nfds, timeoutMs, (err: unknown, result: number) => resolve(err ? -1 : result))),
     errno: () => koffi.errno(),
   };
 }
 
 /** The part of Deno's FFI used here (declared locally: the project type-checks against Node's types). */
 interface DenoFfi {
-  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: Record<string, (...args: unknown[]) => unknown> };
+  dlopen(path: string, symbols: Record<string, { name?: string; parameters: string[]; result: string; nonblocking?: boolean }>): { symbols: Record<string, (...args: unknown[]) => unknown> };
   UnsafePointerView: new (pointer: unknown) => { getInt32(offset?: number): number };
 }
 
@@ -260,6 +323,10 @@ function loadWithDeno(deno: DenoFfi): Libc {
     close: { parameters: ["i32"], result: "i32" },
     pidfd_open: { parameters: ["i32", "u32"], result: "i32" },
     pidfd_getfd: { parameters: ["i32", "i32", "u32"], result: "i32" },
+    ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+    poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+    // nonblocking: Deno runs the call on a thread of its own and returns a promise.
+    poll_async: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
     __errno_location: { parameters: [], result: "pointer" },
   });
   const encoder = new TextEncoder();
@@ -276,6 +343,9 @@ function loadWithDeno(deno: DenoFfi): Libc {
     close: (fd) => call("close", fd),
     pidfd_open: (pid, flags) => call("pidfd_open", pid, flags),
     pidfd_getfd: (pidfd, targetFd, flags) => call("pidfd_getfd", pidfd, targetFd, flags),
+    ioctl: (fd, request, arg) => call("ioctl", fd, BigInt(request), arg),
+    poll: (fds, nfds, timeoutMs) => call("poll", fds, BigInt(nfds), timeoutMs),
+    poll_async: (fds, nfds, timeoutMs) => symbols.poll_async(fds, BigInt(nfds), timeoutMs) as Promise<number>,
     // errno is per thread and the FFI call ran on this thread just before.
     errno: () => new deno.UnsafePointerView(symbols.__errno_location()).getInt32(),
   };

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../../core/log.ts";
@@ -87,6 +88,57 @@ test("a loop whose mount is removed ends as unmounted", async () => {
   });
 });
 
+test("the main thread serves (workers 0) and hands over to workers and back on the same fd and state, no read failing", async () => {
+  await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+    const state = createSharedFuseState();
+    const options = { fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state, logger: quiet };
+    // This thread serves: its own reads of the mount must not block it (see main-thread-loop.ts).
+    const first = await startRequestLoop({ ...options, workers: 0 });
+    assert.equal(first.workers, 0);
+    const hello = join(mountpoint, "hello.txt");
+    assert.equal(await readFile(hello, "utf8"), "hello, fuse\n");
+
+    const reader = spawn("sh", ["-c", 'while cat "$0" >/dev/null; do echo; done', join(mountpoint, "sub", "inner.txt")], { stdio: ["ignore", "pipe", "inherit"] });
+    let reads = 0;
+    reader.stdout.on("data", (chunk: Buffer) => (reads += chunk.length));
+    let readerExit: number | null | undefined;
+    reader.on("exit", (code) => (readerExit = code));
+    await eventually(() => reads > 20);
+
+    const held = await open(hello, "r");
+    await first.stop();
+    assert.equal(await first.finished, "stopped");
+    const workers = await startRequestLoop({ ...options, workers: 1 });
+    let readsAtRestart = reads;
+    await eventually(() => reads > readsAtRestart + 20);
+    await workers.stop();
+    const last = await startRequestLoop({ ...options, workers: 0 });
+    readsAtRestart = reads;
+    await eventually(() => reads > readsAtRestart + 20);
+    const content = Buffer.alloc(64);
+    const { bytesRead } = await held.read(content, 0, 64, 0);
+    await held.close();
+    assert.equal(content.subarray(0, bytesRead).toString(), "hello, fuse\n", "the open handle carried over both handovers");
+
+    reader.kill();
+    await eventually(() => readerExit !== undefined);
+    assert.equal(readerExit, null, "the reader ran until killed, no read failed");
+    await last.stop();
+    assert.equal(await last.finished, "stopped");
+    assert.ok(isProcviewMount(mountpoint), "the mount outlives the loops");
+  });
+});
+
+test("a main-thread loop whose mount is removed ends as unmounted", async () => {
+  await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+    const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state: createSharedFuseState(), workers: 0, logger: quiet });
+    assert.equal(await readFile(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+    await unmountFuse(mountpoint);
+    assert.equal(await loop.finished, "unmounted");
+    await loop.stop();
+  });
+});
+
 test("a tree that cannot be built fails the start, and no worker is left reading", async () => {
   await withMount(async ({ fd, mountpoint }) => {
     const state = createSharedFuseState();
@@ -103,6 +155,6 @@ test("a tree that cannot be built fails the start, and no worker is left reading
 
 test("the worker count is validated", async () => {
   const base = { fd: -1, mountpoint: "/nonexistent", treeModule: fixtureTree, treeOptions: {}, state: createSharedFuseState({ nodes: 4, handles: { handles: 1, chunks: 1, chunkSize: 4 } }) };
-  await assert.rejects(startRequestLoop({ ...base, workers: 0 }), /workers must be an integer in 1\.\.64/);
+  await assert.rejects(startRequestLoop({ ...base, workers: -1 }), /workers must be an integer in 0\.\.64/);
   await assert.rejects(startRequestLoop({ ...base, workers: 1.5 }), /workers must be/);
 });

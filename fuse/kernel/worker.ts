@@ -6,14 +6,10 @@
 
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
-import type { DirNode, RequestContext, TreeModule } from "../node.ts";
-import { readOptionalFile } from "../../core/optional-file.ts";
-import { SnapshotCache } from "../../core/snapshot-cache.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
-import { HandleStore } from "./handle-store.ts";
 import { addReader, removeReader, stopRequested, waitAtGate, type LoopControl } from "./loop-control.ts";
-import { NodeTable } from "./node-table.ts";
-import { FuseSession, requestBufferSize } from "./session.ts";
+import { loadTree, readRequest, sendReply, servingSession } from "./serving.ts";
+import { requestBufferSize, type FuseSession } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
 
 const data = workerData as WorkerData;
@@ -22,33 +18,6 @@ const logger = createLogger({ level: "debug", fields: { worker: data.workerIndex
 
 function report(message: WorkerReport): void {
   parentPort!.postMessage(message);
-}
-
-function errorCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function buildTree(): Promise<DirNode> {
-  const module = (await import(data.treeModule)) as Partial<TreeModule>;
-  if (typeof module.createTree !== "function") throw new Error(`${data.treeModule} does not export createTree(options)`);
-  const root = await module.createTree(data.treeOptions);
-  if (root?.kind !== "dir") throw new Error(`createTree of ${data.treeModule} did not return a directory node`);
-  return root;
-}
-
-/**
- * Callers' cgroups, each read at most once a second: they only pick the bound a handle is
- * charged to, so a process moved meanwhile (or a pid reused) is charged to its old cgroup
- * for at most that long, and most opens save three system calls.
- */
-const readingCgroups = new SnapshotCache<string>({ costMultiple: 0, minValidMs: 1000, maxValidMs: 1000, maxEntries: 4096 });
-
-/**
- * The caller's cgroups, as /proc/<pid>/cgroup lists them: the handles it opens are charged
- * to them. A caller without a /proc entry (gone already) shares one bound with its kind.
- */
-function readingCgroup(ctx: RequestContext): string {
-  return readingCgroups.get(String(ctx.pid), () => readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry");
 }
 
 type LoopEnd = "stopped" | "unmounted";
@@ -75,29 +44,15 @@ class ServingThread {
   serve(session: FuseSession, device: DeviceIo): LoopEnd {
     const buffer = new Uint8Array(requestBufferSize);
     while (!stopRequested(this.#control)) {
-      let length: number;
-      try {
-        length = device.read(buffer);
-      } catch (err) {
-        const code = errorCode(err);
-        // ENOENT: the request was interrupted before we read it; EINTR/EAGAIN: try again.
-        if (code === "ENOENT" || code === "EINTR" || code === "EAGAIN") continue;
-        if (code === "ENODEV") return "unmounted";
-        throw err;
-      }
+      const length = readRequest(device, buffer);
+      if (length === "unmounted") return "unmounted";
+      // The fd blocks: "empty" is a spurious wake-up, like "again".
+      if (typeof length !== "number") continue;
       const reply = session.handle(buffer.subarray(0, length));
       // Leave the reader count before answering, so whoever waits on this very reply
       // (the stop poke) already sees this worker gone.
       if (stopRequested(this.#control)) this.leave();
-      if (reply === undefined) continue;
-      try {
-        device.write(reply);
-      } catch (err) {
-        const code = errorCode(err);
-        if (code === "ENODEV") return "unmounted";
-        // ENOENT: the caller was interrupted and the kernel dropped the request meanwhile.
-        if (code !== "ENOENT") logger.error("FUSE reply rejected by the kernel", { err });
-      }
+      if (reply !== undefined && sendReply(device, reply, logger) === "unmounted") return "unmounted";
     }
     return "stopped";
   }
@@ -105,28 +60,14 @@ class ServingThread {
 
 const thread = new ServingThread(new Int32Array(data.control));
 try {
-  const root = await buildTree();
+  const root = await loadTree(data.treeModule, data.treeOptions);
   const device = openDeviceIo(data.fd);
   thread.enter();
   report({ type: "ready" });
   waitAtGate(new Int32Array(data.control));
   // Only past the gate are the shared tables final: a successor fills them with its
   // predecessor's state while its workers wait there.
-  const session = new FuseSession({
-    root,
-    nodes: new NodeTable(data.state.nodes),
-    handles: new HandleStore(data.state.handles),
-    logger,
-    readerOf: readingCgroup,
-    notify: (message) => {
-      try {
-        device.write(message);
-      } catch (err) {
-        // Only an optimisation for sendfile readers: the reply still goes out.
-        logger.debug("FUSE notification rejected by the kernel", { err });
-      }
-    },
-  });
+  const session = servingSession(root, data.state, device, logger);
   const end = thread.serve(session, device);
   thread.leave();
   report({ type: "ended", reason: end });

@@ -1,0 +1,96 @@
+/**
+ * What every way of serving a connection shares, whichever thread it runs on: loading the
+ * tree, the session over the shared tables, and one request's read and reply with the
+ * kernel's errors sorted into what to do next.
+ */
+
+import type { Logger } from "../../core/log.ts";
+import { readOptionalFile } from "../../core/optional-file.ts";
+import { SnapshotCache } from "../../core/snapshot-cache.ts";
+import type { DirNode, RequestContext, TreeModule } from "../node.ts";
+import type { DeviceIo } from "./device-io.ts";
+import { HandleStore } from "./handle-store.ts";
+import { NodeTable } from "./node-table.ts";
+import { FuseSession } from "./session.ts";
+
+/** The node ids and open handles the kernel refers to, shared by every serving thread and handed to a successor. */
+export interface SharedFuseState {
+  nodes: SharedArrayBuffer;
+  handles: SharedArrayBuffer;
+}
+
+export async function loadTree(treeModule: string, treeOptions: unknown): Promise<DirNode> {
+  const module = (await import(treeModule)) as Partial<TreeModule>;
+  if (typeof module.createTree !== "function") throw new Error(`${treeModule} does not export createTree(options)`);
+  const root = await module.createTree(treeOptions);
+  if (root?.kind !== "dir") throw new Error(`createTree of ${treeModule} did not return a directory node`);
+  return root;
+}
+
+/**
+ * Callers' cgroups, each read at most once a second: they only pick the bound a handle is
+ * charged to, so a process moved meanwhile (or a pid reused) is charged to its old cgroup
+ * for at most that long, and most opens save three system calls.
+ */
+const readingCgroups = new SnapshotCache<string>({ costMultiple: 0, minValidMs: 1000, maxValidMs: 1000, maxEntries: 4096 });
+
+/**
+ * The caller's cgroups, as /proc/<pid>/cgroup lists them: the handles it opens are charged
+ * to them. A caller without a /proc entry (gone already) shares one bound with its kind.
+ */
+function readingCgroup(ctx: RequestContext): string {
+  return readingCgroups.get(String(ctx.pid), () => readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry");
+}
+
+/** A session answering from `root` over the shared tables; its notifications go out through `device`. */
+export function servingSession(root: DirNode, state: SharedFuseState, device: DeviceIo, logger: Logger): FuseSession {
+  return new FuseSession({
+    root,
+    nodes: new NodeTable(state.nodes),
+    handles: new HandleStore(state.handles),
+    logger,
+    readerOf: readingCgroup,
+    notify: (message) => {
+      try {
+        device.write(message);
+      } catch (err) {
+        // Only an optimisation for sendfile readers: the reply still goes out.
+        logger.debug("FUSE notification rejected by the kernel", { err });
+      }
+    },
+  });
+}
+
+function errorCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * One request into `buffer`: its length; "again" when the kernel dropped an interrupted
+ * request or a signal came; "empty" when a non-blocking fd has nothing queued;
+ * "unmounted" once the connection is gone.
+ */
+export function readRequest(device: DeviceIo, buffer: Uint8Array): number | "again" | "empty" | "unmounted" {
+  try {
+    return device.read(buffer);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === "ENOENT" || code === "EINTR") return "again";
+    if (code === "EAGAIN") return "empty";
+    if (code === "ENODEV") return "unmounted";
+    throw err;
+  }
+}
+
+/** Sends a reply; "unmounted" once the connection is gone. */
+export function sendReply(device: DeviceIo, reply: Uint8Array, logger: Logger): "sent" | "unmounted" {
+  try {
+    device.write(reply);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === "ENODEV") return "unmounted";
+    // ENOENT: the caller was interrupted and the kernel dropped the request meanwhile.
+    if (code !== "ENOENT") logger.error("FUSE reply rejected by the kernel", { err });
+  }
+  return "sent";
+}
