@@ -1,7 +1,8 @@
 /**
- * `node bench/memory.ts [--reads N]`: the FUSE server's RSS with its default serving
- * threads and with 1, 2 and 4, each after N reads of every view through both layouts by
- * 2 readers (so every thread has served), and what each extra thread costs. Needs root and /dev/fuse.
+ * `node bench/memory.ts [--reads N]`: the FUSE server's RSS at its default, with the main
+ * thread serving alone (0) and with 1, 2 and 4 worker threads, each after N reads of every
+ * view through both layouts by 2 readers (so every thread has served), and what each extra
+ * worker costs. Needs root and /dev/fuse.
  */
 
 import { ContainerRegistry } from "../core/registry.ts";
@@ -23,7 +24,7 @@ runBench("memory", () =>
       await Promise.all(readers.map(stopReader));
     });
     const rows: Array<{ workers: string; rssKiB: number; peakKiB: number }> = [];
-    for (const workers of [undefined, 1, 2, 4]) {
+    for (const workers of [undefined, 0, 1, 2, 4]) {
       const steps: Array<() => Promise<void>> = [];
       try {
         const procview = await benchProcview(steps, workers === undefined ? [] : ["--workers", String(workers)]);
