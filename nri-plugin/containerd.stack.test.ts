@@ -19,7 +19,7 @@ import { containerViewSource, viewFiles } from "../core/views.ts";
 import { startContainerd, type Containerd } from "../integration/containerd.ts";
 import { connectCri, type CriClient } from "../integration/cri.ts";
 import { NriEvent, type SynchronizeRequest } from "../nri/api.ts";
-import { createProcviewPlugin } from "./procview-plugin.ts";
+import { ProcviewPlugin } from "./procview-plugin.ts";
 import { startStub, type NriPlugin, type NriStub } from "../nri/stub.ts";
 
 const standInMeminfo = "MemTotal:          12345 kB\n";
@@ -42,7 +42,7 @@ before(async () => {
   cri = connectCri(containerd.criAddress);
   const registry = new ContainerRegistry(stateDir);
   const logger = createLogger({ level: "debug", write: (line) => logLines.push(line) });
-  const policy = createProcviewPlugin({
+  const policy = new ProcviewPlugin({
     mountpoint,
     stateDir,
     logger,
@@ -61,14 +61,17 @@ before(async () => {
     },
   });
   const plugin: NriPlugin = {
-    ...policy,
+    configure: (request) => policy.configure(request),
     synchronize: (pods, containers) => {
       syncs.push({ pods, containers });
-      return policy.synchronize!(pods, containers);
+      return policy.synchronize(pods, containers);
     },
+    createContainer: (request) => policy.createContainer(request),
+    updateContainer: () => policy.updateContainer(),
+    stateChangeEvents: policy.stateChangeEvents,
     stateChange: async (event) => {
       if (event.event === NriEvent.REMOVE_CONTAINER) removed.push(event.container?.id ?? "");
-      await policy.stateChange!(event);
+      await policy.stateChange(event);
     },
     onClose: () => void closes++,
   };

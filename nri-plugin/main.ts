@@ -11,7 +11,7 @@ import { makeRecordsPrivate } from "../core/registry.ts";
 import type { PluginSettingsLayer } from "./config.ts";
 import { observePlugin, type PluginObserver } from "./observed-plugin.ts";
 import { acquireLock, lockFileName, requestRelease, watchHolder, type HeldLock, type LockHolder } from "./instance-lock.ts";
-import { createProcviewPlugin } from "./procview-plugin.ts";
+import { ProcviewPlugin } from "./procview-plugin.ts";
 import { checkPluginIdentity, startStub, type NriStub, type StubTransport } from "../nri/stub.ts";
 
 export interface NriPluginOptions {
@@ -62,7 +62,7 @@ export async function runNriPlugin(o: NriPluginOptions): Promise<RunningNriPlugi
   const logger = o.logger;
   let active = false;
   const plugin = observePlugin(
-    createProcviewPlugin({
+    new ProcviewPlugin({
       mountpoint: o.mountpoint,
       stateDir: o.stateDir,
       logger,

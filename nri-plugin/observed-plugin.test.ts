@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { observePlugin, type PluginObserver } from "./observed-plugin.ts";
 import type { NriPlugin } from "../nri/stub.ts";
 import { eventMask } from "../nri/stub.ts";
+import { NriEvent, type CreateContainerResponse, type StateChangeEvent } from "../nri/api.ts";
 
 function recorder(): { seen: string[]; observer: PluginObserver } {
   const seen: string[] = [];
@@ -50,4 +51,24 @@ test("the observed plugin subscribes to the same events; no observer, the plugin
   const plugin: NriPlugin = { createContainer: () => ({}) };
   assert.equal(eventMask(observePlugin(plugin, recorder().observer)), eventMask(plugin));
   assert.equal(observePlugin(plugin, undefined), plugin);
+});
+
+test("a class-shaped plugin, its handlers on the prototype, is observed with the same handlers and events", async () => {
+  const { seen, observer } = recorder();
+  class Policy implements NriPlugin {
+    readonly stateChangeEvents = [NriEvent.REMOVE_CONTAINER];
+    readonly #removed: string[] = [];
+    stateChange(event: StateChangeEvent): void {
+      this.#removed.push(event.container?.id ?? "");
+    }
+    createContainer(): CreateContainerResponse {
+      return { adjust: { mounts: [{ destination: `/after-${this.#removed.length}-removals` }] } };
+    }
+  }
+  const plugin = new Policy();
+  const observed = observePlugin(plugin, observer);
+  assert.equal(eventMask(observed), eventMask(plugin));
+  await observed.stateChange!({ event: NriEvent.REMOVE_CONTAINER, container: { id: "gone" } as StateChangeEvent["container"] });
+  assert.deepEqual(await observed.createContainer!({}), { adjust: { mounts: [{ destination: "/after-1-removals" }] } });
+  assert.deepEqual(seen, ["state_change ok", "create_container ok"]);
 });

@@ -34,7 +34,8 @@ const eventNames: Partial<Record<keyof NriPlugin, string>> = {
 /** The plugin itself when nobody observes. */
 export function observePlugin(plugin: NriPlugin, observer: PluginObserver | undefined): NriPlugin {
   if (!observer) return plugin;
-  const observed: NriPlugin = { ...plugin };
+  // Built key by key, not spread: a class's handlers live on its prototype.
+  const observed: NriPlugin = { stateChangeEvents: plugin.stateChangeEvents };
   for (const [key, name] of Object.entries(eventNames) as [keyof NriPlugin, string][]) {
     const handler = plugin[key] as Handler | undefined;
     if (typeof handler !== "function") continue;

@@ -8,8 +8,9 @@ import { ContainerRegistry } from "../core/registry.ts";
 import { viewFiles } from "../core/views.ts";
 import type { Liveness } from "../core/fuse-status.ts";
 import { ContainerState, NriEvent, type Container, type PodSandbox } from "../nri/api.ts";
-import { containerRecordOf, createProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
+import { containerRecordOf, ProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
 import type { RunningContainerViews } from "./heal-running.ts";
+import type { NriPlugin } from "../nri/stub.ts";
 
 const mountpoint = "/var/lib/procview";
 const id = "0123456789abcdef";
@@ -29,7 +30,7 @@ const container: Container = {
 const live: Liveness = { live: true, status: { pid: 1, mountpoint, startedAt: 0 } };
 
 interface Fixture {
-  plugin: ReturnType<typeof createProcviewPlugin>;
+  plugin: NriPlugin;
   registry: ContainerRegistry;
   logs: () => Record<string, unknown>[];
   stateDir: string;
@@ -45,7 +46,7 @@ function withPlugin(options: Partial<ProcviewPluginOptions>, body: (f: Fixture) 
     const logger: Logger = createLogger({ level: "debug", write: (line) => lines.push(line) });
     try {
       const healRunning = async (containers: RunningContainerViews[]) => void healed.push(...containers);
-      const plugin = createProcviewPlugin({ mountpoint, stateDir, logger, liveness: () => live, now: () => 1234, healRunning, ...options });
+      const plugin = new ProcviewPlugin({ mountpoint, stateDir, logger, liveness: () => live, now: () => 1234, healRunning, ...options });
       await body({
         healed,
         plugin,

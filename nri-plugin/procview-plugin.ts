@@ -11,7 +11,19 @@ import { checkFuseLiveness, hostLivenessProbe, reusingAnswers, statfsAnswers, ty
 import type { Logger } from "../core/log.ts";
 import { containerRecord, ContainerRegistry, type ContainerRecord } from "../core/registry.ts";
 import { viewMounts } from "../core/views.ts";
-import { ContainerState, NriEvent, type Container, type PodSandbox } from "../nri/api.ts";
+import {
+  ContainerState,
+  NriEvent,
+  type ConfigureRequest,
+  type Container,
+  type ContainerUpdate,
+  type CreateContainerRequest,
+  type CreateContainerResponse,
+  type NriEventNumber,
+  type PodSandbox,
+  type StateChangeEvent,
+  type UpdateContainerResponse,
+} from "../nri/api.ts";
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
 import { decide, type ViewDecision } from "./decision.ts";
 import type { NriPlugin } from "../nri/stub.ts";
@@ -90,35 +102,175 @@ const maxPendingCreations = 1024;
  */
 const reuse = { answeredMs: 1000, unansweredMs: 3000 };
 
-export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin {
-  const { mountpoint, logger } = options;
-  const store = options.store ?? new ContainerRegistry(options.stateDir);
-  const probe = hostLivenessProbe(options.stateDir, reusingAnswers(statfsAnswers, reuse));
-  const liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, probe));
-  const now = options.now ?? Date.now;
-  const isActive = options.isActive ?? (() => true);
+/**
+ * The plugin the NRI stub drives (containerd/nri's template shape): which containers get
+ * which views is decide()'s pure answer; the handlers below record, bind and log it.
+ */
+export class ProcviewPlugin implements NriPlugin {
+  // A stopped container keeps its record: only REMOVE_CONTAINER means it is gone for good.
+  // POST_CREATE_CONTAINER tells of containers created without asking us (see stateChange).
+  readonly stateChangeEvents: readonly NriEventNumber[] = [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER];
+  readonly #mountpoint: string;
+  readonly #logger: Logger;
+  readonly #store: RecordStore;
+  readonly #liveness: () => Liveness | Promise<Liveness>;
+  readonly #now: () => number;
+  readonly #isActive: () => boolean;
+  readonly #healRunning: (containers: RunningContainerViews[]) => Promise<void>;
+  readonly #fileSettings: PluginSettingsLayer;
+  readonly #flagSettings: PluginSettingsLayer;
+  #settings: PluginSettings;
   /** Ids this instance answered CreateContainer for, until their POST_CREATE_CONTAINER. */
-  const askedAbout = new Set<string>();
-  const fileSettings = options.fileSettings ?? {};
-  const flagSettings = options.flagSettings ?? {};
-  let settings: PluginSettings = mergeSettings(fileSettings, flagSettings);
-  const healRunning = options.healRunning ?? ((containers) => healRunningContainers(containers, mountpoint, logger));
+  readonly #askedAbout = new Set<string>();
 
-  /** After Synchronize answered: containers created while we (or the FUSE server) were down get their views in place. */
-  const healWhenServing = async (containers: RunningContainerViews[]): Promise<void> => {
-    const live = await liveness();
-    if (!live.live) {
-      logger.warn("FUSE server not serving; running containers stay without procview views until the plugin synchronizes again", { reason: live.reason });
+  constructor(options: ProcviewPluginOptions) {
+    const { mountpoint, logger } = options;
+    this.#mountpoint = mountpoint;
+    this.#logger = logger;
+    this.#store = options.store ?? new ContainerRegistry(options.stateDir);
+    const probe = hostLivenessProbe(options.stateDir, reusingAnswers(statfsAnswers, reuse));
+    this.#liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, probe));
+    this.#now = options.now ?? Date.now;
+    this.#isActive = options.isActive ?? (() => true);
+    this.#healRunning = options.healRunning ?? ((containers) => healRunningContainers(containers, mountpoint, logger));
+    this.#fileSettings = options.fileSettings ?? {};
+    this.#flagSettings = options.flagSettings ?? {};
+    this.#settings = mergeSettings(this.#fileSettings, this.#flagSettings);
+  }
+
+  configure(request: ConfigureRequest): void {
+    const config = request.config ?? "";
+    // External plugins get an empty string; only a pre-launched plugin's conf.d file fills it.
+    if (config.trim() !== "") {
+      try {
+        this.#settings = mergeSettings(this.#fileSettings, parsePluginConfig(config), this.#flagSettings);
+      } catch (err) {
+        // Failing Configure would drop the plugin (and a pre-launched plugin's failure stops containerd): keep going.
+        this.#logger.error("ignoring the plugin config from the runtime; keeping the previous settings", {
+          key: err instanceof ConfigError ? err.key : undefined,
+          error: err,
+        });
+      }
+    }
+    const settings = this.#settings;
+    this.#logger.info("NRI plugin configured", {
+      runtime: request.runtime_name,
+      runtimeVersion: request.runtime_version,
+      mountpoint: this.#mountpoint,
+      defaultPolicy: settings.defaultPolicy,
+      views: settings.views,
+      cpuByQuota: settings.cpuByQuota,
+    });
+  }
+
+  synchronize(pods: PodSandbox[], containers: Container[]): ContainerUpdate[] {
+    if (!this.#isActive()) return [];
+    const podsById = new Map(pods.map((pod) => [pod.id, pod]));
+    let recorded = 0;
+    const toHeal: RunningContainerViews[] = [];
+    for (const container of containers) {
+      // Stopped containers have no mount namespace left to serve.
+      if (container.state === ContainerState.CONTAINER_STOPPED) continue;
+      const pod = podsById.get(container.pod_sandbox_id);
+      try {
+        const decision = this.#decisionFor(pod, container);
+        // Only containers that get views have records (procview status counts a record without binds as missing).
+        if (!decision.bind) continue;
+        const record = containerRecordOf(pod, container, this.#now(), decision.cpuByQuota);
+        this.#store.put(record);
+        recorded++;
+        if (container.state === ContainerState.CONTAINER_RUNNING) {
+          const binds = viewMounts(this.#mountpoint, record.id, viewFilesNamed(decision.views)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
+          toHeal.push({ containerId: record.id, pid: container.pid, cgroupPath: record.cgroupPath, binds });
+        }
+      } catch (err) {
+        this.#logger.error("cannot record a running container", { ...logFieldsOf(pod, container), error: err });
+      }
+    }
+    this.#logger.info("re-recorded running containers", { recorded, containers: containers.length });
+    if (toHeal.length > 0) void this.#healWhenServing(toHeal);
+    return [];
+  }
+
+  async createContainer({ pod, container }: CreateContainerRequest): Promise<CreateContainerResponse> {
+    const fields = logFieldsOf(pod, container);
+    try {
+      if (!container) throw new Error("CreateContainer carried no container");
+      if (container.id) {
+        this.#askedAbout.add(container.id);
+        if (this.#askedAbout.size > maxPendingCreations) this.#askedAbout.delete(this.#askedAbout.values().next().value!);
+      }
+      if (!this.#isActive()) {
+        this.#logger.info("another procview NRI plugin is active: this one adds no views", fields);
+        return {};
+      }
+      const decision = this.#decisionFor(pod, container);
+      if (!decision.bind) {
+        this.#logger.info("procview views disabled for this container", { ...fields, decidedBy: decision.decidedBy, reason: decision.reason });
+        return {};
+      }
+      const live = await this.#liveness();
+      if (!live.live) {
+        this.#logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
+        return {};
+      }
+      const views = viewFilesNamed(decision.views);
+      const record = containerRecordOf(pod, container, this.#now(), decision.cpuByQuota);
+      // The record must exist before runc binds the views: the FUSE tree serves only recorded containers.
+      this.#store.put(record);
+      this.#logger.info("binding procview views", {
+        ...fields,
+        cgroupPath: record.cgroupPath,
+        views: views.map((view) => view.target),
+        cpuLimitByQuota: record.cpuLimitByQuota,
+      });
+      return { adjust: { mounts: viewMounts(this.#mountpoint, record.id, views) } };
+    } catch (err) {
+      this.#logger.error("cannot give the container procview views; it starts without them", { ...fields, error: err });
+      return {};
+    }
+  }
+
+  updateContainer(): UpdateContainerResponse {
+    // Limits are read from the cgroup at every read of a view: nothing to store.
+    return {};
+  }
+
+  stateChange({ event, pod, container }: StateChangeEvent): void {
+    if (!container?.id) return;
+    if (event === NriEvent.POST_CREATE_CONTAINER) {
+      // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
+      // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
+      if (this.#askedAbout.delete(container.id) || !this.#isActive()) return;
+      if (!decide(pod, container, this.#settings).bind) return;
+      this.#logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
       return;
     }
-    await healRunning(containers).catch((error: unknown) => logger.error("cannot heal running containers", { error }));
-  };
+    if (event !== NriEvent.REMOVE_CONTAINER) return;
+    this.#askedAbout.delete(container.id);
+    try {
+      this.#store.remove(container.id);
+      this.#logger.debug("forgot removed container", logFieldsOf(pod, container));
+    } catch (err) {
+      this.#logger.error("cannot remove a container record", { ...logFieldsOf(pod, container), error: err });
+    }
+  }
+
+  /** After Synchronize answered: containers created while we (or the FUSE server) were down get their views in place. */
+  async #healWhenServing(containers: RunningContainerViews[]): Promise<void> {
+    const live = await this.#liveness();
+    if (!live.live) {
+      this.#logger.warn("FUSE server not serving; running containers stay without procview views until the plugin synchronizes again", { reason: live.reason });
+      return;
+    }
+    await this.#healRunning(containers).catch((error: unknown) => this.#logger.error("cannot heal running containers", { error }));
+  }
 
   /** The decision for the container (pod and container annotations, settings), its unreadable annotations logged. */
-  const decisionFor = (pod: PodSandbox | undefined, container: Container): ViewDecision => {
-    const decision = decide(pod, container, settings);
+  #decisionFor(pod: PodSandbox | undefined, container: Container): ViewDecision {
+    const decision = decide(pod, container, this.#settings);
     for (const invalid of decision.invalid) {
-      logger.warn("ignoring a procview annotation that cannot be read; using the default", {
+      this.#logger.warn("ignoring a procview annotation that cannot be read; using the default", {
         ...logFieldsOf(pod, container),
         annotation: invalid.annotation,
         value: invalid.value,
@@ -126,127 +278,5 @@ export function createProcviewPlugin(options: ProcviewPluginOptions): NriPlugin 
       });
     }
     return decision;
-  };
-
-  return {
-    configure(request) {
-      const config = request.config ?? "";
-      // External plugins get an empty string; only a pre-launched plugin's conf.d file fills it.
-      if (config.trim() !== "") {
-        try {
-          settings = mergeSettings(fileSettings, parsePluginConfig(config), flagSettings);
-        } catch (err) {
-          // Failing Configure would drop the plugin (and a pre-launched plugin's failure stops containerd): keep going.
-          logger.error("ignoring the plugin config from the runtime; keeping the previous settings", {
-            key: err instanceof ConfigError ? err.key : undefined,
-            error: err,
-          });
-        }
-      }
-      logger.info("NRI plugin configured", {
-        runtime: request.runtime_name,
-        runtimeVersion: request.runtime_version,
-        mountpoint,
-        defaultPolicy: settings.defaultPolicy,
-        views: settings.views,
-        cpuByQuota: settings.cpuByQuota,
-      });
-    },
-
-    synchronize(pods, containers) {
-      if (!isActive()) return [];
-      const podsById = new Map(pods.map((pod) => [pod.id, pod]));
-      let recorded = 0;
-      const toHeal: RunningContainerViews[] = [];
-      for (const container of containers) {
-        // Stopped containers have no mount namespace left to serve.
-        if (container.state === ContainerState.CONTAINER_STOPPED) continue;
-        const pod = podsById.get(container.pod_sandbox_id);
-        try {
-          const decision = decisionFor(pod, container);
-          // Only containers that get views have records (procview status counts a record without binds as missing).
-          if (!decision.bind) continue;
-          const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
-          store.put(record);
-          recorded++;
-          if (container.state === ContainerState.CONTAINER_RUNNING) {
-            const binds = viewMounts(mountpoint, record.id, viewFilesNamed(decision.views)).map((mount) => ({ source: mount.source ?? "", target: mount.destination ?? "" }));
-            toHeal.push({ containerId: record.id, pid: container.pid, cgroupPath: record.cgroupPath, binds });
-          }
-        } catch (err) {
-          logger.error("cannot record a running container", { ...logFieldsOf(pod, container), error: err });
-        }
-      }
-      logger.info("re-recorded running containers", { recorded, containers: containers.length });
-      if (toHeal.length > 0) void healWhenServing(toHeal);
-      return [];
-    },
-
-    async createContainer({ pod, container }) {
-      const fields = logFieldsOf(pod, container);
-      try {
-        if (!container) throw new Error("CreateContainer carried no container");
-        if (container.id) {
-          askedAbout.add(container.id);
-          if (askedAbout.size > maxPendingCreations) askedAbout.delete(askedAbout.values().next().value!);
-        }
-        if (!isActive()) {
-          logger.info("another procview NRI plugin is active: this one adds no views", fields);
-          return {};
-        }
-        const decision = decisionFor(pod, container);
-        if (!decision.bind) {
-          logger.info("procview views disabled for this container", { ...fields, decidedBy: decision.decidedBy, reason: decision.reason });
-          return {};
-        }
-        const live = await liveness();
-        if (!live.live) {
-          logger.warn("FUSE server not serving; container starts without procview views", { ...fields, reason: live.reason });
-          return {};
-        }
-        const views = viewFilesNamed(decision.views);
-        const record = containerRecordOf(pod, container, now(), decision.cpuByQuota);
-        // The record must exist before runc binds the views: the FUSE tree serves only recorded containers.
-        store.put(record);
-        logger.info("binding procview views", {
-          ...fields,
-          cgroupPath: record.cgroupPath,
-          views: views.map((view) => view.target),
-          cpuLimitByQuota: record.cpuLimitByQuota,
-        });
-        return { adjust: { mounts: viewMounts(mountpoint, record.id, views) } };
-      } catch (err) {
-        logger.error("cannot give the container procview views; it starts without them", { ...fields, error: err });
-        return {};
-      }
-    },
-
-    updateContainer() {
-      // Limits are read from the cgroup at every read of a view: nothing to store.
-      return {};
-    },
-
-    // A stopped container keeps its record: only REMOVE_CONTAINER means it is gone for good.
-    // POST_CREATE_CONTAINER tells of containers created without asking us (see below).
-    stateChangeEvents: [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER],
-    stateChange({ event, pod, container }) {
-      if (!container?.id) return;
-      if (event === NriEvent.POST_CREATE_CONTAINER) {
-        // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
-        // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
-        if (askedAbout.delete(container.id) || !isActive()) return;
-        if (!decide(pod, container, settings).bind) return;
-        logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
-        return;
-      }
-      if (event !== NriEvent.REMOVE_CONTAINER) return;
-      askedAbout.delete(container.id);
-      try {
-        store.remove(container.id);
-        logger.debug("forgot removed container", logFieldsOf(pod, container));
-      } catch (err) {
-        logger.error("cannot remove a container record", { ...logFieldsOf(pod, container), error: err });
-      }
-    },
-  };
+  }
 }
