@@ -93,8 +93,8 @@ export type WorkerReport =
 
 /**
  * Up to 2 CPUs the main thread serves alone: measured on 2 CPUs it answers one reader
- * 1.2-1.7x as fast as 2 workers and 8 readers 0.8-1.1x as fast, in some 40 MiB less (a
- * worker is a V8 isolate of its own, ~20 MiB once it has served). From 3 CPUs on, one
+ * 1.3-1.6x as fast as 2 workers and 8 readers within ±20 %, in some 24 MiB less (a
+ * worker is a V8 isolate of its own, ~14 MiB once it has served). From 3 CPUs on, one
  * serving thread per CPU, at most 8, so that throughput grows with the cores.
  */
 export const defaultWorkers = availableParallelism() <= 2 ? 0 : Math.min(8, availableParallelism());
