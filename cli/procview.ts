@@ -63,9 +63,15 @@ async function startFuse(
     compileCacheDir: nodeModule.getCompileCacheDir?.(),
     logger: logger.child({ component: "fuse" }),
     replace: settings.replace,
+    // A successor takes the load averages over with the connection, so they go on from where they were.
+    treeState: treeOptions.loadAverageMemory,
   });
   const sampler = startLoadAverageSampling(treeOptions, logger.child({ component: "loadavg" }));
-  void server.replaced.then(onReplaced);
+  void server.replaced.then((successor) => {
+    // The successor samples the averages it took over from here on.
+    sampler.stop();
+    onReplaced(successor);
+  });
   // An unmount from outside ends the server: exit so a supervisor restarts it.
   void server.closed.then(() => {
     if (stopping) return;

@@ -32,6 +32,8 @@ export interface FuseServerOptions {
   logger?: Logger;
   /** Take the connection of the live server on the mountpoint over; mount anew if there is none. */
   replace?: boolean;
+  /** Shared memory the tree keeps between requests, handed to a successor (SharedFuseState.treeState). */
+  treeState?: SharedArrayBuffer;
 }
 
 export interface FuseServer {
@@ -227,7 +229,7 @@ async function mountAndServe(o: FuseServerOptions, logger: Logger, startLoop: Lo
     await unmountFuse(mountpoint, { lazy: true }).catch((err) => logger.warn("unmount after failed start failed", { mountpoint, err }));
     closeSync(fd);
   };
-  const state = createSharedFuseState();
+  const state = createSharedFuseState({}, o.treeState);
   let loop;
   try {
     loop = await startLoop(fd, mountpoint, state);
@@ -263,6 +265,7 @@ async function takeOverLiveServer(o: FuseServerOptions, logger: Logger, startLoo
       logger,
       startLoop: (fd, state, beforeServing) => startLoop(fd, mountpoint, state, beforeServing),
       announce: () => announce(mountpoint),
+      treeState: o.treeState,
     });
     // Taken with pidfd_getfd, the fd is unknown to Deno's node:fs: close it with libc.
     return kernelConnection(taken.fd, mountpoint, taken.state, taken.loop, startLoop, () => syscalls().close(taken.fd), { predecessor: taken.predecessor });

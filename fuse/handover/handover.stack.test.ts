@@ -9,13 +9,15 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fusePidFile, readFuseStatus } from "../../core/fuse-status.ts";
+import { ContainerRegistry } from "../../core/registry.ts";
 import { startProcviewFuse, type ProcviewFuse } from "../../integration/procview-process.ts";
+import { makeCgroup, removeCgroup } from "../testdata/test-cgroup.ts";
 import { HandoverChannel } from "./channel.ts";
 import { handoverSocketPath, handoverVersion } from "./protocol.ts";
 
@@ -204,6 +206,35 @@ describe("procview fuse --replace", () => {
       assert.match(readFileSync(join(old.mountpoint, "proc", "meminfo"), "utf8"), /^MemTotal:/);
       assert.equal(readFuseStatus(old.stateDir)?.pid, successor.pid);
     });
+  });
+
+  test("a busy container's load averages go on across --replace instead of starting again from idle", testTimeout, async () => {
+    const busy = makeCgroup(`/procview-handover-loadavg-${process.pid}-${Date.now()}`, 64 * 1024 * 1024, undefined, spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+    try {
+      // Throttled, the loop stays runnable (R) without taking a shared core.
+      for (const cgroupDir of busy.dirs) {
+        if (existsSync(join(cgroupDir, "cpu.cfs_quota_us"))) writeFileSync(join(cgroupDir, "cpu.cfs_quota_us"), "10000");
+        if (existsSync(join(cgroupDir, "cpu.max"))) writeFileSync(join(cgroupDir, "cpu.max"), "10000 100000");
+      }
+      await withFolder(async (dir, started) => {
+        new ContainerRegistry(join(dir, "state")).put({ id: "busy", cgroupPath: busy.path, recordedAt: Date.now() });
+        const old = await startProcviewFuse({ dir });
+        started.servers.push(old);
+        const view = join(old.mountpoint, "containers", "busy", "proc", "loadavg");
+        const oneMinute = () => Number(readFileSync(view, "utf8").split(" ")[0]);
+        // Two 5 s samples of one runnable task take the 1-minute average from 0.00 past 0.15; a fresh table would show 0.00 or 0.08.
+        await waitUntil("the busy cgroup's average passes 0.15", () => oneMinute() >= 0.15, 20_000);
+        const before = oneMinute();
+        const successor = await startProcviewFuse({ dir, replace: true });
+        started.servers.push(successor);
+        await waitUntil("the old server exits", () => !old.running());
+        const after = oneMinute();
+        assert.ok(after >= before, `the successor shows ${after}, the server it replaced ${before}`);
+        assert.ok(successor.records().every((record) => record.level !== "error"), "no error logged by the successor");
+      });
+    } finally {
+      await removeCgroup(busy);
+    }
   });
 
   test("--replace with no live server on the mountpoint mounts anew, and says so", testTimeout, async () => {

@@ -18,7 +18,7 @@ import type { ByteRange } from "../kernel/node-table.ts";
 import type { StateLayout, StateSizes } from "./state.ts";
 
 /** Bumped whenever a message or the tables' layout changes: mismatched versions never hand over. */
-export const handoverVersion = 1;
+export const handoverVersion = 2;
 
 export function handoverSocketPath(stateDir: string): string {
   return join(stateDir, "fuse-handover.sock");
@@ -57,7 +57,10 @@ export function parseOffer(message: Record<string, unknown>): Offer {
   const fd = field(message, "fd");
   const sizes = field(message, "sizes") as Record<string, unknown> | undefined;
   if (!isCount(pid) || pid === 0 || !isCount(fd) || !isCount(sizes?.nodes) || !isCount(sizes?.handles)) throw new Error("malformed offer");
-  return { pid, fd, sizes: { nodes: sizes.nodes as number, handles: sizes.handles as number } };
+  if (sizes.treeState !== undefined && !isCount(sizes.treeState)) throw new Error("malformed offer");
+  const counted: StateSizes = { nodes: sizes.nodes as number, handles: sizes.handles as number };
+  if (sizes.treeState !== undefined) counted.treeState = sizes.treeState;
+  return { pid, fd, sizes: counted };
 }
 
 export function parseLayout(message: Record<string, unknown>): StateLayout {
@@ -68,5 +71,5 @@ export function parseLayout(message: Record<string, unknown>): StateLayout {
     }
     return value as ByteRange[];
   };
-  return { nodes: ranges(layout?.nodes), handles: ranges(layout?.handles) };
+  return { nodes: ranges(layout?.nodes), handles: ranges(layout?.handles), treeState: ranges(layout?.treeState ?? []) };
 }

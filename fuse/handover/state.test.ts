@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { HandleStore } from "../kernel/handle-store.ts";
 import { NodeTable } from "../kernel/node-table.ts";
 import { createSharedFuseState } from "../kernel/request-loop.ts";
-import { allocateState, packState, stateSizes, unpackState } from "./state.ts";
+import { allocateState, nonZeroPageRanges, packState, stateSizes, unpackState } from "./state.ts";
 
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 
@@ -54,4 +54,37 @@ test("state that does not fit its layout or the tables is refused", () => {
   assert.throws(() => unpackState(copy, layout, new Uint8Array(bytes.byteLength + 1)), /1 bytes more/);
   const small = allocateState({ nodes: 64, handles: state.handles.byteLength });
   assert.throws(() => unpackState(small, layout, bytes), /does not fit a table of 64 bytes/);
+});
+
+test("the tree's state goes into the successor's own memory, only its written pages on the wire", () => {
+  const treeState = new SharedArrayBuffer(8 * 4096);
+  const written = new Uint8Array(treeState);
+  written[5] = 1;
+  written[4096 + 17] = 2;
+  written[5 * 4096 + 4095] = 3;
+  const state = { ...createSharedFuseState({ nodes: 64, handles: { handles: 16, chunks: 64, chunkSize: 16 } }), treeState };
+  assert.deepEqual(nonZeroPageRanges(treeState), [
+    [0, 2 * 4096],
+    [5 * 4096, 6 * 4096],
+  ]);
+  const { layout, bytes } = packState(state);
+  assert.deepEqual(stateSizes(state).treeState, treeState.byteLength);
+  const successorsTree = new SharedArrayBuffer(treeState.byteLength);
+  const copy = allocateState(stateSizes(state), successorsTree);
+  assert.equal(copy.treeState, successorsTree, "the successor's tree already holds this memory");
+  unpackState(copy, layout, bytes);
+  assert.deepEqual(new Uint8Array(successorsTree), written);
+  assert.ok(bytes.byteLength < state.nodes.byteLength + state.handles.byteLength + 3 * 4096, "untouched pages are not sent");
+});
+
+test("tree state the successor cannot hold is refused before anything is laid", () => {
+  const treeState = new SharedArrayBuffer(4096);
+  new Uint8Array(treeState)[0] = 1;
+  const state = { ...createSharedFuseState({ nodes: 64, handles: { handles: 16, chunks: 64, chunkSize: 16 } }), treeState };
+  assert.throws(() => allocateState(stateSizes(state), new SharedArrayBuffer(8192)), /tree state is 4096 bytes; this server's is 8192/);
+  assert.throws(() => allocateState(stateSizes(state)), /this server's is absent/);
+  const { layout, bytes } = packState(state);
+  const withoutTree = allocateState({ nodes: state.nodes.byteLength, handles: state.handles.byteLength });
+  assert.throws(() => unpackState(withoutTree, layout, bytes), /carries tree state; this server keeps none/);
+  assert.deepEqual(new Uint8Array(withoutTree.nodes), new Uint8Array(state.nodes.byteLength), "nothing laid");
 });

@@ -23,6 +23,8 @@ export interface TakeOverOptions {
   startLoop(fd: number, state: SharedFuseState, beforeServing: () => Promise<void>): Promise<RequestLoop>;
   /** Called with the state in place, just before the commit: from here on, this process is the server. */
   announce(): void;
+  /** This server's tree state (SharedFuseState.treeState), untouched yet: the server's is laid over it. */
+  treeState?: SharedArrayBuffer;
 }
 
 export interface TakenOver {
@@ -50,7 +52,7 @@ export async function takeOver(options: TakeOverOptions): Promise<TakenOver> {
     fd = copyFdFromProcess(offer.pid, offer.fd);
     assertFuseDevice(fd, offer);
     logger.info("copied the FUSE connection's fd from the serving process", { predecessor: offer.pid, fd });
-    const state = allocateState(offer.sizes);
+    const state = allocateState(offer.sizes, options.treeState);
     const takenFd = fd;
     const loop = await options.startLoop(fd, state, async () => {
       await channel.send({ type: "stop" });

@@ -30,8 +30,8 @@ export interface SharedFuseStateSize {
   handles?: HandleStoreSize;
 }
 
-export function createSharedFuseState(size: SharedFuseStateSize = {}): SharedFuseState {
-  return { nodes: createNodeTableMemory(size.nodes), handles: createHandleStoreMemory(size.handles) };
+export function createSharedFuseState(size: SharedFuseStateSize = {}, treeState?: SharedArrayBuffer): SharedFuseState {
+  return { nodes: createNodeTableMemory(size.nodes), handles: createHandleStoreMemory(size.handles), treeState };
 }
 
 export interface RequestLoopOptions {

@@ -17,6 +17,11 @@ import { FuseSession } from "./session.ts";
 export interface SharedFuseState {
   nodes: SharedArrayBuffer;
   handles: SharedArrayBuffer;
+  /**
+   * Shared memory the tree keeps between requests (procview's load averages), which a
+   * successor takes over with the rest; the request loops never touch it.
+   */
+  treeState?: SharedArrayBuffer;
 }
 
 export async function loadTree(treeModule: string, treeOptions: unknown): Promise<DirNode> {
