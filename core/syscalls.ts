@@ -12,7 +12,7 @@
  * do) when libc returns -1. The wrappers are glibc's (2.36 and later have every one).
  */
 
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, write as writeOnPool, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +83,12 @@ export interface Syscalls {
   cloneFuseDevice(fd: number, flags: number): number;
   /** poll(2) for input on `fd`: now, or off the calling thread (see InputWatch). */
   watchInput(fd: number): InputWatch;
+  /**
+   * write(2) of `data` to `fd` on a thread-pool thread, so that a write the kernel holds
+   * (a FUSE notification waiting for a page another request has locked) never holds the
+   * caller's thread: true once written, false if it failed.
+   */
+  writeOffThread(fd: number, data: Uint8Array): Promise<boolean>;
 }
 
 /** Whether an fd has input (or an error) to read, by poll(2). */
@@ -134,6 +140,8 @@ interface Libc {
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
   /** poll(2) off the calling thread; resolves with its result (-1 on failure). */
   poll_async(fds: Uint8Array, nfds: number, timeoutMs: number): Promise<number>;
+  /** write(2) off the calling thread; resolves with its result (-1 on failure). */
+  write_async(fd: number, data: Uint8Array, length: number): Promise<number>;
   errno(): number;
 }
 
@@ -194,6 +202,7 @@ function wrap(libc: Libc): Syscalls {
         wait: async (timeoutMs) => (await libc.poll_async(pollfd, 1, timeoutMs)) !== 0,
       };
     },
+    writeOffThread: async (fd, data) => (await libc.write_async(fd, data, data.byteLength)) === data.byteLength,
   };
 }
 
@@ -297,6 +306,8 @@ function loadWithKoffi(): Libc {
     poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs),
     poll_async: (fds, nfds, timeoutMs) =>
       new Promise((resolve) => poll.async(fds, nfds, timeoutMs, (err: unknown, result: number) => resolve(err ? -1 : result))),
+    // libuv's own write on its pool: a cheaper hop than a foreign call's.
+    write_async: (fd, data, length) => new Promise((resolve) => writeOnPool(fd, data, 0, length, null, (err, written) => resolve(err ? -1 : written))),
     errno: () => koffi.errno(),
   };
 }
@@ -327,6 +338,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
     // nonblocking: Deno runs the call on a thread of its own and returns a promise.
     poll_async: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+    write_async: { name: "write", parameters: ["i32", "buffer", "u64"], result: "i64", nonblocking: true },
     __errno_location: { parameters: [], result: "pointer" },
   });
   const encoder = new TextEncoder();
@@ -346,6 +358,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     ioctl: (fd, request, arg) => call("ioctl", fd, BigInt(request), arg),
     poll: (fds, nfds, timeoutMs) => call("poll", fds, BigInt(nfds), timeoutMs),
     poll_async: (fds, nfds, timeoutMs) => symbols.poll_async(fds, BigInt(nfds), timeoutMs) as Promise<number>,
+    write_async: async (fd, data, length) => Number(await (symbols.write_async(fd, data, BigInt(length)) as Promise<bigint | number>)),
     // errno is per thread and the FFI call ran on this thread just before.
     errno: () => new deno.UnsafePointerView(symbols.__errno_location()).getInt32(),
   };

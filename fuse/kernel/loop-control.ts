@@ -1,17 +1,43 @@
 /**
  * The few shared words through which a request loop's threads coordinate: a start
  * gate (workers block until every tree is built, so a failed start never leaves a
- * worker inside a read), the stop request, and how many workers still read.
+ * worker inside a read), the stop request, how many workers still read, and how many
+ * are writing a page-cache store (see deferred-writes.ts) and whether stores are off.
  */
 
 const GATE = 0;
 const STOP = 1;
 const READING = 2;
+const STORING = 3;
+const STORES_OFF = 4;
 
 export type LoopControl = Int32Array;
 
 export function createLoopControl(): LoopControl {
-  return new Int32Array(new SharedArrayBuffer(4 * 3));
+  return new Int32Array(new SharedArrayBuffer(4 * 5));
+}
+
+/**
+ * Whether this worker may write a store itself: only while another of the `workers` is
+ * left free to answer the READ the store may wait for. endStore() after the write.
+ */
+export function tryStartStore(control: LoopControl, workers: number): boolean {
+  if (Atomics.add(control, STORING, 1) < workers - 1) return true;
+  Atomics.sub(control, STORING, 1);
+  return false;
+}
+
+export function endStore(control: LoopControl): void {
+  Atomics.sub(control, STORING, 1);
+}
+
+/** From now on replies go out without stores: a stopping loop must leave nothing waiting on the pool. */
+export function turnStoresOff(control: LoopControl): void {
+  Atomics.store(control, STORES_OFF, 1);
+}
+
+export function storesOff(control: LoopControl): boolean {
+  return Atomics.load(control, STORES_OFF) !== 0;
 }
 
 export function openGate(control: LoopControl): void {

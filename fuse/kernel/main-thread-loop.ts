@@ -12,15 +12,18 @@
  * request in one go, and then waits for the next in a poll(2) on the thread pool. That
  * poll has a short timeout, so no pool thread is ever stuck where it would hold up the
  * process's exit, and the original fd, which a successor takes over, keeps blocking reads.
+ * The page-cache stores an OPEN's reply follows go out on the pool too (deferred-writes.ts):
+ * this thread is the one that answers the READ a store may wait for.
  */
 
 import { availableParallelism } from "node:os";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Logger } from "../../core/log.ts";
 import { sys, syscalls } from "../../core/syscalls.ts";
+import { DeferredWrites } from "./deferred-writes.ts";
 import { openDeviceIo } from "./device-io.ts";
 import type { LoopEnd, RequestLoop, RequestLoopOptions } from "./request-loop.ts";
-import { loadTree, readRequest, sendReply, servingSession } from "./serving.ts";
+import { loadTree, readRequest, sendReply, servingSession, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize } from "./session.ts";
 
 /** Longest a stop (or the process's exit) waits for the pool thread's poll to return. */
@@ -50,16 +53,44 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
   }
   // Only now are the shared tables final: a successor fills them with its predecessor's state in beforeServing.
   const device = openDeviceIo(fd);
-  const session = servingSession(root, options.state, device, logger);
+  const notifications: RequestNotifications = { beforeReply: [], afterReply: [] };
+  const session = servingSession(root, options.state, notifications, logger);
+  const deferred = new DeferredWrites(calls.writeOffThread, logger);
+  const replySent = new Signal();
   const buffer = new Uint8Array(requestBufferSize);
   let stopRequested = false;
+  /** Serving on until the deferred replies are out: a store may wait for a READ only this loop answers. */
+  const keepServing = (): boolean => !stopRequested || deferred.pending > 0;
 
-  /** Whether a request is queued, looking again for up to spinMs before saying no. */
+  /** Whether a request is queued, looking again for up to spinMs before saying no (not while a reply waits on the pool: that needs the event loop). */
   const awaitsNext = (): boolean => {
     if (input.ready()) return true;
+    if (deferred.pending > 0) return false;
     const until = performance.now() + spinMs;
     while (performance.now() < until) if (input.ready()) return true;
     return false;
+  };
+
+  /**
+   * The reply, and the request's stores before or after it, those written off this thread.
+   * A stopping loop defers nothing more: it skips them (only a sendfile or mmap reader's
+   * idea of the size can then lag).
+   */
+  const answer = (reply: Uint8Array | undefined): "sent" | "unmounted" => {
+    const before = notifications.beforeReply.splice(0);
+    const after = notifications.afterReply.splice(0);
+    if (stopRequested) return reply === undefined ? "sent" : sendReply(device, reply, logger);
+    const sendWithAfter = (): "sent" | "unmounted" => {
+      const sent = reply === undefined ? "sent" : sendReply(device, reply, logger);
+      if (after.length > 0) deferred.add(fd, after, () => {});
+      return sent;
+    };
+    if (before.length === 0) return sendWithAfter();
+    deferred.add(fd, before, () => {
+      sendWithAfter();
+      replySent.signal();
+    });
+    return "sent";
   };
 
   /**
@@ -67,24 +98,29 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
    * comes before each read: an empty non-blocking read costs an exception, a poll does not.
    */
   const answerQueued = (): "idle" | "busy" | "unmounted" => {
-    for (let answered = 0; answered < requestsPerTurn && !stopRequested; answered++) {
+    for (let answered = 0; answered < requestsPerTurn && keepServing(); answered++) {
       if (!awaitsNext()) return "idle";
       const length = readRequest(device, buffer);
       if (length === "unmounted") return "unmounted";
       if (length === "empty") return "idle";
       if (length === "again") continue;
-      const reply = session.handle(buffer.subarray(0, length));
-      if (reply !== undefined && sendReply(device, reply, logger) === "unmounted") return "unmounted";
+      if (answer(session.handle(buffer.subarray(0, length))) === "unmounted") return "unmounted";
     }
     return "busy";
   };
 
+  /** The one poll on the pool at a time: a wait cut short by a deferred reply leaves it running for the next. */
+  let polling: Promise<boolean> | undefined;
+  const inputOrTimeout = (): Promise<boolean> => (polling ??= input.wait(pollTimeoutMs).finally(() => (polling = undefined)));
+
   const serve = async (): Promise<LoopEnd> => {
-    while (!stopRequested) {
+    while (keepServing()) {
       const state = answerQueued();
       if (state === "unmounted") return "unmounted";
       if (state === "busy") await yieldToEventLoop();
-      else await input.wait(pollTimeoutMs);
+      // Once a deferred reply is out its reader's next request is due within microseconds:
+      // back to the look in awaitsNext() rather than a wake-up through the pool.
+      else await Promise.race([inputOrTimeout(), ...(deferred.pending > 0 ? [replySent.next()] : [])]);
     }
     return "stopped";
   };
@@ -108,4 +144,17 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
     },
     finished,
   };
+}
+
+/** Wakes whoever awaits next() at the next signal(). */
+class Signal {
+  #waiters: (() => void)[] = [];
+
+  next(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  signal(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
 }

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,7 +56,8 @@ test("stop between requests, then a new loop on the same fd and state keeps the 
     reader.on("exit", (code) => (readerExit = code));
     await eventually(() => reads > 20);
 
-    const held = openSync(hello, "r"); // its handle must outlive the first loop
+    // Reads from this thread are asynchronous: a store may be handed to it to write (see deferred-writes.ts).
+    const held = await open(hello, "r"); // its handle must outlive the first loop
     await first.stop();
     assert.equal(await first.finished, "stopped");
     assert.ok(isProcviewMount(mountpoint), "the mount outlives the loop");
@@ -65,10 +66,10 @@ test("stop between requests, then a new loop on the same fd and state keeps the 
     const readsAtRestart = reads;
     await eventually(() => reads > readsAtRestart + 20);
     const content = Buffer.alloc(64);
-    const length = readSync(held, content, 0, 64, 0);
-    closeSync(held);
-    assert.equal(content.subarray(0, length).toString(), "hello, fuse\n", "the open handle carried over");
-    assert.equal(readFileSync(hello, "utf8"), "hello, fuse\n");
+    const { bytesRead } = await held.read(content, 0, 64, 0);
+    await held.close();
+    assert.equal(content.subarray(0, bytesRead).toString(), "hello, fuse\n", "the open handle carried over");
+    assert.equal(await readFile(hello, "utf8"), "hello, fuse\n");
 
     reader.kill();
     await eventually(() => readerExit !== undefined);
@@ -81,7 +82,8 @@ test("stop between requests, then a new loop on the same fd and state keeps the 
 test("a loop whose mount is removed ends as unmounted", async () => {
   await withMount(async ({ fd, mountpoint, dynamicDir }) => {
     const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state: createSharedFuseState(), workers: 1, logger: quiet });
-    assert.equal(readFileSync(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+    // A lone worker hands its stores to this thread (deferred-writes.ts): read without blocking it.
+    assert.equal(await readFile(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
     await unmountFuse(mountpoint);
     assert.equal(await loop.finished, "unmounted");
     await loop.stop();
@@ -148,7 +150,7 @@ test("a tree that cannot be built fails the start, and no worker is left reading
     );
     // Had a worker stayed in a read, it would take this loop's requests; the new loop serves them all.
     const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir: mountpoint }, state, workers: 1, logger: quiet });
-    assert.equal(readFileSync(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
+    assert.equal(await readFile(join(mountpoint, "hello.txt"), "utf8"), "hello, fuse\n");
     await loop.stop();
   });
 });

@@ -47,22 +47,25 @@ function readingCgroup(ctx: RequestContext): string {
   return readingCgroups.get(String(ctx.pid), () => readOptionalFile(`/proc/${ctx.pid}/cgroup`)?.trim() ?? "a caller without /proc entry");
 }
 
-/** A session answering from `root` over the shared tables; its notifications go out through `device`. */
-export function servingSession(root: DirNode, state: SharedFuseState, device: DeviceIo, logger: Logger): FuseSession {
+/** The notifications one request gave rise to: those its reply must follow, and those that follow it. */
+export interface RequestNotifications {
+  beforeReply: Uint8Array[];
+  afterReply: Uint8Array[];
+}
+
+/**
+ * A session answering from `root` over the shared tables. Its notifications (page-cache
+ * stores) go into `notifications` for the loop to write, never on a serving thread that
+ * could be the one to answer what they wait for (deferred-writes.ts).
+ */
+export function servingSession(root: DirNode, state: SharedFuseState, notifications: RequestNotifications, logger: Logger): FuseSession {
   return new FuseSession({
     root,
     nodes: new NodeTable(state.nodes),
     handles: new HandleStore(state.handles),
     logger,
     readerOf: readingCgroup,
-    notify: (message) => {
-      try {
-        device.write(message);
-      } catch (err) {
-        // Only an optimisation for sendfile readers: the reply still goes out.
-        logger.debug("FUSE notification rejected by the kernel", { err });
-      }
-    },
+    notify: (message, beforeReply) => (beforeReply ? notifications.beforeReply : notifications.afterReply).push(message),
   });
 }
 

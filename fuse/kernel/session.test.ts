@@ -77,6 +77,7 @@ interface Fixture {
   handles: HandleStore;
   logLines: string[];
   notifications: Uint8Array[];
+  beforeReply: boolean[];
   state: { opens: number; volatile: string; rootLookups: string[] };
   call(op: number, nodeId: number, body?: Uint8Array, caller?: Caller): Reply;
   lookup(parent: number, name: string): number;
@@ -115,13 +116,18 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
   const nodes = new NodeTable(memory.nodes);
   const handles = new HandleStore(memory.handles);
   const notifications: Uint8Array[] = [];
+  /** For each notification, whether it was to go out before its request's reply. */
+  const beforeReply: boolean[] = [];
   const session = new FuseSession({
     root,
     nodes,
     handles,
     logger: createLogger({ write: (line) => logLines.push(line) }),
     timeSeconds: 1_700_000_000,
-    notify: (message) => notifications.push(message),
+    notify: (message, before) => {
+      notifications.push(message);
+      beforeReply.push(before);
+    },
     // The worker names a caller's cgroup; here each uid stands for one.
     readerOf: (ctx) => `uid ${ctx.uid}`,
   });
@@ -144,7 +150,7 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
     call(opcode.RELEASE, nodeId, concat(u64s(fh), u32s(0, 0), u64s(0)));
     return new TextDecoder().decode(data.body);
   };
-  return { session, nodes, handles, logLines, notifications, state, call, lookup, openRead };
+  return { session, nodes, handles, logLines, notifications, beforeReply, state, call, lookup, openRead };
 }
 
 test("INIT: answers 7.31 at most and keeps only flags it implements", () => {
@@ -259,26 +265,37 @@ test("OPEN builds the content once, READs slice that snapshot, direct_io is set"
   assert.equal(state.opens, 1, "reads do not rebuild");
 });
 
-test("OPEN hands the kernel its snapshot (NOTIFY_STORE) so sendfile readers get the same bytes", () => {
-  const { call, lookup, notifications } = fixture();
+/** A NOTIFY_STORE's node, offset and data. */
+function storeOf(message: Uint8Array): { nodeId: bigint; offset: bigint; data: string } {
+  const dv = new DataView(message.buffer, message.byteOffset);
+  assert.equal(dv.getUint32(0, true), message.byteLength);
+  assert.equal(dv.getInt32(4, true), 4, "FUSE_NOTIFY_STORE");
+  assert.equal(dv.getBigUint64(8, true), 0n, "unique 0: unsolicited");
+  assert.equal(dv.getUint32(32, true), message.byteLength - 40);
+  return { nodeId: dv.getBigUint64(16, true), offset: dv.getBigUint64(24, true), data: new TextDecoder().decode(message.subarray(40)) };
+}
+
+test("OPEN tells the kernel the rendering's size (a one-byte NOTIFY_STORE) before its reply, so sendfile readers read it all", () => {
+  const { call, lookup, notifications, beforeReply, state } = fixture();
   const nodeId = lookup(1, "hello.txt");
   assert.equal(notifications.length, 0, "LOOKUP builds nothing");
   assert.equal(call(opcode.OPEN, nodeId, u32s(0, 0)).error, 0);
-  assert.equal(notifications.length, 1);
-  const dv = new DataView(notifications[0].buffer, notifications[0].byteOffset);
-  assert.equal(dv.getUint32(0, true), notifications[0].byteLength);
-  assert.equal(dv.getInt32(4, true), 4, "FUSE_NOTIFY_STORE");
-  assert.equal(dv.getBigUint64(8, true), 0n, "unique 0: unsolicited");
-  assert.equal(dv.getBigUint64(16, true), BigInt(nodeId));
-  assert.equal(dv.getBigUint64(24, true), 0n, "offset");
-  assert.equal(dv.getUint32(32, true), "hello\n".length);
-  assert.equal(new TextDecoder().decode(notifications[0].subarray(40)), "hello\n");
+  assert.deepEqual(beforeReply, [true], "the opener's sendfile must find the size the store sets");
+  // Its last byte, not the content: the page stays for the reader's own READ to fill.
+  assert.deepEqual(storeOf(notifications[0]), { nodeId: BigInt(nodeId), offset: 5n, data: "\n" });
+  // A last byte that would start a page (here the first) goes one past the end: a store at a page's start can mark the page read.
+  state.volatile = "x";
+  const volatile = lookup(1, "volatile.txt");
+  assert.equal(call(opcode.OPEN, volatile, u32s(0, 0)).error, 0);
+  assert.deepEqual(storeOf(notifications[1]), { nodeId: BigInt(volatile), offset: 1n, data: "x" });
+  state.volatile = "";
+  assert.equal(call(opcode.OPEN, volatile, u32s(0, 0)).error, 0);
   assert.equal(call(opcode.OPEN, lookup(1, "denied.txt"), u32s(0, 0)).error, errno.EACCES);
-  assert.equal(notifications.length, 1, "a failed build stores nothing");
+  assert.equal(notifications.length, 2, "an empty rendering or a failed build stores nothing");
 });
 
 test("READ from offset 0 after the snapshot was read renders again (seq_file); one rendering per pass", () => {
-  const { call, lookup, state, notifications } = fixture();
+  const { call, lookup, state, notifications, beforeReply } = fixture();
   const nodeId = lookup(1, "counter.txt");
   const fh = Number(call(opcode.OPEN, nodeId, u32s(0, 0)).dv.getBigUint64(0, true));
   const pass = (): string => {
@@ -294,8 +311,9 @@ test("READ from offset 0 after the snapshot was read renders again (seq_file); o
   assert.equal(state.opens, 1);
   assert.equal(pass(), "opened 2\n", "byte by byte across a re-render: one rendering per pass");
   assert.equal(new TextDecoder().decode(call(opcode.READ, nodeId, readIn(fh, 0, 100)).body), "opened 3\n", "pread at 0");
-  assert.equal(notifications.length, 3, "each rendering goes to the page cache for sendfile readers");
-  assert.equal(new TextDecoder().decode(notifications[2].subarray(40)), "opened 3\n");
+  assert.equal(notifications.length, 3, "each rendering's size goes to the kernel for sendfile readers");
+  // A page read locks the page its READ fills: a store into it must wait for the reply, not hold it up.
+  assert.deepEqual(beforeReply, [true, false, false], "a READ's store follows its reply");
 });
 
 test("READ at 0 renders for the reading caller; a view gone meanwhile answers its errno, not old content", () => {

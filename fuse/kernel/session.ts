@@ -93,8 +93,12 @@ export interface SessionOptions {
   attrTimeoutMs?: number;
   /** Reported as every file's times, in seconds since the epoch. */
   timeSeconds?: number;
-  /** Sends an unsolicited message to the kernel, ahead of the reply being built. */
-  notify?: (message: Uint8Array) => void;
+  /**
+   * Takes an unsolicited message for the kernel, to be written before the reply being built
+   * (`beforeReply`) or after it. A page-cache store must never hold up a READ's reply: the
+   * READ may be a page read that locks the very page the store fills (deferred-writes.ts).
+   */
+  notify?: (message: Uint8Array, beforeReply: boolean) => void;
   /**
    * Names the reading cgroup of the caller, to which the handles it opens are charged
    * (each has its own bound); the worker reads /proc/<pid>/cgroup. Without it every
@@ -119,7 +123,7 @@ export class FuseSession {
   readonly #attrTimeoutMs: number;
   readonly #timeSeconds: number;
   readonly #resolved = new Map<number, CachedNode>();
-  readonly #notify: (message: Uint8Array) => void;
+  readonly #notify: (message: Uint8Array, beforeReply: boolean) => void;
   readonly #readerOf: (ctx: RequestContext) => string;
 
   constructor(options: SessionOptions) {
@@ -273,21 +277,21 @@ export class FuseSession {
    */
   #read(nodeId: number, read: ReadRequest, ctx: RequestContext): Uint8Array {
     if (read.offset === 0 && this.#handles.readSinceStored(read.fileHandle) === true) {
-      this.#handles.replace(read.fileHandle, this.#render(nodeId, { ...ctx, rerender: true }));
+      this.#handles.replace(read.fileHandle, this.#render(nodeId, { ...ctx, rerender: true }, false));
     }
     const data = this.#handles.read(read.fileHandle, read.offset, read.size);
     if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
     return data;
   }
 
-  /** A file's content for `ctx`, also handed to the kernel's page cache. */
-  #render(nodeId: number, ctx: RequestContext): Uint8Array {
+  /**
+   * A file's content for `ctx`, its size told to the kernel: before the OPEN's reply, so
+   * that the opener's sendfile finds it; after a READ's (`beforeReply` false).
+   */
+  #render(nodeId: number, ctx: RequestContext, beforeReply = true): Uint8Array {
     const bytes = renderFile(this.#resolve(nodeId, ctx), ctx);
-    // direct_io: read() comes to us until EOF whatever size the file reports (0, like procfs).
-    // sendfile(2) and splice(2) (busybox cat, libuv's copyfile) instead read the page cache
-    // up to the kernel's idea of the size: hand it each rendering, which also sets that size
-    // (a shorter one later trims it at the short read).
-    this.#notify(encodeNotifyStore(nodeId, 0, bytes));
+    const sizeStore = encodeSizeStore(nodeId, bytes);
+    if (sizeStore !== undefined) this.#notify(sizeStore, beforeReply);
     return bytes;
   }
 
@@ -371,6 +375,26 @@ export class FuseSession {
       timeSeconds: this.#timeSeconds,
     };
   }
+}
+
+/**
+ * A FUSE_NOTIFY_STORE that makes the kernel's size of the file at least the rendering's
+ * length and puts none of it in the page cache. direct_io: read(2) comes to us until EOF
+ * whatever size the file has (0, as procfs reports). sendfile(2) and splice(2) (busybox
+ * cat, libuv's copyfile) instead read through the page cache up to that size, and the page
+ * cache is one per file for every reader: the pages must be filled by each reader's own
+ * READ (the opener drops them at open), never by a store, which another reader would read.
+ * So the store is one byte, where it leaves its page not up to date (not at a page's
+ * start, where the kernel would count a page it fills to the file's end as read): the
+ * reader's READ still fills that page; its short reply trims a size grown past the content.
+ * undefined for an empty rendering: there is no size to grow to.
+ */
+function encodeSizeStore(nodeId: number, bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const last = bytes.byteLength - 1;
+  // 4096 divides every page and folio size: one byte past the end when the last starts a page.
+  const offset = last % 4096 === 0 ? bytes.byteLength : last;
+  return encodeNotifyStore(nodeId, offset, bytes.subarray(last, last + 1));
 }
 
 const noReply = Symbol("no reply");

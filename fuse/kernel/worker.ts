@@ -7,8 +7,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
-import { addReader, removeReader, stopRequested, waitAtGate, type LoopControl } from "./loop-control.ts";
-import { loadTree, readRequest, sendReply, servingSession } from "./serving.ts";
+import { addReader, endStore, removeReader, stopRequested, storesOff, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
+import { loadTree, readRequest, sendReply, servingSession, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize, type FuseSession } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
 
@@ -41,7 +41,7 @@ class ServingThread {
     this.#reading = false;
   }
 
-  serve(session: FuseSession, device: DeviceIo): LoopEnd {
+  serve(session: FuseSession, notifications: RequestNotifications, device: DeviceIo): LoopEnd {
     const buffer = new Uint8Array(requestBufferSize);
     while (!stopRequested(this.#control)) {
       const length = readRequest(device, buffer);
@@ -49,12 +49,43 @@ class ServingThread {
       // The fd blocks: "empty" is a spurious wake-up, like "again".
       if (typeof length !== "number") continue;
       const reply = session.handle(buffer.subarray(0, length));
+      const after = notifications.afterReply.splice(0);
+      const before = notifications.beforeReply.splice(0);
+      if (before.length > 0 && !this.#store(before, reply, device)) continue;
       // Leave the reader count before answering, so whoever waits on this very reply
       // (the stop poke) already sees this worker gone.
       if (stopRequested(this.#control)) this.leave();
       if (reply !== undefined && sendReply(device, reply, logger) === "unmounted") return "unmounted";
+      if (after.length > 0) this.#store(after, undefined, device);
     }
     return "stopped";
+  }
+
+  /**
+   * Writes stores (and the reply that follows them, if any), while another worker is free
+   * to answer the READ a store may wait for (deferred-writes.ts); else hands them and the
+   * reply to the main thread, which writes both: false then, the reply is not this
+   * worker's to send.
+   */
+  #store(stores: Uint8Array[], reply: Uint8Array | undefined, device: DeviceIo): boolean {
+    if (storesOff(this.#control)) return true;
+    if (!tryStartStore(this.#control, data.workers)) {
+      report({ type: "deferred", notifications: stores, reply });
+      return false;
+    }
+    try {
+      for (const store of stores) {
+        try {
+          device.write(store);
+        } catch (err) {
+          // Only sendfile and mmap readers need the store (for the file's size): the reply still goes out.
+          logger.debug("FUSE notification rejected by the kernel", { err });
+        }
+      }
+    } finally {
+      endStore(this.#control);
+    }
+    return true;
   }
 }
 
@@ -67,8 +98,9 @@ try {
   waitAtGate(new Int32Array(data.control));
   // Only past the gate are the shared tables final: a successor fills them with its
   // predecessor's state while its workers wait there.
-  const session = servingSession(root, data.state, device, logger);
-  const end = thread.serve(session, device);
+  const notifications: RequestNotifications = { beforeReply: [], afterReply: [] };
+  const session = servingSession(root, data.state, notifications, logger);
+  const end = thread.serve(session, notifications, device);
   thread.leave();
   report({ type: "ended", reason: end });
 } catch (err) {
