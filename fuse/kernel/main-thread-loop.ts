@@ -23,7 +23,7 @@ import { sys, syscalls } from "../../core/syscalls.ts";
 import { DeferredWrites } from "./deferred-writes.ts";
 import { openDeviceIo } from "./device-io.ts";
 import type { LoopEnd, RequestLoop, RequestLoopOptions } from "./request-loop.ts";
-import { loadTree, readRequest, sendReply, servingSession, type RequestNotifications } from "./serving.ts";
+import { loadTree, readRequest, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize } from "./session.ts";
 
 /** Longest a stop (or the process's exit) waits for the pool thread's poll to return. */
@@ -77,8 +77,8 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
    * idea of the size can then lag).
    */
   const answer = (reply: Uint8Array | undefined): "sent" | "unmounted" => {
-    const before = notifications.beforeReply.splice(0);
-    const after = notifications.afterReply.splice(0);
+    const before = takeAll(notifications.beforeReply);
+    const after = takeAll(notifications.afterReply);
     if (stopRequested) return reply === undefined ? "sent" : sendReply(device, reply, logger);
     const sendWithAfter = (): "sent" | "unmounted" => {
       const sent = reply === undefined ? "sent" : sendReply(device, reply, logger);

@@ -129,6 +129,11 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
   const control = createLoopControl();
   const deferred = new DeferredWrites(syscalls().writeOffThread, logger);
   let mainDevice: DeviceIo | undefined;
+  /** A worker's stores, then the reply they precede, written from this thread (the fd is the workers' own). */
+  const writeDeferred = (notifications: Uint8Array[], reply: Uint8Array | undefined): void =>
+    deferred.add(options.fd, notifications, () => {
+      if (reply !== undefined) sendReply((mainDevice ??= openDeviceIo(options.fd)), reply, logger);
+    });
   const ends: LoopEnd[] = [];
   const ready: Promise<void>[] = [];
   const exited: Promise<void>[] = [];
@@ -158,12 +163,7 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
     );
     worker.on("message", (report: WorkerReport) => {
       if (report.type === "log") relayLog(logger, report.line);
-      else if (report.type === "deferred") {
-        const reply = report.reply;
-        deferred.add(options.fd, report.notifications, () => {
-          if (reply !== undefined) sendReply((mainDevice ??= openDeviceIo(options.fd)), reply, logger);
-        });
-      }
+      else if (report.type === "deferred") writeDeferred(report.notifications, report.reply);
       else if (report.type === "ready") becameReady();
       else if (report.type === "failed") {
         ends.push("failed");

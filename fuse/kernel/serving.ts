@@ -53,6 +53,13 @@ export interface RequestNotifications {
   afterReply: Uint8Array[];
 }
 
+const noNotifications: readonly Uint8Array[] = [];
+
+/** Takes what `list` holds, leaving it empty; most requests give rise to none, and then nothing is allocated. */
+export function takeAll(list: Uint8Array[]): readonly Uint8Array[] {
+  return list.length === 0 ? noNotifications : list.splice(0);
+}
+
 /**
  * A session answering from `root` over the shared tables. Its notifications (page-cache
  * stores) go into `notifications` for the loop to write, never on a serving thread that

@@ -8,7 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
 import { addReader, endStore, removeReader, stopRequested, storesOff, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
-import { loadTree, readRequest, sendReply, servingSession, type RequestNotifications } from "./serving.ts";
+import { loadTree, readRequest, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize, type FuseSession } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
 
@@ -49,8 +49,8 @@ class ServingThread {
       // The fd blocks: "empty" is a spurious wake-up, like "again".
       if (typeof length !== "number") continue;
       const reply = session.handle(buffer.subarray(0, length));
-      const after = notifications.afterReply.splice(0);
-      const before = notifications.beforeReply.splice(0);
+      const after = takeAll(notifications.afterReply);
+      const before = takeAll(notifications.beforeReply);
       if (before.length > 0 && !this.#store(before, reply, device)) continue;
       // Leave the reader count before answering, so whoever waits on this very reply
       // (the stop poke) already sees this worker gone.
@@ -67,10 +67,10 @@ class ServingThread {
    * reply to the main thread, which writes both: false then, the reply is not this
    * worker's to send.
    */
-  #store(stores: Uint8Array[], reply: Uint8Array | undefined, device: DeviceIo): boolean {
+  #store(stores: readonly Uint8Array[], reply: Uint8Array | undefined, device: DeviceIo): boolean {
     if (storesOff(this.#control)) return true;
     if (!tryStartStore(this.#control, data.workers)) {
-      report({ type: "deferred", notifications: stores, reply });
+      report({ type: "deferred", notifications: [...stores], reply });
       return false;
     }
     try {
