@@ -10,11 +10,12 @@ const STOP = 1;
 const READING = 2;
 const STORING = 3;
 const STORES_OFF = 4;
+const SPINNING = 5;
 
 export type LoopControl = Int32Array;
 
 export function createLoopControl(): LoopControl {
-  return new Int32Array(new SharedArrayBuffer(4 * 5));
+  return new Int32Array(new SharedArrayBuffer(4 * 6));
 }
 
 /**
@@ -29,6 +30,19 @@ export function tryStartStore(control: LoopControl, workers: number): boolean {
 
 export function endStore(control: LoopControl): void {
   Atomics.sub(control, STORING, 1);
+}
+
+/**
+ * Whether this worker may look for the next request before it sleeps: one at a time, so
+ * the looking takes at most one CPU from the readers whose requests it waits for.
+ * endSpin() after the look.
+ */
+export function tryStartSpin(control: LoopControl): boolean {
+  return Atomics.compareExchange(control, SPINNING, 0, 1) === 0;
+}
+
+export function endSpin(control: LoopControl): void {
+  Atomics.store(control, SPINNING, 0);
 }
 
 /** From now on replies go out without stores: a stopping loop must leave nothing waiting on the pool. */

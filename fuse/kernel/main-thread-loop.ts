@@ -16,28 +16,19 @@
  * this thread is the one that answers the READ a store may wait for.
  */
 
-import { availableParallelism } from "node:os";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Logger } from "../../core/log.ts";
 import { sys, syscalls } from "../../core/syscalls.ts";
 import { DeferredWrites } from "./deferred-writes.ts";
 import { openDeviceIo } from "./device-io.ts";
 import type { LoopEnd, RequestLoop, RequestLoopOptions } from "./request-loop.ts";
-import { loadTree, readRequest, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
+import { loadTree, readRequest, requestDueSoon, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize } from "./session.ts";
 
 /** Longest a stop (or the process's exit) waits for the pool thread's poll to return. */
 const pollTimeoutMs = 200;
 /** Requests answered before timers and I/O callbacks get their turn. */
 const requestsPerTurn = 64;
-/**
- * How long an empty queue is looked at again before the wait goes to the thread pool. A
- * reader's next request (the READ after its OPEN, the RELEASE after its last READ) comes
- * within some 10-30 µs, and a wake-up through the pool costs more than that: measured
- * 3,300 vs 7,000 reads/s of meminfo by one reader. With a single CPU the reader needs that
- * very CPU to send it, so there is no spinning.
- */
-const spinMs = availableParallelism() > 1 ? 0.05 : 0;
 
 export async function startMainThreadLoop(options: RequestLoopOptions & { logger: Logger }): Promise<RequestLoop> {
   const { logger } = options;
@@ -62,14 +53,12 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
   /** Serving on until the deferred replies are out: a store may wait for a READ only this loop answers. */
   const keepServing = (): boolean => !stopRequested || deferred.pending > 0;
 
-  /** Whether a request is queued, looking again for up to spinMs before saying no (not while a reply waits on the pool: that needs the event loop). */
-  const awaitsNext = (): boolean => {
-    if (input.ready()) return true;
-    if (deferred.pending > 0) return false;
-    const until = performance.now() + spinMs;
-    while (performance.now() < until) if (input.ready()) return true;
-    return false;
-  };
+  /**
+   * Whether a request is queued, looking again for a moment before saying no (serving.ts's
+   * spinMs: a wake-up through the pool costs more), but not while a reply waits on the
+   * pool: that needs the event loop.
+   */
+  const awaitsNext = (): boolean => input.ready() || (deferred.pending === 0 && requestDueSoon(input));
 
   /**
    * The reply, and the request's stores before or after it, those written off this thread.

@@ -1,14 +1,19 @@
 /**
  * One serving thread: builds its own copy of the tree, then reads a request from the
  * shared /dev/fuse fd, answers it, and checks for a stop request, until told to stop
- * or the mount goes away. Blocking reads keep a round trip to one syscall each way.
+ * or the mount goes away. Blocking reads keep a round trip to one syscall each way. After
+ * a reply the thread first looks for the next request for a moment (serving.ts's spinMs;
+ * one thread at a time, while looking pays), since a sleep in the read and the wake-up
+ * cost more than the wait for a reader's next request. Should another thread take the
+ * request it saw, its read just blocks.
  */
 
 import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
+import { syscalls, type InputWatch } from "../../core/syscalls.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
-import { addReader, endStore, removeReader, stopRequested, storesOff, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
-import { loadTree, readRequest, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
+import { addReader, endSpin, endStore, tryStartSpin, removeReader, stopRequested, storesOff, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
+import { LookingPolicy, loadTree, readRequest, requestDueSoon, sendReply, servingSession, spinMs, takeAll, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize, type FuseSession } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
 
@@ -26,6 +31,7 @@ type LoopEnd = "stopped" | "unmounted";
 class ServingThread {
   readonly #control: LoopControl;
   #reading = false;
+  readonly #looking = new LookingPolicy();
 
   constructor(control: LoopControl) {
     this.#control = control;
@@ -41,9 +47,16 @@ class ServingThread {
     this.#reading = false;
   }
 
-  serve(session: FuseSession, notifications: RequestNotifications, device: DeviceIo): LoopEnd {
+  /** `input` watches the connection for the look after a reply; undefined: no looking (one CPU). */
+  serve(session: FuseSession, notifications: RequestNotifications, device: DeviceIo, input: InputWatch | undefined): LoopEnd {
     const buffer = new Uint8Array(requestBufferSize);
+    let answered = false;
     while (!stopRequested(this.#control)) {
+      if (answered && input !== undefined && this.#looking.worthIt() && tryStartSpin(this.#control)) {
+        this.#looking.found(requestDueSoon(input));
+        endSpin(this.#control);
+      }
+      answered = true;
       const length = readRequest(device, buffer);
       if (length === "unmounted") return "unmounted";
       // The fd blocks: "empty" is a spurious wake-up, like "again".
@@ -100,7 +113,7 @@ try {
   // predecessor's state while its workers wait there.
   const notifications: RequestNotifications = { beforeReply: [], afterReply: [] };
   const session = servingSession(root, data.state, notifications, logger);
-  const end = thread.serve(session, notifications, device);
+  const end = thread.serve(session, notifications, device, spinMs > 0 ? syscalls().watchInput(data.fd) : undefined);
   thread.leave();
   report({ type: "ended", reason: end });
 } catch (err) {
