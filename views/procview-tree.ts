@@ -63,6 +63,7 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
       memory: new SnapshotCache(),
       io: new SnapshotCache(),
       placement: new SnapshotCache(placementCacheOptions),
+      accountingBirth: new SnapshotCache(placementCacheOptions),
     },
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);

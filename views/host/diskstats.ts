@@ -1,21 +1,24 @@
-/** The host's /proc/diskstats: which block devices exist, their names and how many columns this kernel prints. */
+/**
+ * The host's /proc/diskstats: which block devices exist, their names and how many columns
+ * this kernel prints. The host's counters themselves are never shown (render/diskstats.ts).
+ */
 
 export interface HostDisk {
   major: number;
   minor: number;
   name: string;
-  /** The host's counters (11, 15 or 17 of them depending on the kernel). */
-  counters: readonly number[];
+  /** How many counters the host prints for the device: 11, 15 or 17 depending on the kernel. */
+  columns: number;
 }
+
+const deviceLine = /^\s*(\d+)\s+(\d+)\s+(\S+)((?:\s+\d+){11,})\s*$/;
 
 export function parseHostDiskstats(text: string): HostDisk[] {
   const disks: HostDisk[] = [];
   for (const line of text.split("\n")) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length < 14) continue;
-    const [major, minor, name, ...counters] = fields;
-    if (!/^\d+$/.test(major) || !/^\d+$/.test(minor)) continue;
-    disks.push({ major: Number(major), minor: Number(minor), name, counters: counters.map(Number) });
+    const match = deviceLine.exec(line);
+    if (match === null) continue;
+    disks.push({ major: Number(match[1]), minor: Number(match[2]), name: match[3], columns: match[4].trim().split(/\s+/).length });
   }
   return disks;
 }

@@ -51,6 +51,21 @@ test("the host's meminfo is reused for its shorter time-to-live", (t) => {
   assert.equal(host.meminfo().values.get("MemTotal"), 2000);
 });
 
+test("the host's block devices are reused for their time-to-live; a device added shows after it", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "procview-host-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sda = "   8       0 sda 1 2 3 4 5 6 7 8 9 10 11\n";
+  writeFileSync(join(dir, "diskstats"), sda);
+  let now = 0;
+  const host = new HostFiles({ procDir: dir, hostDevicesTtlMs: 1000, now: () => now });
+  assert.deepEqual(host.diskstats().map((disk) => disk.name), ["sda"]);
+  writeFileSync(join(dir, "diskstats"), sda + "   8      16 sdb 1 2 3 4 5 6 7 8 9 10 11\n");
+  now = 999;
+  assert.deepEqual(host.diskstats().map((disk) => disk.name), ["sda"]);
+  now = 1000;
+  assert.deepEqual(host.diskstats().map((disk) => disk.name), ["sda", "sdb"]);
+});
+
 test("without the sysfs online list, the CPUs in cpuinfo are online", () => {
   const host = new HostFiles({ procDir: fixtureProcDir, sysDir: "/nonexistent-procview-sys" });
   assert.deepEqual(host.onlineCpus(), [0, 1, 2, 3]);

@@ -1,7 +1,9 @@
 /**
  * The host's side of every view: /proc and /sys files parsed. Files that only change with
  * CPU hotplug (cpuinfo, the online list) are kept for a few seconds, because reading and
- * splitting cpuinfo costs more than rendering a view; the rest is read fresh at each open.
+ * splitting cpuinfo costs more than rendering a view; the host's meminfo and its list of
+ * block devices (diskstats: names and column count, never its counters) for a second; the
+ * rest is read fresh at each open.
  */
 
 import { parseCpuList } from "../cgroup/cpu-list.ts";
@@ -22,6 +24,11 @@ export interface HostFilesOptions {
   cpuTopologyTtlMs?: number;
   /** How long the host's meminfo is reused; 1 s by default. */
   hostMemoryTtlMs?: number;
+  /**
+   * How long the host's block devices are reused; 1 s by default. Reading and splitting
+   * /proc/diskstats cost half a diskstats view's rendering; a device added shows within it.
+   */
+  hostDevicesTtlMs?: number;
   /** The wall clock, ms since the epoch; Date.now by default. */
   now?: () => number;
 }
@@ -38,11 +45,13 @@ export class HostFiles {
   private readonly sysDir: string;
   private readonly ttlMs: number;
   private readonly memoryTtlMs: number;
+  private readonly devicesTtlMs: number;
   /** The wall clock the caches (and views comparing with file times) go by. */
   readonly now: () => number;
   private cachedMeminfo: Cached<HostMeminfo> | undefined;
   private cachedCpuinfo: Cached<HostCpuinfo> | undefined;
   private cachedOnline: Cached<number[]> | undefined;
+  private cachedDisks: Cached<HostDisk[]> | undefined;
 
   constructor(options: HostFilesOptions = {}) {
     this.procDir = options.procDir ?? "/proc";
@@ -50,6 +59,7 @@ export class HostFiles {
     this.sysDir = options.sysDir ?? "/sys";
     this.ttlMs = options.cpuTopologyTtlMs ?? 5000;
     this.memoryTtlMs = options.hostMemoryTtlMs ?? 1000;
+    this.devicesTtlMs = options.hostDevicesTtlMs ?? 1000;
     this.now = options.now ?? Date.now;
   }
 
@@ -74,7 +84,10 @@ export class HostFiles {
   }
 
   diskstats(): HostDisk[] {
-    return parseHostDiskstats(this.readProc("diskstats"));
+    if (!this.isFresh(this.cachedDisks, this.devicesTtlMs)) {
+      this.cachedDisks = { value: parseHostDiskstats(this.readProc("diskstats")), readAt: this.now() };
+    }
+    return this.cachedDisks.value;
   }
 
   cpuinfo(): HostCpuinfo {

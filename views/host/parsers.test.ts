@@ -44,6 +44,7 @@ test("uptime", () => {
 test("diskstats: devices with their numbers and as many counters as the kernel prints", () => {
   const disks = parseHostDiskstats(fixture("diskstats"));
   assert.deepEqual(disks.map((disk) => `${disk.major}:${disk.minor} ${disk.name}`), ["7:0 loop0", "254:0 vda", "254:1 vda1", "253:0 zram0"]);
-  assert.equal(disks[1].counters.length, 17);
-  assert.equal(parseHostDiskstats("   8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n")[0].counters.length, 11);
+  assert.equal(disks[1].columns, 17);
+  assert.equal(parseHostDiskstats("   8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n")[0].columns, 11);
+  assert.deepEqual(parseHostDiskstats("   8 0 sda 1 2 3\nnot a device line\n"), [], "lines with too few counters are no devices");
 });

@@ -6,7 +6,7 @@
 
 import { parseProcCgroup } from "../../core/cgroup-path.ts";
 import type { CgroupLayout } from "../cgroup/layout.ts";
-import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot, type CpuPlacement } from "../cgroup/cpu.ts";
+import { readCpuAccountingBirth, readCpuPlacement, readCpuSnapshot, type CpuPlacement, type CpuSnapshot } from "../cgroup/cpu.ts";
 import { relativePathFor, type CgroupPaths } from "../cgroup/files.ts";
 import { readIoSnapshot, type IoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot, type MemorySnapshot } from "../cgroup/memory.ts";
@@ -49,6 +49,11 @@ export interface ViewSnapshots {
   io: SnapshotCache<IoSnapshot>;
   /** A cgroup's cpuset and quota (limits, which change seldom: kept ~100 ms), by its cpu and cpuset paths. */
   placement: SnapshotCache<CpuPlacement>;
+  /**
+   * When a cgroup's CPU accounting began, by its cpuacct path: fixed for the cgroup's life,
+   * kept like the placement (a cgroup made anew at the same path shows within that).
+   */
+  accountingBirth: SnapshotCache<number>;
 }
 
 /** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
@@ -84,17 +89,31 @@ function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources, fresh?: boolea
 
 /**
  * The cgroup's cpuset and quota, shared for a moment by the reads of one serving thread;
- * a shared one is used only while the cgroup still exists (one stat instead of a read).
+ * a shared one is used only while the cgroup still exists (one stat instead of a read),
+ * unless `thenReadsCgroup`: the caller reads the cgroup's own files next, which fail for a
+ * gone cgroup, and the stat would cost as much again.
  */
-function placementOf(cgroup: CgroupPaths, sources: ViewSources, fresh = false): CpuPlacement {
+function placementOf(cgroup: CgroupPaths, sources: ViewSources, fresh = false, thenReadsCgroup = false): CpuPlacement {
   const read = () => readCpuPlacement(sources.layout, cgroup);
   const cache = sources.snapshots?.placement;
   if (cache === undefined) return read();
   const key = `${relativePathFor(sources.layout, "cpu", cgroup)}\n${relativePathFor(sources.layout, "cpuset", cgroup)}`;
   let gathered = false;
   const placement = cache.get(key, () => ((gathered = true), read()), fresh);
-  if (!gathered) requireCgroup(sources.layout, cgroup);
+  if (!gathered && !thenReadsCgroup) requireCgroup(sources.layout, cgroup);
   return placement;
+}
+
+/** When the cgroup's CPU accounting began (ms since the epoch); the caller has just read its CPU time, so it exists. */
+function accountingBirthOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): number {
+  const read = () => readCpuAccountingBirth(sources.layout, cgroup);
+  const cache = sources.snapshots?.accountingBirth;
+  return cache === undefined ? read() : cache.get(relativePathFor(sources.layout, "cpuacct", cgroup) ?? "/", read, fresh);
+}
+
+/** The cgroup's CPU time now, with its (shared) placement; throws an ENOENT error when the cgroup is gone. */
+function cpuOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): CpuSnapshot {
+  return readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh, true));
 }
 
 function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
@@ -145,14 +164,14 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/swaps", (cgroup, sources, _readerTid, fresh) => renderSwaps(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
   ["proc/cpuinfo", (cgroup, sources, _readerTid, fresh) => renderCpuinfo(visibleCpusOf(cgroup, sources, fresh), sources.host.cpuinfo())],
   ["proc/stat", (cgroup, sources, readerTid, fresh) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
+    const cpu = cpuOf(cgroup, sources, fresh);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
     return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
   }],
   ["proc/uptime", (cgroup, sources, readerTid, fresh) => {
-    const cpu = readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh));
+    const cpu = cpuOf(cgroup, sources, fresh);
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    const accountingSeconds = (sources.host.now() - readCpuAccountingBirth(sources.layout, cgroup)) / 1000;
+    const accountingSeconds = (sources.host.now() - accountingBirthOf(cgroup, sources, fresh)) / 1000;
     return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
   ["proc/diskstats", (cgroup, sources, _readerTid, fresh) =>

@@ -35,8 +35,8 @@ export function renderDiskstats(io: IoSnapshot, hostDisks: readonly HostDisk[]):
       0,
       0,
     ];
-    const columns = counters.slice(0, disk.counters.length);
-    while (columns.length < disk.counters.length) columns.push(0);
+    const columns = counters.slice(0, disk.columns);
+    while (columns.length < disk.columns) columns.push(0);
     text += `${String(disk.major).padStart(4)} ${String(disk.minor).padStart(7)} ${disk.name} ${columns.join(" ")}\n`;
   }
   return text;
