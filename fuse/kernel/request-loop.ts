@@ -106,7 +106,7 @@ export type WorkerReport =
  * One serving thread per CPU, 2 to 8, so that throughput grows with the cores. The main
  * thread alone (0) costs ~24 MiB less, but it must write every page-cache store through
  * the thread pool (deferred-writes.ts), where a worker writes its own while another is
- * free: measured on 2 CPUs, 0.77-1.03x the reads/s of 2 workers with one reader.
+ * free: measured on 2 CPUs, ~0.7x the reads/s of 2 workers with one reader.
  */
 export const defaultWorkers = Math.max(2, Math.min(8, availableParallelism()));
 /**
