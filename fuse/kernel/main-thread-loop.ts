@@ -58,7 +58,7 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
    * spinMs: a wake-up through the pool costs more), but not while a reply waits on the
    * pool: that needs the event loop.
    */
-  const awaitsNext = (): boolean => input.ready() || (deferred.pending === 0 && requestDueSoon(input));
+  const awaitsNext = (): boolean => (deferred.pending > 0 ? input.ready() : requestDueSoon(input));
 
   /**
    * The reply, and the request's stores before or after it, those written off this thread.

@@ -12,7 +12,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createLogger } from "../../core/log.ts";
 import { syscalls, type InputWatch } from "../../core/syscalls.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
-import { addReader, endSpin, endStore, tryStartSpin, removeReader, stopRequested, storesOff, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
+import { addReader, endSpin, endStore, removeReader, stopRequested, storesOff, tryStartSpin, tryStartStore, waitAtGate, type LoopControl } from "./loop-control.ts";
 import { LookingPolicy, loadTree, readRequest, requestDueSoon, sendReply, servingSession, spinMs, takeAll, type RequestNotifications } from "./serving.ts";
 import { requestBufferSize, type FuseSession } from "./session.ts";
 import type { WorkerData, WorkerReport } from "./request-loop.ts";
