@@ -19,6 +19,7 @@ import { procviewTreeModule } from "./tree-module.ts";
 import { startObservability, type Observability } from "./observability.ts";
 import { MetricsAddressError } from "./metrics-address-error.ts";
 import { runStatus } from "./status.ts";
+import { statfsStillWaiting } from "../core/fuse-status.ts";
 
 interface Running {
   stop(): Promise<void>;
@@ -175,7 +176,7 @@ async function main(argv: string[]): Promise<number> {
     stopping = true;
     logger.info("stopping", { signal });
     for (const part of running.reverse()) await part.stop();
-    process.exit(0);
+    exitNow(logger);
   };
   process.once("SIGTERM", () => void stopAll("SIGTERM"));
   process.once("SIGINT", () => void stopAll("SIGINT"));
@@ -195,7 +196,7 @@ async function main(argv: string[]): Promise<number> {
       // The replaced FUSE server's stop() has nothing left to do; a plugin unregisters.
       for (const part of [...running].reverse()) await part.stop().catch((err) => logger.error("stop failed", { err }));
       logger.info("replaced; exiting", { successor });
-      process.exit(0);
+      exitNow(logger);
     })();
   };
 
@@ -220,6 +221,15 @@ async function main(argv: string[]): Promise<number> {
   }
   logger.info("running", { command: command.kind });
   return await new Promise<number>(() => {});
+}
+
+/** Exits 0, or by SIGKILL when a normal exit would wait for a FUSE server that does not answer. */
+function exitNow(logger: Logger): never {
+  if (statfsStillWaiting()) {
+    logger.warn("a statfs of the FUSE mount still waits for a server that does not answer: exiting by SIGKILL");
+    process.kill(process.pid, "SIGKILL");
+  }
+  process.exit(0);
 }
 
 // No top-level await: the single executable runs this module as CommonJS.

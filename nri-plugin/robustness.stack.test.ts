@@ -147,9 +147,15 @@ test("a hung FUSE server (SIGSTOP) gets no binds: the container starts in time w
     assert.ok(!stack.plugin!.records().some((r) => r.msg === "lost the NRI runtime connection, reconnecting"), "containerd kept the plugin");
     const why = stack.plugin!.records().find((r) => r.msg === "FUSE server not serving; container starts without procview views" && r.containerId === id);
     assert.match(String(why?.reason), /does not answer: statfs of .* took longer than 1000 ms/);
+    // The plugin's statfs still waits for the server: stopping the plugin must not wait with it.
+    const stopping = Date.now();
+    await stack.plugin!.stop();
+    assert.ok(Date.now() - stopping < 5000, `the plugin took ${Date.now() - stopping} ms to stop`);
+    assert.ok(stack.plugin!.records().some((r) => r.msg === "a statfs of the FUSE mount still waits for a server that does not answer: exiting by SIGKILL"));
   } finally {
     process.kill(stack.fuse!.pid, "SIGCONT");
   }
+  await stack.startPlugin();
   // "Does not answer" is believed for 3 s (so that each container does not wait out a probe of its own).
   await new Promise((resolve) => setTimeout(resolve, 3100));
   const id = await runBusybox("server-back");

@@ -39,9 +39,24 @@ export interface Codec<T> {
 
 const decodeOptions: protobuf.IConversionOptions = { longs: String, enums: Number, defaults: false };
 
+/**
+ * Generates the coding functions of `type` and of every message it holds. protobufjs
+ * otherwise generates each on its first use, and the plugin's first CreateContainer after
+ * a start then waited ~20 ms for it.
+ */
+function generateCoders(type: protobuf.Type, done = new Set<protobuf.Type>()): void {
+  if (done.has(type)) return;
+  done.add(type);
+  type.setup();
+  for (const field of type.fieldsArray) {
+    if (field.resolvedType instanceof protobuf.Type) generateCoders(field.resolvedType, done);
+  }
+}
+
 /** The codec of the message named `fullName` (e.g. "ttrpc.Request"). */
 export function codecOf<T>(fullName: string): Codec<T> {
   const type = root.lookupType(fullName);
+  generateCoders(type);
   return {
     encode: (value) => type.encode(type.fromObject(value as Record<string, unknown>)).finish(),
     decode: (bytes) => type.toObject(type.decode(bytes), decodeOptions) as T,
