@@ -166,39 +166,30 @@ export function hostLivenessProbe(stateDir: string, answers: AnswerProbe = statf
 export interface ReuseOptions {
   /** How long "it answered" is reused. */
   answeredMs: number;
-  /** How long a failure that was slow to come (`slowMs` or more: a server that does not answer) is reused. */
-  unansweredMs: number;
-  slowMs?: number;
   now?: () => number;
 }
 
 export type AnswerProbe = (mountpoint: string) => Promise<string | undefined>;
 
 /**
- * The mount's answer (see statfsAnswers), reused briefly: containers created in a burst
- * cost one statfs. A quick failure is probed again at the next call (the server may just
- * have started); a slow one (a server that does not answer) is reused too: containerd
- * asks the plugin about one container at a time, and each would otherwise wait out a
- * probe of its own. Concurrent calls share a probe. Only this step is reused: the status
+ * The mount's answer (see statfsAnswers), reused briefly when it answered: containers
+ * created in a burst cost one statfs. A failure is probed again at the next call (the
+ * server may just have started; a hung one is answered at once by statfsAnswers while its
+ * statfs waits). Concurrent calls share a probe. Only this step is reused: the status
  * file, the pid and the mount table are checked at every call, so a server that stopped
  * or died is seen at once.
  */
 export function reusingAnswers(answers: AnswerProbe, options: ReuseOptions): AnswerProbe {
   const now = options.now ?? Date.now;
-  const slowMs = options.slowMs ?? answerTimeoutMs / 2;
-  let reused: { mountpoint: string; answer: string | undefined; until: number } | undefined;
+  let answeredUntil: { mountpoint: string; until: number } | undefined;
   let pending: { mountpoint: string; answer: Promise<string | undefined> } | undefined;
   return (mountpoint) => {
-    if (reused?.mountpoint === mountpoint && now() < reused.until) return Promise.resolve(reused.answer);
+    if (answeredUntil?.mountpoint === mountpoint && now() < answeredUntil.until) return Promise.resolve(undefined);
     if (pending?.mountpoint === mountpoint) return pending.answer;
-    const started = now();
     const answer = answers(mountpoint).then(
       (silence) => {
         if (pending?.answer === answer) pending = undefined;
-        const at = now();
-        if (silence === undefined) reused = { mountpoint, answer: silence, until: at + options.answeredMs };
-        else if (at - started >= slowMs) reused = { mountpoint, answer: silence, until: at + options.unansweredMs };
-        else reused = undefined;
+        answeredUntil = silence === undefined ? { mountpoint, until: now() + options.answeredMs } : undefined;
         return silence;
       },
       (err: unknown) => {

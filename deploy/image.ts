@@ -5,7 +5,7 @@
  * It holds only what runs: the single executable dist/procview, util-linux's mount and
  * umount (the FUSE server mounts /dev/fuse with `mount -t fuse.procview`, see
  * fuse/kernel/mount.ts), nsenter (the fuse container joins the host's cgroup
- * namespace) and coreutils' stat (the plugin's bounded check that the mount answers), each with the shared libraries `ldd` lists for it, taken from this Debian
+ * namespace), each with the shared libraries `ldd` lists for it, taken from this Debian
  * host. Writes an OCI image-layout tar that `ctr images import` (or `docker load` /
  * `podman load`) accepts.
  *
@@ -24,12 +24,8 @@ import { version } from "../core/version.ts";
 /** The reference the DaemonSet names; `localhost/` says it is never pulled from a registry. */
 export const procviewImageName = `localhost/procview:${version}`;
 
-/**
- * Host tools the image carries, by where they land in it: util-linux's mount, umount and
- * nsenter, and coreutils' stat, with which the NRI plugin checks, bounded, that the FUSE
- * mount answers (core/fuse-status.ts).
- */
-const hostTools: Record<string, string> = { "bin/mount": "mount", "bin/umount": "umount", "bin/nsenter": "nsenter", "bin/stat": "stat" };
+/** Host tools the image carries, by where they land in it: util-linux's mount, umount and nsenter. */
+const hostTools: Record<string, string> = { "bin/mount": "mount", "bin/umount": "umount", "bin/nsenter": "nsenter" };
 
 /** Absolute paths of the shared libraries (and the loader) `ldd` lists for `binary`. */
 export function sharedLibraries(lddOutput: string): string[] {
@@ -49,7 +45,7 @@ function which(tool: string): string {
       // not in this one
     }
   }
-  throw new Error(`the image needs ${tool} from this host (Debian: util-linux, mount, coreutils)`);
+  throw new Error(`the image needs ${tool} from this host (Debian: util-linux, mount)`);
 }
 
 /** The image's single layer: the executable, the tools, their libraries and the folders runtimes mount over. */

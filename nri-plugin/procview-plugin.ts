@@ -95,12 +95,8 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
 /** Containers asked about at CreateContainer and not yet created: a bound in case a creation fails before POST_CREATE. */
 const maxPendingCreations = 1024;
 
-/**
- * How long the FUSE mount's answer to a statfs is believed: "answered" for 1 s (a burst of
- * containers costs one probe); "does not answer" for 3 s, so that while it hangs each
- * container does not wait out a probe of its own (containerd asks about one at a time).
- */
-const reuse = { answeredMs: 1000, unansweredMs: 3000 };
+/** How long the FUSE mount's answer to a statfs is believed: a burst of containers costs one probe. */
+const reuse = { answeredMs: 1000 };
 
 /**
  * The plugin the NRI stub drives (containerd/nri's template shape): which containers get
