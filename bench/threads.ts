@@ -16,7 +16,9 @@ import { readsPerSecond } from "./summary.ts";
 import type { LimitedCgroup } from "./limited-cgroup.ts";
 
 const usage = `Usage: node bench/threads.ts [--reads N] [--rounds R] [--tasks T]
-  --reads N   reads per target (default 1000)
+  --reads N   reads per target (default 5000: a round then spans several of the
+              ~0.4 s windows in which a serving thread reuses a 1,000-task walk; 1,000
+              reads measured the windows' phase more than the walk's cost)
   --rounds R  interleaved rounds (default 3)
   --tasks T   sleeping tasks in the busy cgroup (default 1000)`;
 
@@ -54,7 +56,7 @@ async function startSleepers(cgroup: LimitedCgroup, count: number, cleanUps: Arr
 
 runBench("threads", () =>
   withCleanUp(async (cleanUps) => {
-    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 1000, rounds: 3, tasks: 1000 });
+    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 5000, rounds: 3, tasks: 1000 });
     const idle = benchCgroup("procview-bench-idle", cleanUps);
     const busy = benchCgroup("procview-bench-busy", cleanUps);
     const lxcfs = await benchLxcfs(cleanUps);
