@@ -67,7 +67,6 @@ before(async () => {
       return policy.synchronize(pods, containers);
     },
     createContainer: (request) => policy.createContainer(request),
-    updateContainer: () => policy.updateContainer(),
     stateChangeEvents: policy.stateChangeEvents,
     stateChange: async (event) => {
       if (event.event === NriEvent.REMOVE_CONTAINER) removed.push(event.container?.id ?? "");

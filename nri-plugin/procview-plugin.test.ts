@@ -10,7 +10,7 @@ import type { Liveness } from "../core/fuse-status.ts";
 import { ContainerState, NriEvent, type Container, type PodSandbox } from "../nri/api.ts";
 import { containerRecordOf, ProcviewPlugin, viewMounts, type ProcviewPluginOptions } from "./procview-plugin.ts";
 import type { RunningContainerViews } from "./heal-running.ts";
-import type { NriPlugin } from "../nri/stub.ts";
+import { eventMask, type NriPlugin } from "../nri/stub.ts";
 
 const mountpoint = "/var/lib/procview";
 const id = "0123456789abcdef";
@@ -205,6 +205,14 @@ test(
 );
 
 test(
+  "the runtime asks only CreateContainer and tells only POST_CREATE and REMOVE: each subscription costs every container a round trip",
+  withPlugin({}, async ({ plugin }) => {
+    const bit = (event: number) => 1 << (event - 1);
+    assert.equal(eventMask(plugin), bit(NriEvent.CREATE_CONTAINER) | bit(NriEvent.POST_CREATE_CONTAINER) | bit(NriEvent.REMOVE_CONTAINER));
+  }),
+);
+
+test(
   "REMOVE_CONTAINER forgets the record; other events and StopContainer keep it",
   withPlugin({}, async ({ plugin, registry }) => {
     await plugin.createContainer!({ pod, container });
@@ -231,13 +239,6 @@ test(
     const optedOut = { ...pod, annotations: { "procview.noderesource.dev/pod": "disabled" } };
     await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod: optedOut, container: { ...container, id: "c".repeat(64) } });
     assert.equal(warnings().length, 1);
-  }),
-);
-
-test(
-  "UpdateContainer is answered with no change",
-  withPlugin({}, async ({ plugin }) => {
-    assert.deepEqual(await plugin.updateContainer!({ pod, container, linux_resources: { memory: { limit: { value: "1" } } } }), {});
   }),
 );
 

@@ -22,7 +22,6 @@ import {
   type NriEventNumber,
   type PodSandbox,
   type StateChangeEvent,
-  type UpdateContainerResponse,
 } from "../nri/api.ts";
 import { ConfigError, mergeSettings, parsePluginConfig, type PluginSettings, type PluginSettingsLayer } from "./config.ts";
 import { decide, type ViewDecision } from "./decision.ts";
@@ -225,11 +224,6 @@ export class ProcviewPlugin implements NriPlugin {
       this.#logger.error("cannot give the container procview views; it starts without them", { ...fields, error: err });
       return {};
     }
-  }
-
-  updateContainer(): UpdateContainerResponse {
-    // Limits are read from the cgroup at every read of a view: nothing to store.
-    return {};
   }
 
   stateChange({ event, pod, container }: StateChangeEvent): void {
