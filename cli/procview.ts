@@ -13,7 +13,6 @@ import { startNativeFuseServer } from "../fuse/native/server.ts";
 import { startLoadAverageSampling, type ProcviewTreeOptions } from "../views/procview-tree.ts";
 import { createLoadAverageMemory } from "../views/loadavg-sampler.ts";
 import { parsePluginConfig, type PluginSettingsLayer } from "../nri-plugin/config.ts";
-import { runNriPlugin } from "../nri-plugin/main.ts";
 import { version, versionText } from "../core/version.ts";
 import { procviewTreeModule } from "./tree-module.ts";
 import { startObservability, type Observability } from "./observability.ts";
@@ -105,6 +104,8 @@ function readConfigFile(path: string | undefined): PluginSettingsLayer {
 }
 
 async function startNri(settings: NriSettings, fileSettings: PluginSettingsLayer, logger: Logger, observability: Observability): Promise<Running> {
+  // Loaded here: the NRI codec (protobufjs and the parsed protos) is no part of a FUSE server's memory.
+  const { runNriPlugin } = await import("../nri-plugin/main.ts");
   const plugin = await runNriPlugin({ ...settings, fileSettings, logger: logger.child({ component: "nri" }), observer: observability.pluginObserver });
   // A pre-launched plugin whose socket the runtime closed can never be reached again;
   // exiting lets containerd launch a fresh one instead of leaving an orphan.

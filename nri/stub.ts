@@ -421,6 +421,10 @@ class Session {
       setImmediate(() => this.close());
     } else {
       this.onSynchronized();
+      // While the runtime adds the plugin, before its first CreateContainer would wait for them.
+      setImmediate(() => {
+        for (const codec of Object.values(codecs)) codec.prepare();
+      });
     }
     this.logger.info("synchronized with the NRI runtime", { pods: pods.length, containers: containers.length });
     return codecs.synchronizeResponse.encode({ update });
