@@ -47,14 +47,17 @@ const decodeOptions: protobuf.IConversionOptions = { longs: String, enums: Numbe
  * waited ~20 ms for them. Not at load: they cost ~9 MiB of RSS, which only a process that
  * speaks NRI should pay.
  */
-function generateCoders(type: protobuf.Type, done = new Set<protobuf.Type>()): void {
-  if (done.has(type)) return;
-  done.add(type);
+function generateCoders(type: protobuf.Type): void {
+  // Types shared by several messages, and every type at a reconnect's Synchronize, are generated once.
+  if (generated.has(type)) return;
+  generated.add(type);
   type.setup();
   for (const field of type.fieldsArray) {
-    if (field.resolvedType instanceof protobuf.Type) generateCoders(field.resolvedType, done);
+    if (field.resolvedType instanceof protobuf.Type) generateCoders(field.resolvedType);
   }
 }
+
+const generated = new WeakSet<protobuf.Type>();
 
 /** The codec of the message named `fullName` (e.g. "ttrpc.Request"). */
 export function codecOf<T>(fullName: string): Codec<T> {
