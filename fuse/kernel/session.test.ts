@@ -188,6 +188,16 @@ test("LOOKUP: files 0444 and dirs 0555, size 0, same id for the same name", () =
   assert.equal(sub.dv.getUint32(104, true), 2, "nlink");
 });
 
+test("a directory's attributes are valid for a minute, a file's (its caller's size) for half a second", () => {
+  const { call } = fixture();
+  const attrValidSeconds = (reply: { dv: DataView }, offset: number) => Number(reply.dv.getBigUint64(offset, true)) + reply.dv.getUint32(offset + (offset === 0 ? 8 : 12), true) / 1e9;
+  assert.equal(attrValidSeconds(call(opcode.LOOKUP, 1, cstring("sub")), 24), 60, "LOOKUP of a directory");
+  assert.equal(attrValidSeconds(call(opcode.LOOKUP, 1, cstring("hello.txt")), 24), 0.5, "LOOKUP of a file");
+  assert.equal(attrValidSeconds(call(opcode.GETATTR, 1, u32s(0, 0, 0, 0)), 0), 60, "GETATTR of the root");
+  const file = Number(call(opcode.LOOKUP, 1, cstring("hello.txt")).dv.getBigUint64(0, true));
+  assert.equal(attrValidSeconds(call(opcode.GETATTR, file, u32s(0, 0, 0, 0)), 0), 0.5, "GETATTR of a file");
+});
+
 test("LOOKUP: a missing name is ENOENT (no entry, so nothing cached); a file is not a directory", () => {
   const { call, lookup, nodes } = fixture();
   const missing = call(opcode.LOOKUP, 1, cstring("nope"));
