@@ -183,7 +183,7 @@ describe("a mounted fixture tree", () => {
   });
 
   test("directories list their names", () => {
-    assert.deepEqual(readdirSync(box.mountpoint).sort(), ["big.txt", "broken.txt", "denied.txt", "dynamic", "hello.txt", "sub", "whoami.txt"]);
+    assert.deepEqual(readdirSync(box.mountpoint).sort(), ["audited", "big.txt", "broken.txt", "denied.txt", "dynamic", "hello.txt", "sub", "whoami.txt"]);
     const entries = readdirSync(box.mountpoint, { withFileTypes: true });
     assert.ok(entries.find((entry) => entry.name === "sub")?.isDirectory());
     assert.ok(entries.find((entry) => entry.name === "hello.txt")?.isFile());

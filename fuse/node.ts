@@ -48,9 +48,10 @@ export class FsError extends Error {
 }
 
 /**
- * `stable`: the name always leads to this same node for as long as its parent directory
- * does (a view file, a fixed folder): the kernel may keep the entry for a minute, where an
- * entry that can vanish (a container's folder) expires after half a second.
+ * `stable`: the kernel may keep the entry for a minute, where other entries expire after half
+ * a second. The name leads to this same node for as long as its parent directory exists (a
+ * view file, a fixed folder), or until the server's main thread expires the entry because
+ * the name left an audited directory (TreeModule.auditedDirectories: containers/<id>).
  */
 interface NodeEntry {
   stable?: boolean;
@@ -82,6 +83,16 @@ export type FsNode = FileNode | DirNode;
 /** A module that builds a tree inside the serving thread (options must be structured-clonable). */
 export interface TreeModule {
   createTree(options: unknown): DirNode | Promise<DirNode>;
+  /** Directories whose stable entries the server expires when their names go (fuse/kernel/entry-audit.ts). */
+  auditedDirectories?(options: unknown): AuditedDirectory[];
+}
+
+/** A directory of stable entries whose names come and go. */
+export interface AuditedDirectory {
+  /** Names from the root to the directory, e.g. ["containers"]. */
+  path: string[];
+  /** The names it holds now; read on the server's main thread, so never through the mount. */
+  names(): ReadonlySet<string>;
 }
 
 /** O_WRONLY | O_RDWR | O_TRUNC: opens that would change a file, which every tree here refuses (EROFS). */

@@ -12,7 +12,7 @@ import { fixtureCgroupDir, v1FixtureLayout, v2FixtureLayout } from "./cgroup/tes
 import { HostFiles } from "./host/host-files.ts";
 import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
-import { createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
+import { auditedDirectories, createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
 import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable } from "./loadavg-sampler.ts";
@@ -149,6 +149,22 @@ test("the sampler tracks every recorded container before any read, and never a g
   t.after(() => sampler.stop());
   assert.deepEqual(new LoadAverageTable(loadAverageMemory).trackedKeys(), ["/limited"], "the first round runs at start");
   assert.equal(openFile(createTree(options), "containers/limited/proc/loadavg"), "0.00 0.00 0.00 2/4 12\n");
+});
+
+test("containers/ is audited: its folders are stable entries, its names the recorded ids at each call", (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), "procview-tree-"));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const registry = new ContainerRegistry(stateDir);
+  registry.put({ id: "limited", cgroupPath: "/limited", recordedAt: 1 });
+  const options = { stateDir, cgroupLayout: v1FixtureLayout(), procDir: fixtureProcDir, sysDir: fixtureSysDir };
+  const [containers, ...others] = auditedDirectories(options);
+  assert.deepEqual(others, []);
+  assert.deepEqual(containers.path, ["containers"]);
+  assert.deepEqual([...containers.names()], ["limited"]);
+  registry.put({ id: "second", cgroupPath: "/limited", recordedAt: 1 });
+  registry.remove("limited");
+  assert.deepEqual([...containers.names()], ["second"]);
+  assert.equal((walk(createTree(options), "containers/second") as DirNode).stable, true);
 });
 
 test("unknown and invalid container ids are ENOENT (lookup answers undefined)", (t) => {

@@ -16,7 +16,7 @@ import { createLogger, isLogLevel, type Logger } from "../core/log.ts";
 import { ContainerRegistry } from "../core/registry.ts";
 import type { CgroupPaths } from "./cgroup/files.ts";
 import { HostFiles } from "./host/host-files.ts";
-import { errno, FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
+import { errno, FsError, type AuditedDirectory, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { readOptionalFile } from "../core/optional-file.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
 import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
@@ -69,6 +69,12 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);
 }
 
+/** containers/: the kernel keeps a container's folder until its record goes (fuse/kernel/entry-audit.ts). */
+export function auditedDirectories(options: ProcviewTreeOptions): AuditedDirectory[] {
+  const registry = new ContainerRegistry(checkOptions(options).stateDir);
+  return [{ path: ["containers"], names: () => new Set(registry.ids()) }];
+}
+
 /**
  * Samples the load averages the trees given `options.loadAverageMemory` show: every cgroup
  * read through them and every container the NRI plugin recorded, every 5 s. Runs on the
@@ -105,11 +111,11 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
     // The container's own CPU option (from its pod's annotations) overrides the server's.
     const containerSources = cpuLimitByQuota === undefined ? sources : { ...sources, cpuView: { limitByQuota: cpuLimitByQuota } };
     const containerLogger = logger.child({ container: id, cgroupPath });
-    // Not stable: the folder goes when the container does, and its entry must expire soon after.
+    // Stable: the server's main thread expires the folder's entry once the record goes (auditedDirectories).
     const views = viewDirectory(
       counted(stats, "containers", (renderer, viewPath, ctx) => renderView(renderer, viewPath, cgroupPath, containerSources, ctx, containerLogger)),
     );
-    const dir: DirNode = { ...views, stable: false };
+    const dir: DirNode = { ...views, stable: true };
     built.delete(id);
     if (built.size >= maxContainerDirectories) built.delete(built.keys().next().value!);
     built.set(id, { cgroupPath, cpuLimitByQuota, dir });

@@ -20,9 +20,11 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Logger } from "../../core/log.ts";
 import { sys, syscalls } from "../../core/syscalls.ts";
 import { DeferredWrites } from "./deferred-writes.ts";
+import { auditedDirectoriesOf, startEntryAudit } from "./entry-audit.ts";
 import { openDeviceIo } from "./device-io.ts";
 import type { LoopEnd, RequestLoop, RequestLoopOptions } from "./request-loop.ts";
 import { loadTree, readRequest, requestDueSoon, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
+import { NodeTable } from "./node-table.ts";
 import { requestBufferSize } from "./session.ts";
 
 /** Longest a stop (or the process's exit) waits for the pool thread's poll to return. */
@@ -33,6 +35,7 @@ const requestsPerTurn = 64;
 export async function startMainThreadLoop(options: RequestLoopOptions & { logger: Logger }): Promise<RequestLoop> {
   const { logger } = options;
   const root = await loadTree(options.treeModule, options.treeOptions);
+  const directories = await auditedDirectoriesOf(options.treeModule, options.treeOptions);
   const calls = syscalls();
   const fd = calls.cloneFuseDevice(options.fd, sys.O_NONBLOCK);
   const input = calls.watchInput(fd);
@@ -114,16 +117,22 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
     return "stopped";
   };
 
+  // The notifications go out on the pool: this thread answers the lookups they may wait for.
+  const audit = startEntryAudit({ fd: options.fd, nodes: new NodeTable(options.state.nodes), directories, write: calls.writeOffThread, logger });
   const finished = serve()
     .catch((err: unknown): LoopEnd => {
       logger.error("FUSE serving on the main thread failed", { err });
       return "failed";
     })
-    .finally(() => calls.close(fd));
+    .finally(() => {
+      void audit.stop();
+      calls.close(fd);
+    });
 
   return {
     workers: 0,
     stop: async () => {
+      await audit.stop();
       stopRequested = true;
       await finished;
     },

@@ -109,3 +109,22 @@ test("capacity is validated", () => {
   assert.throws(() => createNodeTableMemory(1), /capacity/);
   assert.throws(() => createNodeTableMemory(2.5), /capacity/);
 });
+
+test("find names a held id without counting a lookup; children lists a parent's held names", () => {
+  const table = new NodeTable(createNodeTableMemory(16));
+  const containers = table.lookup(1, "containers");
+  const a = table.lookup(containers.nodeId, "a");
+  const b = table.lookup(containers.nodeId, "b");
+  table.lookup(a.nodeId, "proc");
+  assert.deepEqual(table.find(1, "containers"), containers);
+  assert.deepEqual(table.find(containers.nodeId, "a"), a);
+  assert.equal(table.find(containers.nodeId, "c"), undefined);
+  assert.deepEqual(
+    table.children(containers.nodeId).sort((x, y) => x.name.localeCompare(y.name)),
+    [{ ...a, name: "a" }, { ...b, name: "b" }],
+  );
+  assert.deepEqual(table.children(b.nodeId), []);
+  table.forget(b.nodeId, 1);
+  assert.equal(table.find(containers.nodeId, "b"), undefined, "find counted nothing: one forget frees it");
+  assert.deepEqual(table.children(containers.nodeId).map((child) => child.name), ["a"]);
+});

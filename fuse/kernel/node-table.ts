@@ -118,13 +118,12 @@ export class NodeTable {
     if (nameBytes.byteLength > maxNameBytes) throw new FsError(errno.ENAMETOOLONG, `name longer than ${maxNameBytes} bytes`);
     return this.#lock.withLock(() => {
       if (!this.#isLive(parentId)) throw new FsError(errno.ENOENT, `unknown parent node ${parentId}`);
-      const bucket = this.#bucketOf(parentId, nameBytes);
-      for (let slot = this.#buckets[bucket]; slot !== 0; slot = this.#slots[slot * stride + F_NEXT]) {
-        if (this.#slots[slot * stride + F_PARENT] === parentId && this.#nameEquals(slot, nameBytes)) {
-          this.#slots[slot * stride + F_LOOKUPS]++;
-          return { nodeId: slot, generation: this.#slots[slot * stride + F_GENERATION] };
-        }
+      const known = this.#slotOf(parentId, nameBytes);
+      if (known !== undefined) {
+        this.#slots[known * stride + F_LOOKUPS]++;
+        return { nodeId: known, generation: this.#slots[known * stride + F_GENERATION] };
       }
+      const bucket = this.#bucketOf(parentId, nameBytes);
       const slot = this.#allocate();
       const at = slot * stride;
       this.#slots[at + F_GENERATION]++;
@@ -138,6 +137,27 @@ export class NodeTable {
       this.#slots[parentId * stride + F_CHILDREN]++;
       this.#header[H_LIVE]++;
       return { nodeId: slot, generation: this.#slots[at + F_GENERATION] };
+    });
+  }
+
+  /** The id of `name` in `parentId` if the kernel holds it, without counting a lookup. */
+  find(parentId: number, name: string): NodeRef | undefined {
+    const nameBytes = encoder.encode(name);
+    return this.#lock.withLock(() => {
+      const slot = this.#slotOf(parentId, nameBytes);
+      return slot === undefined ? undefined : { nodeId: slot, generation: this.#slots[slot * stride + F_GENERATION] };
+    });
+  }
+
+  /** The names the kernel holds in `parentId`, with their ids: a scan of the ids in use. */
+  children(parentId: number): Array<NodeRef & { name: string }> {
+    return this.#lock.withLock(() => {
+      const found: Array<NodeRef & { name: string }> = [];
+      if (this.#slots[parentId * stride + F_CHILDREN] === 0) return found;
+      for (let slot = rootNodeId + 1; slot < this.#header[H_NEXT_UNUSED]; slot++) {
+        if (this.#slots[slot * stride + F_PARENT] === parentId) found.push({ nodeId: slot, generation: this.#slots[slot * stride + F_GENERATION], name: this.#name(slot) });
+      }
+      return found;
     });
   }
 
@@ -180,6 +200,14 @@ export class NodeTable {
 
   generationOf(nodeId: number): number | undefined {
     return this.#lock.withLock(() => (this.#isLive(nodeId) ? this.#slots[nodeId * stride + F_GENERATION] : undefined));
+  }
+
+  /** The slot holding `nameBytes` in `parentId`; the caller holds the lock. */
+  #slotOf(parentId: number, nameBytes: Uint8Array): number | undefined {
+    for (let slot = this.#buckets[this.#bucketOf(parentId, nameBytes)]; slot !== 0; slot = this.#slots[slot * stride + F_NEXT]) {
+      if (this.#slots[slot * stride + F_PARENT] === parentId && this.#nameEquals(slot, nameBytes)) return slot;
+    }
+    return undefined;
   }
 
   #isLive(nodeId: number): boolean {

@@ -13,6 +13,7 @@ import {
   encodeAttrReply,
   encodeEntryReply,
   encodeInitReply,
+  encodeNotifyInvalEntry,
   encodeOpenReply,
   encodeReply,
   encodeStatfsReply,
@@ -158,4 +159,17 @@ test("argument decoders refuse truncated arguments", () => {
   assert.throws(() => decodeReadRequest(new Uint8Array(8)), /READ arguments are 8 bytes/);
   assert.throws(() => decodeBatchForget(fromHex("02000000 00000000 0500000000000000 0100000000000000")), /BATCH_FORGET/);
   assert.throws(() => decodeInitRequest(new Uint8Array(4)), /INIT/);
+});
+
+test("INVAL_ENTRY notification: unique 0, code 3, parent, name length, no flags, the name NUL-terminated", () => {
+  const message = encodeNotifyInvalEntry(0x1_0000_0002, "abc");
+  const dv = new DataView(message.buffer);
+  assert.equal(message.byteLength, 16 + 16 + 4);
+  assert.equal(dv.getUint32(0, true), message.byteLength);
+  assert.equal(dv.getInt32(4, true), 3);
+  assert.equal(dv.getBigUint64(8, true), 0n);
+  assert.equal(dv.getBigUint64(16, true), 0x1_0000_0002n);
+  assert.equal(dv.getUint32(24, true), 3);
+  assert.equal(dv.getUint32(28, true), 0);
+  assert.deepEqual([...message.subarray(32)], [0x61, 0x62, 0x63, 0]);
 });

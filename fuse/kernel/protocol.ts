@@ -142,7 +142,26 @@ export function encodeReply(unique: bigint, errnoValue: number, body?: Uint8Arra
 }
 
 /** Unsolicited messages to the kernel: unique 0, the notify code in the error field. */
-export const notifyCode = { STORE: 4 } as const;
+export const notifyCode = { INVAL_ENTRY: 3, STORE: 4 } as const;
+
+/**
+ * FUSE_NOTIFY_INVAL_ENTRY: drops the kernel's entry for `name` in `parentId`, so the next
+ * path walk through it asks again (LOOKUP). No flags: FUSE_EXPIRE_ONLY needs kernel 6.2, and
+ * what else the kernel does without it (unhash the entry, detach mounts *on* names below it)
+ * never touches this tree's names, which are bind sources, never mountpoints.
+ */
+export function encodeNotifyInvalEntry(parentId: number, name: string): Uint8Array {
+  const nameBytes = new TextEncoder().encode(name);
+  const out = new Uint8Array(replyHeaderSize + 16 + nameBytes.byteLength + 1);
+  const dv = view(out);
+  dv.setUint32(0, out.byteLength, true);
+  dv.setInt32(4, notifyCode.INVAL_ENTRY, true);
+  dv.setBigUint64(8, 0n, true);
+  dv.setBigUint64(16, BigInt(parentId), true);
+  dv.setUint32(24, nameBytes.byteLength, true);
+  out.set(nameBytes, replyHeaderSize + 16);
+  return out;
+}
 
 /**
  * FUSE_NOTIFY_STORE: puts `data` in the kernel's page cache of `nodeId` at `offset` and

@@ -7,13 +7,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { open, readFile } from "node:fs/promises";
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { open, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createLogger } from "../../core/log.ts";
 import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./request-loop.ts";
+import { asyncErrorCodeOf } from "./testdata/expect.ts";
 
 const fixtureTree = new URL("./testdata/fixture-tree.ts", import.meta.url).href;
 const quiet = createLogger({ write: () => {} });
@@ -128,6 +129,43 @@ test("the main thread serves (workers 0) and hands over to workers and back on t
     await last.stop();
     assert.equal(await last.finished, "stopped");
     assert.ok(isProcviewMount(mountpoint), "the mount outlives the loops");
+  });
+});
+
+test("a stable folder whose name goes is expired from the main thread, whichever thread serves, and by the next loop for a name gone between loops", async () => {
+  await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+    const auditedDir = join(dirname(dynamicDir), "audited");
+    mkdirSync(auditedDir);
+    const options = { fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir, auditedDir }, state: createSharedFuseState(), logger: quiet };
+    const folder = (name: string) => join(mountpoint, "audited", name);
+    const appear = async (name: string) => {
+      writeFileSync(join(auditedDir, name), "");
+      assert.equal(await readFile(join(folder(name), "name"), "utf8"), name);
+    };
+    // The kernel keeps the folder's entry for a minute: only the expiry makes it go sooner.
+    const goneWithin3s = async (name: string) => {
+      const deadline = Date.now() + 3000;
+      while ((await asyncErrorCodeOf(() => stat(folder(name)))) !== "ENOENT") {
+        assert.ok(Date.now() < deadline, `audited/${name} still reachable 3 s after its name went`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    for (const workers of [0, 2]) {
+      const loop = await startRequestLoop({ ...options, workers });
+      await appear(`kept-${workers}`);
+      await appear(`gone-${workers}`);
+      rmSync(join(auditedDir, `gone-${workers}`));
+      await goneWithin3s(`gone-${workers}`);
+      assert.equal(await readFile(join(folder(`kept-${workers}`), "name"), "utf8"), `kept-${workers}`);
+      await loop.stop();
+    }
+    const first = await startRequestLoop({ ...options, workers: 1 });
+    await appear("between");
+    await first.stop();
+    rmSync(join(auditedDir, "between"));
+    const next = await startRequestLoop({ ...options, workers: 1 });
+    await goneWithin3s("between");
+    await next.stop();
   });
 });
 

@@ -9,7 +9,8 @@
  * to a successor process will use.
  *
  * The main thread writes the page-cache stores a worker may not write itself (every other
- * worker busy with one: deferred-writes.ts), so, as when it serves alone (workers 0),
+ * worker busy with one: deferred-writes.ts) and expires the entries of names gone from the
+ * tree's audited directories (entry-audit.ts), so, as when it serves alone (workers 0),
  * nothing on it may touch the mount synchronously.
  */
 
@@ -23,12 +24,14 @@ import { createLogger, isLogLevel, type Logger } from "../../core/log.ts";
 import { createHandleStoreMemory, type HandleStoreSize } from "./handle-store.ts";
 import { syscalls } from "../../core/syscalls.ts";
 import { DeferredWrites } from "./deferred-writes.ts";
+import { auditedDirectoriesOf, startEntryAudit } from "./entry-audit.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
 import { createLoopControl, openGate, readersLeft, requestStop, turnStoresOff } from "./loop-control.ts";
 import { startMainThreadLoop } from "./main-thread-loop.ts";
-import { createNodeTableMemory } from "./node-table.ts";
+import { createNodeTableMemory, NodeTable } from "./node-table.ts";
 import { sendReply, type SharedFuseState } from "./serving.ts";
 import { stopPokeName } from "./session.ts";
+import type { AuditedDirectory } from "../node.ts";
 
 export type { SharedFuseState };
 
@@ -191,8 +194,10 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
     return ends.includes("failed") ? "failed" : "stopped";
   });
 
+  let directories: AuditedDirectory[] = [];
   try {
     await Promise.all(ready);
+    directories = await auditedDirectoriesOf(options.treeModule, options.treeOptions);
     await options.beforeServing?.();
   } catch (err) {
     // Nobody has read yet: the gate opens onto a stop request.
@@ -202,10 +207,14 @@ export async function startRequestLoop(options: RequestLoopOptions): Promise<Req
     throw err;
   }
   openGate(control);
+  // Only now are the shared tables final: a successor fills them in beforeServing.
+  const audit = startEntryAudit({ fd: options.fd, nodes: new NodeTable(options.state.nodes), directories, write: syscalls().writeOffThread, logger });
+  void finished.then(() => audit.stop());
 
   const pokePath = join(options.mountpoint, stopPokeName);
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
+    await audit.stop();
     // Deferred stores may wait for READs: the workers answer them before they are told to stop.
     turnStoresOff(control);
     await deferred.drained();

@@ -45,7 +45,8 @@ import {
  * Half a second, as LXCFS: containers read their views through bind mounts, which
  * pin the file's inode and never walk our tree, so the timeouts only shape host-side
  * browsing. Long enough that `ls -l` or a path walk costs one LOOKUP per name, short
- * enough that a removed container's directory disappears almost at once. Negative
+ * enough that a name that goes unannounced disappears almost at once (a container's
+ * folder is stable instead, and expired when it goes: entry-audit.ts). Negative
  * answers are never cached, so a new container is visible immediately.
  */
 export const defaultEntryTimeoutMs = 500;

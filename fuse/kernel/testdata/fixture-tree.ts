@@ -1,15 +1,17 @@
 /**
  * A small tree for the FUSE server's tests: static files, a file that reports who opened it, a file that
- * throws, and a directory whose entries the test controls through a directory on disk.
+ * throws, and directories whose entries the test controls through directories on disk.
  */
 
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { FsError, errno, type DirNode, type FileNode, type FsNode } from "../../node.ts";
+import { FsError, errno, type AuditedDirectory, type DirNode, type FileNode, type FsNode } from "../../node.ts";
 
 export interface FixtureOptions {
   /** Names in this directory show up as files under /dynamic, content = the file's content. */
   dynamicDir: string;
+  /** Names in this directory show up as stable folders under /audited, each holding a file `name`. */
+  auditedDir?: string;
 }
 
 function file(open: FileNode["open"]): FileNode {
@@ -35,7 +37,7 @@ function readBacking(path: string): Uint8Array {
 }
 
 export function createTree(options: unknown): DirNode {
-  const { dynamicDir } = options as FixtureOptions;
+  const { dynamicDir, auditedDir } = options as FixtureOptions;
   const dynamic: DirNode = {
     kind: "dir",
     lookup: (name) => (existsSync(join(dynamicDir, name)) ? file(() => readBacking(join(dynamicDir, name))) : undefined),
@@ -54,6 +56,17 @@ export function createTree(options: unknown): DirNode {
     }),
     sub: dir(() => ({ "inner.txt": file(() => "inner\n") })),
     dynamic,
+    audited: {
+      kind: "dir",
+      lookup: (name) => (auditedDir !== undefined && existsSync(join(auditedDir, name)) ? { ...dir(() => ({ name: file(() => name) })), stable: true } : undefined),
+      list: () => (auditedDir === undefined ? [] : readdirSync(auditedDir)),
+    } satisfies DirNode,
   };
   return dir(() => fixed);
+}
+
+/** /audited: its folders' entries are kept until the server sees their names go. */
+export function auditedDirectories(options: unknown): AuditedDirectory[] {
+  const { auditedDir } = options as FixtureOptions;
+  return auditedDir === undefined ? [] : [{ path: ["audited"], names: () => new Set(readdirSync(auditedDir)) }];
 }
