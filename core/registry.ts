@@ -10,7 +10,7 @@
  * on the FUSE process.
  */
 
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { cgroupRelativePath } from "./cgroup-path.ts";
 
@@ -76,6 +76,9 @@ export function containerRecord(container: ContainerIdentity, recordedAt: number
   };
 }
 
+/** How long after a change the records folder's time is not trusted as its version. */
+const settledAfterMs = 1000;
+
 export class ContainerRegistry {
   readonly dir: string;
 
@@ -121,6 +124,23 @@ export class ContainerRegistry {
       .filter((name) => name.endsWith(".json"))
       .map((name) => name.slice(0, -".json".length))
       .filter(isValidContainerId);
+  }
+
+  /**
+   * Changes whenever a record is written or removed: the folder's identity and modification
+   * time. undefined while there is no folder, and for a second after each change: the kernel
+   * stamps file times from a clock that ticks every few ms, so a change right after this
+   * was read could leave the same time.
+   */
+  version(): string | undefined {
+    let folder: BigIntStats;
+    try {
+      folder = statSync(this.dir, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    if (Date.now() - Number(folder.mtimeNs / 1_000_000n) < settledAfterMs) return undefined;
+    return `${folder.ino}:${folder.mtimeNs}`;
   }
 
   private fileOf(id: string): string {

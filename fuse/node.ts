@@ -93,6 +93,11 @@ export interface AuditedDirectory {
   path: string[];
   /** The names it holds now; read on the server's main thread, so never through the mount. */
   names(): ReadonlySet<string>;
+  /**
+   * A token that changes whenever names() may have changed (a folder's modification time):
+   * while it stays the same no round looks at the names again. Without it every round does.
+   */
+  version?(): string | undefined;
 }
 
 /** O_WRONLY | O_RDWR | O_TRUNC: opens that would change a file, which every tree here refuses (EROFS). */

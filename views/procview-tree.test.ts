@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CgroupLayout } from "./cgroup/layout.ts";
@@ -161,9 +161,18 @@ test("containers/ is audited: its folders are stable entries, its names the reco
   assert.deepEqual(others, []);
   assert.deepEqual(containers.path, ["containers"]);
   assert.deepEqual([...containers.names()], ["limited"]);
+  assert.equal(containers.version?.(), undefined, "no version in the second after a change");
+  const aMinuteAgo = new Date(Date.now() - 60_000);
+  utimesSync(registry.dir, aMinuteAgo, aMinuteAgo);
+  const version = containers.version?.();
+  assert.ok(version !== undefined);
+  assert.equal(containers.version?.(), version);
   registry.put({ id: "second", cgroupPath: "/limited", recordedAt: 1 });
   registry.remove("limited");
   assert.deepEqual([...containers.names()], ["second"]);
+  assert.equal(containers.version?.(), undefined, "records written or removed: no version until the change settles");
+  utimesSync(registry.dir, aMinuteAgo, new Date(Date.now() - 30_000));
+  assert.notEqual(containers.version?.(), version);
   assert.equal((walk(createTree(options), "containers/second") as DirNode).stable, true);
 });
 

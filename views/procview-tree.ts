@@ -72,7 +72,7 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
 /** containers/: the kernel keeps a container's folder until its record goes (fuse/kernel/entry-audit.ts). */
 export function auditedDirectories(options: ProcviewTreeOptions): AuditedDirectory[] {
   const registry = new ContainerRegistry(checkOptions(options).stateDir);
-  return [{ path: ["containers"], names: () => new Set(registry.ids()) }];
+  return [{ path: ["containers"], names: () => new Set(registry.ids()), version: () => registry.version() }];
 }
 
 /**

@@ -109,3 +109,30 @@ test("a directory that cannot be listed expires nothing and says so; stop waits 
   await Promise.all([round, stopping]);
   assert.equal(stopped, true);
 });
+
+test("a directory whose version stays the same is not listed again; a new version is", async () => {
+  const nodes = new NodeTable(createNodeTableMemory(16));
+  const containers = nodes.lookup(1, "containers").nodeId;
+  nodes.lookup(containers, "a");
+  let version = "1";
+  let names = new Set(["a"]);
+  let listed = 0;
+  const written: Uint8Array[] = [];
+  const audit = startEntryAudit({
+    fd: 1,
+    nodes,
+    directories: [{ path: ["containers"], names: () => (listed++, names), version: () => version }],
+    write: async (_fd, data) => (written.push(data), true),
+    logger: createLogger({ write: () => {} }),
+    intervalMs: 60_000,
+  });
+  await audit.round();
+  await audit.round();
+  assert.equal(listed, 1, "the first round lists, the second finds the same version");
+  names = new Set();
+  version = "2";
+  await audit.round();
+  assert.equal(listed, 2);
+  assert.deepEqual(written, [encodeNotifyInvalEntry(containers, "a")]);
+  await audit.stop();
+});

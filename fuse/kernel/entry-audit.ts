@@ -48,8 +48,12 @@ export async function auditedDirectoriesOf(treeModule: string, treeOptions: unkn
 
 export function startEntryAudit(options: EntryAuditOptions): EntryAudit {
   const { fd, nodes, directories, write, logger } = options;
-  /** `nodeId:generation` of the entries expired already, so a name the kernel still holds (an open file below it) is expired once. */
-  let expired = new Set<string>();
+  /**
+   * Per directory: its version when a round last went through it (none yet in a successor),
+   * and the `nodeId:generation` of the entries expired already, so that a name the kernel
+   * still holds (something open below it) is expired once.
+   */
+  const states = new Map<AuditedDirectory, { version?: string; expired: Set<string> }>(directories.map((directory) => [directory, { expired: new Set() }]));
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -63,30 +67,38 @@ export function startEntryAudit(options: EntryAuditOptions): EntryAudit {
     return id;
   };
 
-  const audit = async (): Promise<void> => {
-    const stillExpired = new Set<string>();
-    for (const directory of directories) {
-      const parentId = directoryId(directory.path);
-      if (parentId === undefined) continue;
-      const held = nodes.children(parentId);
-      if (held.length === 0) continue;
-      let names: ReadonlySet<string>;
+  const auditDirectory = async (directory: AuditedDirectory): Promise<void> => {
+    const state = states.get(directory)!;
+    // Read before the names: a change after it shows in the next round's version.
+    const version = directory.version?.();
+    if (version !== undefined && version === state.version) return;
+    state.version = undefined;
+    const parentId = directoryId(directory.path);
+    const held = parentId === undefined ? [] : nodes.children(parentId);
+    let names: ReadonlySet<string> = new Set();
+    if (held.length > 0) {
       try {
         names = directory.names();
       } catch (err) {
-        logger.warn("cannot list an audited directory: its gone names stay reachable until the next round", { path: directory.path.join("/"), err });
-        continue;
-      }
-      for (const child of held) {
-        if (names.has(child.name)) continue;
-        const key = `${child.nodeId}:${child.generation}`;
-        stillExpired.add(key);
-        if (expired.has(key)) continue;
-        // false: the kernel no longer has the entry (or the connection ended): nothing to expire.
-        if (!(await write(fd, encodeNotifyInvalEntry(parentId, child.name)))) logger.debug("entry to expire not in the kernel", { name: child.name });
+        logger.warn("cannot list an audited directory: its gone names stay reachable until it can", { path: directory.path.join("/"), err });
+        return;
       }
     }
-    expired = stillExpired;
+    const expired = new Set<string>();
+    for (const child of held) {
+      if (names.has(child.name)) continue;
+      const key = `${child.nodeId}:${child.generation}`;
+      expired.add(key);
+      if (state.expired.has(key)) continue;
+      // false: the kernel no longer has the entry (or the connection ended): nothing to expire.
+      if (!(await write(fd, encodeNotifyInvalEntry(parentId!, child.name)))) logger.debug("entry to expire not in the kernel", { name: child.name });
+    }
+    state.expired = expired;
+    state.version = version;
+  };
+
+  const audit = async (): Promise<void> => {
+    for (const directory of directories) await auditDirectory(directory);
   };
 
   const round = (): Promise<void> => {
