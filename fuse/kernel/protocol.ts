@@ -141,6 +141,8 @@ export function encodeReply(unique: bigint, errnoValue: number, body?: Uint8Arra
   return out;
 }
 
+const nameEncoder = new TextEncoder();
+
 /** Unsolicited messages to the kernel: unique 0, the notify code in the error field. */
 export const notifyCode = { INVAL_ENTRY: 3, STORE: 4 } as const;
 
@@ -151,7 +153,7 @@ export const notifyCode = { INVAL_ENTRY: 3, STORE: 4 } as const;
  * never touches this tree's names, which are bind sources, never mountpoints.
  */
 export function encodeNotifyInvalEntry(parentId: number, name: string): Uint8Array {
-  const nameBytes = new TextEncoder().encode(name);
+  const nameBytes = nameEncoder.encode(name);
   const out = new Uint8Array(replyHeaderSize + 16 + nameBytes.byteLength + 1);
   const dv = view(out);
   dv.setUint32(0, out.byteLength, true);

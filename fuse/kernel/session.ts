@@ -168,10 +168,7 @@ export class FuseSession {
       case opcode.LOOKUP:
         return this.#lookup(header.nodeId, decodeName(body), ctx);
       case opcode.GETATTR:
-      {
-        const node = this.#resolve(header.nodeId, ctx);
-        return encodeAttrReply(this.#attrValidMs(node), this.#attributes(header.nodeId, node, ctx));
-      }
+        return this.#getattr(header.nodeId, ctx);
       case opcode.OPEN:
         return this.#open(header.nodeId, decodeOpenFlags(body), ctx);
       case opcode.READ:
@@ -243,6 +240,11 @@ export class FuseSession {
       attrValidMs: this.#attrValidMs(child),
       attr: this.#attributes(ref.nodeId, child, ctx),
     });
+  }
+
+  #getattr(nodeId: number, ctx: RequestContext): Uint8Array {
+    const node = this.#resolve(nodeId, ctx);
+    return encodeAttrReply(this.#attrValidMs(node), this.#attributes(nodeId, node, ctx));
   }
 
   #open(nodeId: number, flags: number, ctx: RequestContext): Uint8Array {
@@ -363,11 +365,6 @@ export class FuseSession {
   }
 
   /**
-   * Files report size 0, as procfs does, except to a process that holds the file open: it
-   * gets the length of its rendering. A private mmap(2) of an open view reads that
-   * rendering through READ, and the kernel raises SIGBUS at a touch past the size it knows.
-   */
-  /**
    * A directory's attributes never change (its mode, owner, size 0 and the server's start
    * time), and default_permissions checks them at every step of a path walk: with them
    * expired, a walk to a container's view cost a GETATTR per folder, and a host-side reader
@@ -378,6 +375,11 @@ export class FuseSession {
     return node.kind === "dir" ? Math.max(this.#attrTimeoutMs, stableEntryTimeoutMs) : this.#attrTimeoutMs;
   }
 
+  /**
+   * Files report size 0, as procfs does, except to a process that holds the file open: it
+   * gets the length of its rendering. A private mmap(2) of an open view reads that
+   * rendering through READ, and the kernel raises SIGBUS at a touch past the size it knows.
+   */
   #attributes(nodeId: number, node: FsNode, ctx: RequestContext): Attributes {
     const isDir = node.kind === "dir";
     return {
