@@ -1,29 +1,42 @@
 /**
- * `node bench/memory.ts [--reads N]`: the FUSE server's RSS at its default, with the main
- * thread serving alone (0) and with 1, 2 and 4 worker threads, each after N reads of every
- * view through both layouts by 2 readers (so every thread has served), and what each extra
- * worker costs. Needs root and /dev/fuse.
+ * `node bench/memory.ts [--reads N] [--one-shots N]`: the FUSE server's RSS at its default,
+ * with the main thread serving alone (0) and with 1, 2 and 4 worker threads, each after N
+ * reads of every view through both layouts by 2 readers (so every thread has served), and
+ * what each extra worker costs; then again after N one-shot readers (a `cat` each, a new
+ * process every open, as a monitoring script runs them), whose growth says whether the
+ * server keeps anything per reading process. Needs root and /dev/fuse.
  */
 
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { ContainerRegistry } from "../core/registry.ts";
 import { processMemory } from "./process-stats.ts";
 import { startReader, stopReader } from "./readers.ts";
 import { benchCgroup, benchProcview, runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
 
-const usage = `Usage: node bench/memory.ts [--reads N]
-  --reads N  reads of every view per layout and reader before RSS is taken (default 500)`;
+const usage = `Usage: node bench/memory.ts [--reads N] [--one-shots N]
+  --reads N      reads of every view per layout and reader before RSS is taken (default 500)
+  --one-shots N  then reads of /proc/meminfo by a new cat process each (default 3000)`;
+
+const runFile = promisify(execFile);
+
+/** `count` reads of `path`, each by a `cat` of its own, one after another. */
+async function oneShotReads(path: string, count: number): Promise<void> {
+  const loop = 'i=0; while [ "$i" -lt "$2" ]; do cat "$1" > /dev/null || exit 1; i=$((i+1)); done';
+  await runFile("/bin/sh", ["-c", loop, "one-shot", path, String(count)], { timeout: count * 100 });
+}
 
 const viewPaths = ["proc/meminfo", "proc/stat", "proc/cpuinfo", "proc/loadavg", "proc/uptime", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu/online"];
 
 runBench("memory", () =>
   withCleanUp(async (cleanUps) => {
-    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 500 });
+    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 500, "one-shots": 3000 });
     const cgroup = benchCgroup("procview-bench", cleanUps);
     const readers = [await startReader(cgroup), await startReader(cgroup)];
     cleanUps.push(async () => {
       await Promise.all(readers.map(stopReader));
     });
-    const rows: Array<{ workers: string; rssKiB: number; peakKiB: number }> = [];
+    const rows: Array<{ workers: string; rssKiB: number; peakKiB: number; afterOneShotsKiB: number }> = [];
     for (const workers of [undefined, 0, 1, 2, 4]) {
       const steps: Array<() => Promise<void>> = [];
       try {
@@ -32,14 +45,21 @@ runBench("memory", () =>
         const paths = viewPaths.flatMap((path) => [`${procview.mountpoint}/${path}`, `${procview.mountpoint}/containers/bench/${path}`]);
         await Promise.all(readers.map((reader) => reader.read({ paths, reads: settings.reads * paths.length })));
         const memory = processMemory(procview.pid);
-        rows.push({ workers: workers === undefined ? "default" : String(workers), rssKiB: memory.rssKiB, peakKiB: memory.peakRssKiB });
+        await oneShotReads(`${procview.mountpoint}/proc/meminfo`, settings["one-shots"]);
+        const afterOneShotsKiB = processMemory(procview.pid).rssKiB;
+        rows.push({ workers: workers === undefined ? "default" : String(workers), rssKiB: memory.rssKiB, peakKiB: memory.peakRssKiB, afterOneShotsKiB });
       } finally {
         for (const step of steps.reverse()) await step();
       }
     }
     const mib = (kib: number) => (kib / 1024).toFixed(1);
-    process.stdout.write(`FUSE server RSS after ${settings.reads} reads of every view through both layouts by 2 readers\nworkers   RSS MiB  peak MiB\n`);
-    for (const row of rows) process.stdout.write(`${row.workers.padEnd(8)}  ${mib(row.rssKiB).padStart(7)}  ${mib(row.peakKiB).padStart(8)}\n`);
+    process.stdout.write(
+      `FUSE server RSS after ${settings.reads} reads of every view through both layouts by 2 readers, then after ${settings["one-shots"]} one-shot readers\n` +
+        `workers   RSS MiB  peak MiB  after one-shots MiB\n`,
+    );
+    for (const row of rows) {
+      process.stdout.write(`${row.workers.padEnd(8)}  ${mib(row.rssKiB).padStart(7)}  ${mib(row.peakKiB).padStart(8)}  ${mib(row.afterOneShotsKiB).padStart(19)}\n`);
+    }
     const byWorkers = (n: string) => rows.find((row) => row.workers === n)!.rssKiB;
     process.stdout.write(`each extra serving thread: ${mib((byWorkers("4") - byWorkers("1")) / 3)} MiB (from 1 to 4)\n`);
   }),

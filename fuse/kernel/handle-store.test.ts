@@ -151,14 +151,16 @@ test("renderingLength: what a process holds open for a node, for fstat", () => {
   assert.equal(store.renderingLength(7, 200), 9);
 });
 
-test("the opener index agrees with a walk over every handle through heavy churn", () => {
-  const store = new HandleStore(createHandleStoreMemory({ handles: 64, chunks: 256, chunkSize: 8 }));
+/** Random opens and releases against a model of what is open, checking renderingLength after each step. */
+function churnAgainstModel(store: HandleStore, settings: { steps: number; maxOpen: number; pids: number }): void {
   const open = new Map<number, { nodeId: number; pid: number; length: number }>();
   let seed = 42;
   const random = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
-  for (let step = 0; step < 20_000; step++) {
-    if (open.size < 60 && (open.size === 0 || random(2) === 0)) {
-      const entry = { nodeId: 2 + random(5), pid: 100 + random(4), length: 1 + random(20) };
+  for (let step = 0; step < settings.steps; step++) {
+    // Phases of filling and draining, so that an index that grows is grown and emptied again.
+    const filling = Math.floor(step / (4 * settings.maxOpen)) % 2 === 0;
+    if (open.size < settings.maxOpen && (open.size === 0 || random(4) !== (filling ? 0 : 1) * 3)) {
+      const entry = { nodeId: 2 + random(5), pid: 100 + random(settings.pids), length: 1 + random(20) };
       open.set(store.open(bytes("x".repeat(entry.length)), owner("r", entry.nodeId, entry.pid)), entry);
     } else {
       const handles = [...open.keys()];
@@ -167,12 +169,37 @@ test("the opener index agrees with a walk over every handle through heavy churn"
       open.delete(handle);
     }
     const nodeId = 2 + random(5);
-    const pid = 100 + random(4);
+    const pid = 100 + random(settings.pids);
     const held = [...open.values()].filter((entry) => entry.nodeId === nodeId && entry.pid === pid);
     const length = store.renderingLength(nodeId, pid);
     if (held.length === 0) assert.equal(length, undefined, `step ${step}`);
     else assert.ok(held.some((entry) => entry.length === length), `step ${step}: ${length} is one of ${held.map((entry) => entry.length)}`);
   }
+  for (const [handle, entry] of open) assert.equal(store.renderingLength(entry.nodeId, entry.pid) !== undefined, true, `handle ${handle}`);
+}
+
+test("the opener index agrees with a walk over every handle through heavy churn", () => {
+  churnAgainstModel(new HandleStore(createHandleStoreMemory({ handles: 64, chunks: 256, chunkSize: 8 })), { steps: 20_000, maxOpen: 60, pids: 4 });
+});
+
+test("the opener index grows while thousands of processes hold views, and still agrees", () => {
+  churnAgainstModel(new HandleStore(createHandleStoreMemory({ handles: 4096, chunks: 4096, chunkSize: 32 })), { steps: 40_000, maxOpen: 3000, pids: 5000 });
+});
+
+test("a store sized for a million handles keeps few pages live while hundreds of short-lived readers hold views", () => {
+  const memory = createHandleStoreMemory({ handles: 1 << 20, chunks: 1024, chunkSize: 8 });
+  const store = new HandleStore(memory);
+  // Each process reads once and goes, as `cat` run by a monitoring script does; 300 hold a view at a time.
+  const held: number[] = [];
+  for (let pid = 1000; pid < 21_000; pid++) {
+    held.push(store.open(bytes("1"), owner("cgroup", 2, pid)));
+    if (held.length > 300) store.release(held.shift()!);
+  }
+  const liveBytes = handleStoreLiveRanges(memory).reduce((sum, [start, end]) => sum + end - start, 0);
+  // Slots, one reader, chunks and an index sized for the pairs open now: a few pages, where
+  // an index hashed over its full size puts each pair on a page of its own (over 1 MiB here).
+  assert.ok(liveBytes <= 64 * 1024, `${liveBytes} bytes live`);
+  assert.equal(store.renderingLength(2, 20_999), 1);
 });
 
 test("sizes are validated; the default reserves much and commits nothing up front", () => {

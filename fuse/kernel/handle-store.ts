@@ -34,6 +34,10 @@ const H_HANDLES_PER_READER = 9;
 const H_CHUNKS_PER_READER = 10;
 /** Minute (since the epoch) the store last logged being full, for rate limiting. */
 const H_FULL_LOGGED = 11;
+/** Entries of the opener index in use now (a power of two); 0 in a store made before it grew: all of them. */
+const H_OPENER_ENTRIES = 12;
+/** (node, pid) pairs the opener index holds. */
+const H_OPENER_PAIRS = 13;
 const headerInts = 16;
 
 const stride = 10;
@@ -66,6 +70,11 @@ const readerInUse = 1;
  * without a walk over every handle. Linear probing, deletion by backward shift (no
  * tombstones to pile up under churn). An entry: node id, pid, count, latest slot + 1
  * (0 when the latest was released and another of the pair must be looked for).
+ *
+ * It starts small and doubles whenever it is half full: every new process reading a view
+ * is a new pair, hashed anywhere in the index, so an index sized for a million handles
+ * from the start had short-lived readers touch a new page of it at nearly every open
+ * (32 MiB resident in the end). Sized by the pairs open at once, the pages stay few.
  */
 const openerStride = 4;
 const O_NODE = 0;
@@ -105,7 +114,10 @@ export const defaultHandleStoreSize: Required<HandleStoreSize> = {
   readers: 1 << 14,
 };
 
-/** Entries of the opener index: a power of two, at least twice the handles, so probes stay short. */
+/** Entries the opener index starts with: 512 pairs open at once before it first grows (16 KiB). */
+const initialOpenerEntries = 1024;
+
+/** Entries of the opener index at most: a power of two, at least twice the handles, so probes stay short. */
 function openerEntriesFor(handles: number): number {
   let entries = 2;
   while (entries < 2 * handles) entries *= 2;
@@ -142,6 +154,7 @@ export function createHandleStoreMemory(size: HandleStoreSize = defaultHandleSto
   header[H_READERS] = full.readers;
   header[H_HANDLES_PER_READER] = full.handlesPerReader;
   header[H_CHUNKS_PER_READER] = full.chunksPerReader;
+  header[H_OPENER_ENTRIES] = Math.min(initialOpenerEntries, openerEntriesFor(full.handles));
   return memory;
 }
 
@@ -220,7 +233,7 @@ export class HandleStore {
   readonly #slots: Int32Array;
   readonly #readers: Int32Array;
   readonly #openers: Int32Array;
-  readonly #openerMask: number;
+  readonly #maxOpenerEntries: number;
   readonly #chunkNext: Int32Array;
   readonly #heap: Uint8Array;
   readonly #lock: SharedLock;
@@ -239,7 +252,7 @@ export class HandleStore {
     this.#slots = new Int32Array(memory, 4 * at.slotsAt, this.#handles * stride);
     this.#readers = new Int32Array(memory, 4 * at.readersAt, this.#readerCount * readerStride);
     this.#openers = new Int32Array(memory, 4 * at.openersAt, at.openerEntries * openerStride);
-    this.#openerMask = at.openerEntries - 1;
+    this.#maxOpenerEntries = at.openerEntries;
     this.#chunkNext = new Int32Array(memory, 4 * at.chunkNextAt, chunks);
     this.#heap = new Uint8Array(memory, at.heapByte, chunks * this.#chunkSize);
     this.#lock = new SharedLock(this.#header, H_LOCK);
@@ -443,12 +456,18 @@ export class HandleStore {
     return Math.floor(this.#now() / 60_000);
   }
 
-  #openerHome(nodeId: number, pid: number): number {
-    return (Math.imul(nodeId, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b)) & this.#openerMask;
+  /** The index's entries in use minus one (they are a power of two), read under the lock: another thread may have grown it. */
+  #openerMask(): number {
+    return (this.#header[H_OPENER_ENTRIES] || this.#maxOpenerEntries) - 1;
+  }
+
+  #openerHome(nodeId: number, pid: number, mask: number): number {
+    return (Math.imul(nodeId, 0x9e3779b1) ^ Math.imul(pid, 0x85ebca6b)) & mask;
   }
 
   #findOpener(nodeId: number, pid: number): number | undefined {
-    for (let entry = this.#openerHome(nodeId, pid); ; entry = (entry + 1) & this.#openerMask) {
+    const mask = this.#openerMask();
+    for (let entry = this.#openerHome(nodeId, pid, mask); ; entry = (entry + 1) & mask) {
       const at = entry * openerStride;
       if (this.#openers[at + O_COUNT] === 0) return undefined;
       if (this.#openers[at + O_NODE] === nodeId && this.#openers[at + O_PID] === pid) return entry;
@@ -456,12 +475,13 @@ export class HandleStore {
   }
 
   #addOpener(nodeId: number, pid: number, slot: number): void {
-    // Never full: it has twice as many entries as there are handles.
-    let entry = this.#openerHome(nodeId, pid);
-    while (this.#openers[entry * openerStride + O_COUNT] !== 0) {
-      const at = entry * openerStride;
-      if (this.#openers[at + O_NODE] === nodeId && this.#openers[at + O_PID] === pid) break;
-      entry = (entry + 1) & this.#openerMask;
+    let entry = this.#findOpener(nodeId, pid);
+    if (entry === undefined) {
+      const mask = this.#openerMask();
+      // Never full: it grows to at most twice as many entries as there are handles.
+      if (2 * (this.#header[H_OPENER_PAIRS] + 1) > mask + 1 && mask + 1 < this.#maxOpenerEntries) this.#growOpeners(2 * (mask + 1));
+      entry = this.#freeOpenerEntry(nodeId, pid);
+      this.#header[H_OPENER_PAIRS]++;
     }
     const at = entry * openerStride;
     this.#openers[at + O_NODE] = nodeId;
@@ -479,16 +499,39 @@ export class HandleStore {
       if (this.#openers[at + O_LATEST] === slot + 1) this.#openers[at + O_LATEST] = 0;
       return;
     }
+    // A store made before the index grew (handed over by an older server) counts from zero.
+    if (this.#header[H_OPENER_PAIRS] > 0) this.#header[H_OPENER_PAIRS]--;
     // Backward shift: pull later entries of the probe run into the hole where their home allows.
-    for (let next = (hole + 1) & this.#openerMask; this.#openers[next * openerStride + O_COUNT] !== 0; next = (next + 1) & this.#openerMask) {
+    const mask = this.#openerMask();
+    for (let next = (hole + 1) & mask; this.#openers[next * openerStride + O_COUNT] !== 0; next = (next + 1) & mask) {
       const nextAt = next * openerStride;
-      const home = this.#openerHome(this.#openers[nextAt + O_NODE], this.#openers[nextAt + O_PID]);
+      const home = this.#openerHome(this.#openers[nextAt + O_NODE], this.#openers[nextAt + O_PID], mask);
       const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
       if (stays) continue;
       this.#openers.copyWithin(hole * openerStride, nextAt, nextAt + openerStride);
       hole = next;
     }
     this.#openers.fill(0, hole * openerStride, (hole + 1) * openerStride);
+  }
+
+  /** The first empty entry of the pair's probe run, in the index as it is now. */
+  #freeOpenerEntry(nodeId: number, pid: number): number {
+    const mask = this.#openerMask();
+    let entry = this.#openerHome(nodeId, pid, mask);
+    while (this.#openers[entry * openerStride + O_COUNT] !== 0) entry = (entry + 1) & mask;
+    return entry;
+  }
+
+  /** Rehashes every pair into an index of `entries`, which covers the old one and what follows it. */
+  #growOpeners(entries: number): void {
+    const oldLength = (this.#openerMask() + 1) * openerStride;
+    const old = this.#openers.slice(0, oldLength);
+    this.#openers.fill(0, 0, oldLength);
+    this.#header[H_OPENER_ENTRIES] = entries;
+    for (let at = 0; at < oldLength; at += openerStride) {
+      if (old[at + O_COUNT] === 0) continue;
+      this.#openers.set(old.subarray(at, at + openerStride), this.#freeOpenerEntry(old[at + O_NODE], old[at + O_PID]) * openerStride);
+    }
   }
 
   #takeHandle(): number {
