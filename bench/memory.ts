@@ -1,8 +1,9 @@
 /**
  * `node bench/memory.ts [--reads N] [--one-shots N]`: the FUSE server's RSS at its default,
  * with the main thread serving alone (0) and with 1, 2 and 4 worker threads, each after N
- * reads of every view through both layouts by 2 readers (so every thread has served), and
- * what each extra worker costs; then again after N one-shot readers (a `cat` each, a new
+ * reads of every view through both layouts by 2 readers (so every thread has served), once
+ * it gave back its startup pages and read them all again, and what each extra worker
+ * costs; then again after N one-shot readers (a `cat` each, a new
  * process every open, as a monitoring script runs them), whose growth says whether the
  * server keeps anything per reading process. Needs root and /dev/fuse.
  */
@@ -10,7 +11,8 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { ContainerRegistry } from "../core/registry.ts";
-import { processMemory } from "./process-stats.ts";
+import type { ProcviewFuse } from "../integration/procview-process.ts";
+import { processMemory, type ProcessMemory } from "./process-stats.ts";
 import { startReader, stopReader } from "./readers.ts";
 import { benchCgroup, benchProcview, runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
 
@@ -26,6 +28,21 @@ async function oneShotReads(path: string, count: number): Promise<void> {
   await runFile("/bin/sh", ["-c", loop, "one-shot", path, String(count)], { timeout: count * 100 });
 }
 
+/**
+ * The server gives back its startup pages ten seconds after it began to serve
+ * (fuse/daemon.ts): its file-backed MiB before and after. The kernel keeps the pages other
+ * processes map too, and here the bench and its readers are Node processes as well.
+ */
+async function startupPagesGivenBack(procview: ProcviewFuse): Promise<[number, number]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const record = procview.records().find((candidate) => candidate.msg === "startup pages given back");
+    if (record !== undefined) return record.fileBackedMiB as [number, number];
+    if (Date.now() > deadline) throw new Error("the server did not give its startup pages back within 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 const viewPaths = ["proc/meminfo", "proc/stat", "proc/cpuinfo", "proc/loadavg", "proc/uptime", "proc/diskstats", "proc/swaps", "sys/devices/system/cpu/online"];
 
 runBench("memory", () =>
@@ -36,29 +53,36 @@ runBench("memory", () =>
     cleanUps.push(async () => {
       await Promise.all(readers.map(stopReader));
     });
-    const rows: Array<{ workers: string; rssKiB: number; peakKiB: number; afterOneShotsKiB: number }> = [];
+    const rows: Array<ProcessMemory & { workers: string; released: [number, number]; afterOneShotsKiB: number }> = [];
     for (const workers of [undefined, 0, 1, 2, 4]) {
       const steps: Array<() => Promise<void>> = [];
       try {
         const procview = await benchProcview(steps, workers === undefined ? [] : ["--workers", String(workers)]);
         new ContainerRegistry(procview.stateDir).put({ id: "bench", cgroupPath: cgroup.relativePath, recordedAt: Date.now() });
         const paths = viewPaths.flatMap((path) => [`${procview.mountpoint}/${path}`, `${procview.mountpoint}/containers/bench/${path}`]);
-        await Promise.all(readers.map((reader) => reader.read({ paths, reads: settings.reads * paths.length })));
+        const readEveryView = () => Promise.all(readers.map((reader) => reader.read({ paths, reads: settings.reads * paths.length })));
+        await readEveryView();
+        const released = await startupPagesGivenBack(procview);
+        // Serving's own pages of the executable come back in.
+        await readEveryView();
         const memory = processMemory(procview.pid);
         await oneShotReads(`${procview.mountpoint}/proc/meminfo`, settings["one-shots"]);
         const afterOneShotsKiB = processMemory(procview.pid).rssKiB;
-        rows.push({ workers: workers === undefined ? "default" : String(workers), rssKiB: memory.rssKiB, peakKiB: memory.peakRssKiB, afterOneShotsKiB });
+        rows.push({ workers: workers === undefined ? "default" : String(workers), ...memory, released, afterOneShotsKiB });
       } finally {
         for (const step of steps.reverse()) await step();
       }
     }
     const mib = (kib: number) => (kib / 1024).toFixed(1);
     process.stdout.write(
-      `FUSE server RSS after ${settings.reads} reads of every view through both layouts by 2 readers, then after ${settings["one-shots"]} one-shot readers\n` +
-        `workers   RSS MiB  peak MiB  after one-shots MiB\n`,
+      `FUSE server RSS after ${settings.reads} reads of every view through both layouts by 2 readers (before and after it gave back its startup pages), then after ${settings["one-shots"]} one-shot readers\n` +
+        `workers   RSS MiB  of it file-backed  file-backed at the release  peak MiB  after one-shots MiB\n`,
     );
     for (const row of rows) {
-      process.stdout.write(`${row.workers.padEnd(8)}  ${mib(row.rssKiB).padStart(7)}  ${mib(row.peakKiB).padStart(8)}  ${mib(row.afterOneShotsKiB).padStart(19)}\n`);
+      const released = `${row.released[0].toFixed(1)} → ${row.released[1].toFixed(1)}`;
+      process.stdout.write(
+        `${row.workers.padEnd(8)}  ${mib(row.rssKiB).padStart(7)}  ${mib(row.fileKiB).padStart(17)}  ${released.padStart(26)}  ${mib(row.peakRssKiB).padStart(8)}  ${mib(row.afterOneShotsKiB).padStart(19)}\n`,
+      );
     }
     const byWorkers = (n: string) => rows.find((row) => row.workers === n)!.rssKiB;
     process.stdout.write(`each extra serving thread: ${mib((byWorkers("4") - byWorkers("1")) / 3)} MiB (from 1 to 4)\n`);

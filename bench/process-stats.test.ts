@@ -20,9 +20,9 @@ test("the CPU of children that ended counts once they are waited for", () => {
   assert.ok(endedChildrenCpuNs() - before >= 100_000_000n, "a child that burnt 150 ms of CPU");
 });
 
-test("RSS and peak RSS from a status text", () => {
-  const status = "Name:\tlxcfs\nVmPeak:\t  100000 kB\nVmHWM:\t    3200 kB\nVmRSS:\t    2900 kB\nThreads:\t3\n";
-  assert.deepEqual(parseProcessMemory(status), { rssKiB: 2900, peakRssKiB: 3200 });
+test("RSS, peak RSS and the file-backed part from a status text", () => {
+  const status = "Name:\tlxcfs\nVmPeak:\t  100000 kB\nVmHWM:\t    3200 kB\nVmRSS:\t    2900 kB\nRssAnon:\t     800 kB\nRssFile:\t    2100 kB\nThreads:\t3\n";
+  assert.deepEqual(parseProcessMemory(status), { rssKiB: 2900, peakRssKiB: 3200, fileKiB: 2100 });
   assert.throws(() => parseProcessMemory("Name:\tkthread\n"), /no VmHWM line|no VmRSS line/);
 });
 

@@ -48,6 +48,8 @@ export interface ProcessMemory {
   rssKiB: number;
   /** The highest RSS the process has had (VmHWM). */
   peakRssKiB: number;
+  /** The part of the RSS that is pages of files (RssFile): mostly the executable's. */
+  fileKiB: number;
 }
 
 export function processMemory(pid: number): ProcessMemory {
@@ -60,5 +62,5 @@ export function parseProcessMemory(status: string): ProcessMemory {
     if (match === null) throw new Error(`/proc/<pid>/status has no ${field} line`);
     return Number(match[1]);
   };
-  return { rssKiB: kib("VmRSS"), peakRssKiB: kib("VmHWM") };
+  return { rssKiB: kib("VmRSS"), peakRssKiB: kib("VmHWM"), fileKiB: kib("RssFile") };
 }

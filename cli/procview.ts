@@ -19,6 +19,7 @@ import { startObservability, type Observability } from "./observability.ts";
 import { MetricsAddressError } from "./metrics-address-error.ts";
 import { runStatus } from "./status.ts";
 import { statfsStillWaiting } from "../core/fuse-status.ts";
+import { giveBackStartupPages, startupPagesDelayMs } from "../core/startup-pages.ts";
 
 interface Running {
   stop(): Promise<void>;
@@ -221,6 +222,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   logger.info("running", { command: command.kind });
+  setTimeout(() => giveBackStartupPages(logger), startupPagesDelayMs).unref();
   return await new Promise<number>(() => {});
 }
 
