@@ -1,11 +1,11 @@
 /**
  * `node bench/memory.ts [--reads N] [--one-shots N]`: the FUSE server's RSS at its default,
  * with the main thread serving alone (0) and with 1, 2 and 4 worker threads, each after N
- * reads of every view through both layouts by 2 readers (so every thread has served), once
- * it gave back its startup pages and read them all again, and what each extra worker
- * costs; then again after N one-shot readers (a `cat` each, a new
- * process every open, as a monitoring script runs them), whose growth says whether the
- * server keeps anything per reading process. Needs root and /dev/fuse.
+ * reads of every view through both layouts by 2 readers (so every thread has served), then
+ * once it has given back its startup pages, the same reads again; what each extra worker
+ * costs; then again after N one-shot readers (a `cat` each, a new process every open, as a
+ * monitoring script runs them), whose growth says whether the server keeps anything per
+ * reading process. Needs root and /dev/fuse.
  */
 
 import { execFile } from "node:child_process";
@@ -28,11 +28,7 @@ async function oneShotReads(path: string, count: number): Promise<void> {
   await runFile("/bin/sh", ["-c", loop, "one-shot", path, String(count)], { timeout: count * 100 });
 }
 
-/**
- * The server gives back its startup pages ten seconds after it began to serve
- * (fuse/daemon.ts): its file-backed MiB before and after. The kernel keeps the pages other
- * processes map too, and here the bench and its readers are Node processes as well.
- */
+/** The server gives back its startup pages ten seconds after it started (cli/procview.ts): its file-backed MiB before and after. */
 async function startupPagesGivenBack(procview: ProcviewFuse): Promise<[number, number]> {
   const deadline = Date.now() + 30_000;
   for (;;) {
