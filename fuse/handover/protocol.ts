@@ -18,7 +18,7 @@ import type { ByteRange } from "../kernel/node-table.ts";
 import type { StateLayout, StateSizes } from "./state.ts";
 
 /** Bumped whenever a message or the tables' layout changes: mismatched versions never hand over. */
-export const handoverVersion = 2;
+export const handoverVersion = 3;
 
 export function handoverSocketPath(stateDir: string): string {
   return join(stateDir, "fuse-handover.sock");

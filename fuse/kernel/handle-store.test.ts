@@ -229,3 +229,18 @@ test("live ranges: a store rebuilt from them over zeroed memory answers as the o
   assert.equal(text(successor.read(handles[2], 0, 100)), "content 2 content 2 ");
   assert.deepEqual(successor.usageOf("cgroup 1"), store.usageOf("cgroup 1"));
 });
+
+test("live ranges carry an index that grew: the successor finds every process's view and goes on growing it", () => {
+  const memory = createHandleStoreMemory({ handles: 4096, chunks: 4096, chunkSize: 32 });
+  const store = new HandleStore(memory);
+  const handles = Array.from({ length: 1500 }, (_, i) => store.open(bytes("x".repeat(1 + (i % 20))), owner("cgroup", 2, 1000 + i)));
+  const copy = new SharedArrayBuffer(memory.byteLength);
+  for (const [start, end] of handleStoreLiveRanges(memory)) new Uint8Array(copy, start, end - start).set(new Uint8Array(memory, start, end - start));
+  const successor = new HandleStore(copy);
+  for (let i = 0; i < 1500; i++) assert.equal(successor.renderingLength(2, 1000 + i), 1 + (i % 20), `pid ${1000 + i}`);
+  for (const handle of handles.slice(0, 750)) assert.ok(successor.release(handle));
+  assert.equal(successor.renderingLength(2, 1000), undefined);
+  for (let i = 0; i < 1500; i++) successor.open(bytes("y"), owner("cgroup", 3, 5000 + i));
+  assert.equal(successor.renderingLength(2, 2499), 20);
+  for (let i = 0; i < 1500; i++) assert.equal(successor.renderingLength(3, 5000 + i), 1, `pid ${5000 + i}`);
+});

@@ -34,7 +34,7 @@ const H_HANDLES_PER_READER = 9;
 const H_CHUNKS_PER_READER = 10;
 /** Minute (since the epoch) the store last logged being full, for rate limiting. */
 const H_FULL_LOGGED = 11;
-/** Entries of the opener index in use now (a power of two); 0 in a store an older server made, whose index was all of them. */
+/** Entries of the opener index in use now: a power of two. */
 const H_OPENER_ENTRIES = 12;
 /** (node, pid) pairs the opener index holds. */
 const H_OPENER_PAIRS = 13;
@@ -458,7 +458,7 @@ export class HandleStore {
 
   /** The index's entries in use minus one (they are a power of two), read under the lock: another thread may have grown it. */
   #openerMask(): number {
-    return (this.#header[H_OPENER_ENTRIES] || this.#maxOpenerEntries) - 1;
+    return this.#header[H_OPENER_ENTRIES] - 1;
   }
 
   #openerHome(nodeId: number, pid: number, mask: number): number {
@@ -499,8 +499,7 @@ export class HandleStore {
       if (this.#openers[at + O_LATEST] === slot + 1) this.#openers[at + O_LATEST] = 0;
       return;
     }
-    // A store an older server made (and handed over) did not count its pairs: this one counts from zero.
-    if (this.#header[H_OPENER_PAIRS] > 0) this.#header[H_OPENER_PAIRS]--;
+    this.#header[H_OPENER_PAIRS]--;
     // Backward shift: pull later entries of the probe run into the hole where their home allows.
     const mask = this.#openerMask();
     for (let next = (hole + 1) & mask; this.#openers[next * openerStride + O_COUNT] !== 0; next = (next + 1) & mask) {
