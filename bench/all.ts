@@ -21,7 +21,7 @@ const parts: BenchPart[] = [
   { name: "views", script: "views.ts", about: "every view, both layouts, vs LXCFS and procfs at 1, 8 and nproc readers", args: [], quickArgs: ["--reads", "600", "--rounds", "2"] },
   { name: "threads", script: "threads.ts", about: "stat/loadavg/uptime with 1 vs 1,000 tasks in the container", args: [], quickArgs: ["--reads", "1000"] },
   { name: "containers", script: "containers.ts", about: "per-read cost with 1 vs 1,000 recorded containers, RSS under lookup churn", args: [], quickArgs: ["--reads", "1500"] },
-  { name: "memory", script: "memory.ts", about: "FUSE server RSS at the default and per extra serving thread", args: [], quickArgs: ["--reads", "100"] },
+  { name: "memory", script: "memory.ts", about: "FUSE server RSS at the default and per extra serving thread", args: [], quickArgs: ["--reads", "100", "--busy-seconds", "5"] },
   { name: "nri", script: "nri.ts", about: "NRI plugin's added CreateContainer latency, real private containerd", args: [], quickArgs: ["--containers", "20", "--block", "10"] },
   { name: "runc", script: "procview-runc.ts", about: "what procview-runc adds to runc's calls (pass-through, create, delete)", args: [], quickArgs: [] },
 ];

@@ -7,6 +7,27 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+// A FUSE server's main thread gets semi-spaces of 1 MiB, as worker threads get in their
+// resourceLimits: Node's default lets them grow to 32 MiB under load, which a server serving
+// on its main thread (--workers 0) kept, ~22 MiB more RSS at the same reads/s. V8 fixes a
+// heap's limits when it makes it, so the process starts again with the flag (the same pid,
+// as systemd and the harness expect). Not when containerd pre-launched it: the NRI socket it
+// hands over as fd 3 is close-on-exec by then (Node marks it). The caller's own setting, by
+// flag or by NODE_OPTIONS, wins.
+const semiSpaceFlag = "--max-semi-space-size=1";
+const setsSemiSpace = (flags) => flags.some((flag) => flag.startsWith("--max-semi-space-size"));
+const nodeFlags =
+  typeof globalThis.Deno === "undefined" &&
+  ["fuse", "run"].includes(process.argv[2]) &&
+  !process.env.NRI_PLUGIN_SOCKET &&
+  !setsSemiSpace(process.execArgv) &&
+  !setsSemiSpace((process.env.NODE_OPTIONS ?? "").split(/\s+/))
+    ? [semiSpaceFlag]
+    : [];
+if (nodeFlags.length > 0 && typeof process.execve === "function") {
+  process.execve(process.execPath, [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)]);
+}
+
 const source = fileURLToPath(new URL("../cli/procview.ts", import.meta.url));
 const built = fileURLToPath(new URL("../dist/cli/procview.js", import.meta.url));
 const [major, minor] = process.versions.node.split(".").map(Number);
@@ -28,7 +49,7 @@ if (!existsSync(source)) {
     process.stderr.write(`procview needs Node >= 22.18 to run from its sources (this is ${process.version}); run 'npm install' or put a newer node first on PATH\n`);
     process.exit(1);
   }
-  const child = spawn(pinned, [source, ...process.argv.slice(2)], { stdio: "inherit" });
+  const child = spawn(pinned, [...nodeFlags, source, ...process.argv.slice(2)], { stdio: "inherit" });
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 }

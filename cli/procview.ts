@@ -20,6 +20,7 @@ import { MetricsAddressError } from "./metrics-address-error.ts";
 import { runStatus } from "./status.ts";
 import { statfsStillWaiting } from "../core/fuse-status.ts";
 import { giveBackStartupPages, startupPagesDelayMs } from "../core/startup-pages.ts";
+import { startNativeHeapTrimming } from "../core/native-heap.ts";
 
 interface Running {
   stop(): Promise<void>;
@@ -222,7 +223,10 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   logger.info("running", { command: command.kind });
-  setTimeout(() => giveBackStartupPages(logger), startupPagesDelayMs).unref();
+  setTimeout(() => {
+    giveBackStartupPages(logger);
+    startNativeHeapTrimming(logger);
+  }, startupPagesDelayMs).unref();
   return await new Promise<number>(() => {});
 }
 

@@ -1,6 +1,7 @@
 /**
  * The real `procview fuse` process (root, /dev/fuse) gives back the pages of its executable
- * its start touched ten seconds after it runs (cli/procview.ts), and serves on as before.
+ * its start touched ten seconds after it runs (cli/procview.ts), then its native heap's
+ * free pages (native-heap.ts), and serves on as before.
  */
 
 import { test } from "node:test";
@@ -11,7 +12,7 @@ import { join } from "node:path";
 import { startProcviewFuse } from "../integration/procview-process.ts";
 import { residentKiB } from "./startup-pages.ts";
 
-test("ten seconds after it runs, the server's file-backed pages shrink, and views read as before", async (t) => {
+test("ten seconds after it runs, the server's file-backed pages shrink, its native heap is trimmed, and views read as before", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "procview-pages-"));
   chmodSync(dir, 0o755);
   let stopServer = async (): Promise<void> => {};
@@ -26,16 +27,22 @@ test("ten seconds after it runs, the server's file-backed pages shrink, and view
   const fileBackedBefore = residentKiB(readFileSync(`/proc/${server.pid}/status`, "utf8")).file;
 
   const deadline = Date.now() + 20_000;
-  let given: Record<string, unknown> | undefined;
-  while ((given = server.records().find((record) => record.msg === "startup pages given back")) === undefined) {
-    const trouble = server.records().find((record) => record.level === "warn" || record.level === "error");
-    assert.equal(trouble, undefined, "no warning or error instead");
-    assert.ok(Date.now() < deadline, "no 'startup pages given back' 20 s after the server started");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const record = async (msg: string): Promise<Record<string, unknown>> => {
+    for (;;) {
+      const found = server.records().find((candidate) => candidate.msg === msg);
+      if (found !== undefined) return found;
+      const trouble = server.records().find((candidate) => candidate.level === "warn" || candidate.level === "error");
+      assert.equal(trouble, undefined, "no warning or error instead");
+      assert.ok(Date.now() < deadline, `no '${msg}' 20 s after the server started`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const given = await record("startup pages given back");
   const [before, after] = given.fileBackedMiB as [number, number];
   assert.ok(after < before, `file-backed RSS ${before} → ${after} MiB`);
   assert.ok(residentKiB(readFileSync(`/proc/${server.pid}/status`, "utf8")).file < fileBackedBefore, "lower than before the release, seen from outside");
+  const [rssBeforeTrim, rssAfterTrim] = (await record("free native heap given back")).rssMiB as [number, number];
+  assert.ok(rssAfterTrim <= rssBeforeTrim, `RSS ${rssBeforeTrim} → ${rssAfterTrim} MiB at the trim`);
 
   // The code serving needs comes back from the page cache: every view renders its lines as it did.
   const lineStarts = (text: string) => text.split("\n").map((line) => /^[a-zA-Z_ ]*/.exec(line)![0]);

@@ -2,7 +2,7 @@
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
  * umount2, close, pidfd_open + pidfd_getfd (copying an fd out of another process), the FUSE
- * device's clone ioctl, poll(2) and madvise(2). Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * device's clone ioctl, poll(2), madvise(2) and malloc_trim(3). Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. The single executable (scripts/build.ts)
  * carries koffi's native module as an asset: see loadEmbeddedKoffi. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
@@ -85,6 +85,8 @@ export interface Syscalls {
   watchInput(fd: number): InputWatch;
   /** madvise(2) of this process's pages in [address, address + length). */
   madvise(address: number, length: number, advice: number): void;
+  /** malloc_trim(3): gives the free pages of every malloc arena back to the system; true if there were any. */
+  mallocTrim(): boolean;
   /**
    * write(2) of `data` to `fd` on a thread-pool thread, so that a write the kernel holds
    * (a FUSE notification waiting for a page another request has locked) never holds the
@@ -141,6 +143,7 @@ interface Libc {
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
   madvise(address: number, length: number, advice: number): number;
+  malloc_trim(pad: number): number;
   /** poll(2) off the calling thread; resolves with its result (-1 on failure). */
   poll_async(fds: Uint8Array, nfds: number, timeoutMs: number): Promise<number>;
   /** write(2) off the calling thread; resolves with its result (-1 on failure). */
@@ -208,6 +211,7 @@ function wrap(libc: Libc): Syscalls {
     madvise: (address, length, advice) => {
       check(libc.madvise(address, length, advice), "madvise", `0x${address.toString(16)}, ${length}, ${advice}`);
     },
+    mallocTrim: () => libc.malloc_trim(0) === 1,
     writeOffThread: async (fd, data) => (await libc.write_async(fd, data, data.byteLength)) === data.byteLength,
   };
 }
@@ -299,6 +303,7 @@ function loadWithKoffi(): Libc {
   const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
   // The address as an integer: it comes from /proc/self/maps, not from a pointer koffi made.
   const madvise = libc.func("int madvise(uintptr_t addr, size_t length, int advice)");
+  const mallocTrim = libc.func("int malloc_trim(size_t pad)");
   return {
     open_tree: (dirfd, path, flags) => openTree(dirfd, path, flags),
     move_mount: (fromDirfd, fromPath, toDirfd, toPath, flags) => moveMount(fromDirfd, fromPath, toDirfd, toPath, flags),
@@ -313,6 +318,7 @@ function loadWithKoffi(): Libc {
     ioctl: (fd, request, arg) => ioctl(fd, request, arg),
     poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs),
     madvise: (address, length, advice) => madvise(address, length, advice),
+    malloc_trim: (pad) => mallocTrim(pad),
     poll_async: (fds, nfds, timeoutMs) =>
       new Promise((resolve) => poll.async(fds, nfds, timeoutMs, (err: unknown, result: number) => resolve(err ? -1 : result))),
     // libuv's own write on its pool: a cheaper hop than a foreign call's.
@@ -346,6 +352,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
     poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
     madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+    malloc_trim: { parameters: ["usize"], result: "i32" },
     // nonblocking: Deno runs the call on a thread of its own and returns a promise.
     poll_async: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
     write_async: { name: "write", parameters: ["i32", "buffer", "u64"], result: "i64", nonblocking: true },
@@ -368,6 +375,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     ioctl: (fd, request, arg) => call("ioctl", fd, BigInt(request), arg),
     poll: (fds, nfds, timeoutMs) => call("poll", fds, BigInt(nfds), timeoutMs),
     madvise: (address, length, advice) => call("madvise", BigInt(address), BigInt(length), advice),
+    malloc_trim: (pad) => call("malloc_trim", BigInt(pad)),
     poll_async: (fds, nfds, timeoutMs) => symbols.poll_async(fds, BigInt(nfds), timeoutMs) as Promise<number>,
     write_async: async (fd, data, length) => Number(await (symbols.write_async(fd, data, BigInt(length)) as Promise<bigint | number>)),
     // errno is per thread and the FFI call ran on this thread just before.

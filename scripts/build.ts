@@ -167,6 +167,8 @@ async function buildExecutable(out: string): Promise<void> {
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
+      // As bin/procview.js starts a long-running command: semi-spaces of 1 MiB for the main thread.
+      execArgv: ["--max-semi-space-size=1"],
       assets: { [koffiAsset]: koffiNativeModule() },
     }),
   );

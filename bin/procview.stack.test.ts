@@ -1,0 +1,34 @@
+/**
+ * bin/procview.js starts a long-running command again, as the same process, with semi-spaces
+ * of 1 MiB for its main thread, unless the caller set them. Root and /dev/fuse: it serves.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { startProcviewFuse, type ProcviewFuse } from "../integration/procview-process.ts";
+
+const launcher = fileURLToPath(new URL("./procview.js", import.meta.url));
+
+/** The serving process's command line: the pid the harness started is the one serving (its status file and records name it). */
+function commandLine(server: ProcviewFuse): string[] {
+  return readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "");
+}
+
+test("`procview fuse` serves as the process started, with the main thread's semi-spaces set to 1 MiB", async (t) => {
+  const server = await startProcviewFuse();
+  t.after(() => server.stop());
+  const args = commandLine(server);
+  assert.ok(args.includes("--max-semi-space-size=1"), args.join(" "));
+  assert.equal(args.filter((arg) => arg.startsWith("--max-semi-space-size")).length, 1);
+  assert.deepEqual(args.slice(args.indexOf(launcher) + 1, args.indexOf(launcher) + 2), ["fuse"]);
+});
+
+test("a semi-space size the caller set in NODE_OPTIONS stands: no second start", async (t) => {
+  const server = await startProcviewFuse({ command: ["env", "NODE_OPTIONS=--max-semi-space-size=4", process.execPath, launcher] });
+  t.after(() => server.stop());
+  const args = commandLine(server);
+  assert.ok(!args.some((arg) => arg.startsWith("--max-semi-space-size")), args.join(" "));
+  assert.equal(readFileSync(`/proc/${server.pid}/environ`, "utf8").split("\0").includes("NODE_OPTIONS=--max-semi-space-size=4"), true);
+});
