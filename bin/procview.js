@@ -7,22 +7,20 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-// A FUSE server's main thread gets semi-spaces of 1 MiB, as worker threads get in their
-// resourceLimits: Node's default lets them grow to 32 MiB under load, which a server serving
-// on its main thread (--workers 0) kept, ~22 MiB more RSS at the same reads/s. V8 fixes a
-// heap's limits when it makes it, so the process starts again with the flag (the same pid,
-// as systemd and the harness expect). Not when containerd pre-launched it: the NRI socket it
-// hands over as fd 3 is close-on-exec by then (Node marks it). The caller's own setting, by
-// flag or by NODE_OPTIONS, wins.
+// A FUSE server runs with two V8 flags. Semi-spaces of 1 MiB for the main thread, as worker
+// threads get in their resourceLimits: Node's default lets them grow to 32 MiB under load,
+// which a server serving on its main thread (--workers 0) kept, ~22 MiB more RSS at the same
+// reads/s. And --expose-gc, for the full collections its serving threads run every few
+// seconds (core/heap-collection.ts). V8 takes its flags when it starts, so the process
+// starts again with them (the same pid, as systemd and the harness expect). Not when
+// containerd pre-launched it: the NRI socket it hands over as fd 3 is close-on-exec by then
+// (Node marks it). A semi-space size the caller set, by flag or by NODE_OPTIONS, wins.
 const semiSpaceFlag = "--max-semi-space-size=1";
 const setsSemiSpace = (flags) => flags.some((flag) => flag.startsWith("--max-semi-space-size"));
+const callerFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
 const nodeFlags =
-  typeof globalThis.Deno === "undefined" &&
-  ["fuse", "run"].includes(process.argv[2]) &&
-  !process.env.NRI_PLUGIN_SOCKET &&
-  !setsSemiSpace(process.execArgv) &&
-  !setsSemiSpace((process.env.NODE_OPTIONS ?? "").split(/\s+/))
-    ? [semiSpaceFlag]
+  typeof globalThis.Deno === "undefined" && ["fuse", "run"].includes(process.argv[2]) && !process.env.NRI_PLUGIN_SOCKET
+    ? [...(setsSemiSpace(callerFlags) ? [] : [semiSpaceFlag]), ...(callerFlags.includes("--expose-gc") ? [] : ["--expose-gc"])]
     : [];
 if (nodeFlags.length > 0 && typeof process.execve === "function") {
   process.execve(process.execPath, [process.execPath, ...nodeFlags, ...process.execArgv, ...process.argv.slice(1)]);

@@ -1,6 +1,7 @@
 /**
- * bin/procview.js starts a long-running command again, as the same process, with semi-spaces
- * of 1 MiB for its main thread, unless the caller set them. Root and /dev/fuse: it serves.
+ * bin/procview.js starts the FUSE server again, as the same process, with semi-spaces of
+ * 1 MiB for its main thread and V8's gc exposed, unless the caller set them. Root and
+ * /dev/fuse: it serves.
  */
 
 import { test } from "node:test";
@@ -16,19 +17,25 @@ function commandLine(server: ProcviewFuse): string[] {
   return readFileSync(`/proc/${server.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "");
 }
 
-test("`procview fuse` serves as the process started, with the main thread's semi-spaces set to 1 MiB", async (t) => {
+test("`procview fuse` serves as the process started, with 1 MiB semi-spaces and gc exposed", async (t) => {
   const server = await startProcviewFuse();
   t.after(() => server.stop());
   const args = commandLine(server);
-  assert.ok(args.includes("--max-semi-space-size=1"), args.join(" "));
-  assert.equal(args.filter((arg) => arg.startsWith("--max-semi-space-size")).length, 1);
+  assert.deepEqual(args.slice(0, 3), [process.execPath, "--max-semi-space-size=1", "--expose-gc"]);
   assert.deepEqual(args.slice(args.indexOf(launcher) + 1, args.indexOf(launcher) + 2), ["fuse"]);
 });
 
-test("a semi-space size the caller set in NODE_OPTIONS stands: no second start", async (t) => {
+test("a semi-space size the caller set in NODE_OPTIONS stands; gc is still exposed", async (t) => {
   const server = await startProcviewFuse({ command: ["env", "NODE_OPTIONS=--max-semi-space-size=4", process.execPath, launcher] });
   t.after(() => server.stop());
   const args = commandLine(server);
+  assert.deepEqual(args.slice(0, 2), [process.execPath, "--expose-gc"]);
   assert.ok(!args.some((arg) => arg.startsWith("--max-semi-space-size")), args.join(" "));
-  assert.equal(readFileSync(`/proc/${server.pid}/environ`, "utf8").split("\0").includes("NODE_OPTIONS=--max-semi-space-size=4"), true);
+  assert.ok(readFileSync(`/proc/${server.pid}/environ`, "utf8").split("\0").includes("NODE_OPTIONS=--max-semi-space-size=4"));
+});
+
+test("a caller that set both flags gets no second start", async (t) => {
+  const server = await startProcviewFuse({ command: [process.execPath, "--expose-gc", "--max-semi-space-size=2", launcher] });
+  t.after(() => server.stop());
+  assert.deepEqual(commandLine(server).slice(0, 4), [process.execPath, "--expose-gc", "--max-semi-space-size=2", launcher]);
 });

@@ -9,6 +9,7 @@
  */
 
 import { readFileSync } from "node:fs";
+import { exposedCollection } from "./heap-collection.ts";
 import type { Logger } from "./log.ts";
 import { residentKiB } from "./startup-pages.ts";
 import { syscalls } from "./syscalls.ts";
@@ -22,5 +23,10 @@ export function startNativeHeapTrimming(logger: Logger): void {
   const before = rssMiB();
   syscalls().mallocTrim();
   logger.info("free native heap given back", { rssMiB: [before, rssMiB()] });
-  setInterval(() => syscalls().mallocTrim(), nativeHeapTrimIntervalMs).unref();
+  // The main thread's own V8 collection first (heap-collection.ts): what it frees goes back at this trim.
+  const collect = exposedCollection();
+  setInterval(() => {
+    collect?.();
+    syscalls().mallocTrim();
+  }, nativeHeapTrimIntervalMs).unref();
 }

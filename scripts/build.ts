@@ -139,6 +139,13 @@ function koffiNativeModule(): string {
   return found;
 }
 
+/**
+ * The executable's V8 flags, as bin/procview.js starts the FUSE server with them: semi-spaces
+ * of 1 MiB for the main thread, and the gc its serving threads call every few seconds
+ * (core/heap-collection.ts).
+ */
+const seaExecArgv = ["--max-semi-space-size=1", "--expose-gc"];
+
 /** dist/procview: the node binary with the bundled program injected as its SEA blob. */
 async function buildExecutable(out: string): Promise<void> {
   const work = join(out, ".sea");
@@ -167,12 +174,12 @@ async function buildExecutable(out: string): Promise<void> {
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
-      // As bin/procview.js starts a long-running command: semi-spaces of 1 MiB for the main thread.
-      execArgv: ["--max-semi-space-size=1"],
+      execArgv: seaExecArgv,
       assets: { [koffiAsset]: koffiNativeModule() },
     }),
   );
-  run(nodeBinary, ["--experimental-sea-config", join(work, "sea-config.json")]);
+  // The code cache is made under the same flags, or V8 rejects it at every start.
+  run(nodeBinary, [...seaExecArgv, "--experimental-sea-config", join(work, "sea-config.json")]);
   const executable = join(out, "procview");
   copyFileSync(nodeBinary, `${executable}.tmp`);
   chmodSync(`${executable}.tmp`, 0o755);

@@ -9,6 +9,7 @@
  */
 
 import { parentPort, workerData } from "node:worker_threads";
+import { PeriodicCollection } from "../../core/heap-collection.ts";
 import { createLogger } from "../../core/log.ts";
 import { syscalls, type InputWatch } from "../../core/syscalls.ts";
 import { openDeviceIo, type DeviceIo } from "./device-io.ts";
@@ -32,6 +33,7 @@ class ServingThread {
   readonly #control: LoopControl;
   #reading = false;
   readonly #looking = new LookingPolicy();
+  readonly #collection = new PeriodicCollection();
 
   constructor(control: LoopControl) {
     this.#control = control;
@@ -70,6 +72,7 @@ class ServingThread {
       if (stopRequested(this.#control)) this.leave();
       if (reply !== undefined && sendReply(device, reply, logger) === "unmounted") return "unmounted";
       if (after.length > 0) this.#store(after, undefined, device);
+      this.#collection.afterRequest();
     }
     return "stopped";
   }
