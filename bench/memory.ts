@@ -4,8 +4,8 @@
  * threads, each after N reads of every view through both layouts by 2 readers (so every
  * thread has served), then once it has given back its startup pages, the same reads again;
  * what each extra worker costs; the highest RSS while the 2 readers read on for S seconds
- * (what a busy server holds: its native heap is trimmed every few seconds,
- * core/native-heap.ts); then again after N one-shot readers (a `cat` each, a new process
+ * (what a busy server holds: its heaps are collected and trimmed every few seconds,
+ * core/heap-collection.ts, core/native-heap.ts); then again after N one-shot readers (a `cat` each, a new process
  * every open, as a monitoring script runs them), whose growth says whether the server keeps
  * anything per reading process. Needs root and /dev/fuse.
  */
