@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import { exposedCollection } from "./heap-collection.ts";
 import type { Logger } from "./log.ts";
-import { residentKiB } from "./startup-pages.ts";
+import { loggedMiB, residentKiB } from "./startup-pages.ts";
 import { syscalls } from "./syscalls.ts";
 
 /** What serving freed goes back within seconds; a trim takes 1-3 ms (measured under load), on the main thread. */
@@ -19,7 +19,7 @@ export const nativeHeapTrimIntervalMs = 5_000;
 
 /** Trims the native heap now, logging the RSS before and after, then every nativeHeapTrimIntervalMs without a word. */
 export function startNativeHeapTrimming(logger: Logger): void {
-  const rssMiB = (): number => Math.round(residentKiB(readFileSync("/proc/self/status", "utf8")).rss / 102.4) / 10;
+  const rssMiB = (): number => loggedMiB(residentKiB(readFileSync("/proc/self/status", "utf8")).rss);
   const before = rssMiB();
   syscalls().mallocTrim();
   logger.info("free native heap given back", { rssMiB: [before, rssMiB()] });

@@ -84,12 +84,16 @@ export function releaseStartupPages(): StartupPagesRelease {
 /** How long a long-running command (fuse, nri, run) runs before it gives its startup pages back: its first requests have been served by then. */
 export const startupPagesDelayMs = 10_000;
 
+/** KiB as the MiB a log record carries, to a tenth. */
+export function loggedMiB(kib: number): number {
+  return Math.round(kib / 102.4) / 10;
+}
+
 /** releaseStartupPages, logged; a kernel that refuses leaves the pages where they are, until memory runs short. */
 export function giveBackStartupPages(logger: Logger): void {
-  const mib = (kib: number): number => Math.round(kib / 102.4) / 10;
   try {
     const { before, after } = releaseStartupPages();
-    logger.info("startup pages given back", { rssMiB: [mib(before.rss), mib(after.rss)], fileBackedMiB: [mib(before.file), mib(after.file)] });
+    logger.info("startup pages given back", { rssMiB: [loggedMiB(before.rss), loggedMiB(after.rss)], fileBackedMiB: [loggedMiB(before.file), loggedMiB(after.file)] });
   } catch (err) {
     logger.warn("cannot give startup pages back (MADV_PAGEOUT needs Linux 5.4)", { err });
   }
