@@ -1,9 +1,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { containerIdOfRoot, findStaleBinds, healingJobs, procviewDeviceAt, readServedDevices, viewBindRequests, visibleMounts, writeServedDevices, type NamespaceMounts } from "./heal.ts";
+import {
+  containerIdOfRoot,
+  findStaleBinds,
+  healingJobs,
+  processInCgroup,
+  processStartTime,
+  procviewDeviceAt,
+  readServedDevices,
+  scanMountNamespaces,
+  viewBindRequests,
+  visibleMounts,
+  writeServedDevices,
+  type NamespaceMounts,
+} from "./heal.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 
 // A container (runc) with views of a dead mount (0:41), one healed view stacked over a
@@ -93,4 +106,43 @@ test("the plugin's requests: nothing where the live mount shows, replace over an
     { source: source("meminfo"), target: "/proc/meminfo", mode: "replace" },
     { source: source("uptime"), target: "/proc/uptime", mode: "attach" },
   ]);
+});
+
+/** A /proc with the given processes: their mount namespace, start time (ticks after boot), cgroup and mounts. */
+function fixtureProc(processes: Array<{ pid: number; command: string; namespace: string; start: number; cgroup: string }>): string {
+  const dir = mkdtempSync(join(tmpdir(), "procview-proc-"));
+  for (const { pid, command, namespace, start, cgroup } of processes) {
+    mkdirSync(join(dir, String(pid), "ns"), { recursive: true });
+    symlinkSync(namespace, join(dir, String(pid), "ns", "mnt"));
+    // Fields 3 to 21 do not matter here; field 22 is the start time.
+    writeFileSync(join(dir, String(pid), "stat"), `${pid} (${command}) S 1 ${Array(17).fill(0).join(" ")} ${start} 0 0\n`);
+    writeFileSync(join(dir, String(pid), "cgroup"), `4:memory:${cgroup}\n`);
+    writeFileSync(join(dir, String(pid), "mountinfo"), `400 300 0:80 / / rw - overlay overlay rw\n402 400 0:41 /containers/abc/proc/meminfo /proc/meminfo ro - fuse.procview procview ro\n`);
+  }
+  return dir;
+}
+
+test("a namespace or cgroup is reached through its oldest process, not the lowest pid (a short-lived child after the pid counter wrapped)", () => {
+  const dir = fixtureProc([
+    { pid: 1, command: "init", namespace: "mnt:[1]", start: 1, cgroup: "/" },
+    // A container's init started long ago; its shell loop's children got pids from the start again.
+    { pid: 212, command: "head", namespace: "mnt:[2]", start: 90_500, cgroup: "/pod/reader" },
+    { pid: 30_001, command: "sh (reader) loop", namespace: "mnt:[2]", start: 70_000, cgroup: "/pod/reader" },
+    { pid: 215, command: "usleep", namespace: "mnt:[2]", start: 90_501, cgroup: "/pod/reader" },
+  ]);
+  try {
+    assert.deepEqual(
+      scanMountNamespaces(dir).map(({ namespace, pid }) => ({ namespace, pid })),
+      [
+        { namespace: "mnt:[1]", pid: 1 },
+        { namespace: "mnt:[2]", pid: 30_001 },
+      ],
+    );
+    assert.equal(processInCgroup("/pod/reader", dir), 30_001);
+    assert.equal(processInCgroup("/pod/other", dir), undefined);
+    assert.equal(processStartTime(30_001, dir), 70_000, "a command name with spaces and parentheses");
+    assert.equal(processStartTime(99, dir), undefined, "a process that exited");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

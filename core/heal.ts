@@ -79,29 +79,66 @@ export function healingJobs(stale: StaleBind[], mountpoint: string): NamespaceJo
   return [...jobs.values()];
 }
 
-/** One process of every mount namespace on the host (ours included), with its mount table. */
+/** The pids listed in `procDir`. */
+function listedPids(procDir: string): number[] {
+  return readdirSync(procDir).filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+/** When a process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once it has exited. */
+export function processStartTime(pid: number, procDir = "/proc"): number | undefined {
+  try {
+    const stat = readFileSync(`${procDir}/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: count from after its last ")".
+    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    return Number.isFinite(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Of `pids`, the one that started first. Healing acts through one process of a namespace
+ * and must find it still there: the oldest is a container's init, not a child that lives
+ * a few ms but came first in /proc because the pid counter had wrapped (pid_max is 32768
+ * on small hosts) since the init started.
+ */
+export function oldestProcess(pids: Iterable<number>, procDir = "/proc"): number | undefined {
+  let oldest: { pid: number; start: number } | undefined;
+  for (const pid of pids) {
+    const start = processStartTime(pid, procDir);
+    if (start !== undefined && (oldest === undefined || start < oldest.start)) oldest = { pid, start };
+  }
+  return oldest?.pid;
+}
+
+/** The oldest process of every mount namespace on the host (ours included), with its mount table. */
 export function scanMountNamespaces(procDir = "/proc"): NamespaceMounts[] {
-  const seen = new Map<string, NamespaceMounts>();
-  for (const name of readdirSync(procDir)) {
-    if (!/^\d+$/.test(name)) continue;
+  const pidsByNamespace = new Map<string, number[]>();
+  for (const pid of listedPids(procDir)) {
+    const namespace = readableLink(`${procDir}/${pid}/ns/mnt`);
+    // Undefined: exited meanwhile, or a kernel thread without a mount namespace of its own.
+    if (namespace === undefined) continue;
+    const pids = pidsByNamespace.get(namespace);
+    if (pids) pids.push(pid);
+    else pidsByNamespace.set(namespace, [pid]);
+  }
+  const scanned: NamespaceMounts[] = [];
+  for (const [namespace, pids] of pidsByNamespace) {
+    const pid = oldestProcess(pids, procDir);
     try {
-      const namespace = readlinkSync(`${procDir}/${name}/ns/mnt`);
-      if (seen.has(namespace)) continue;
-      const mounts = parseMountinfo(readFileSync(`${procDir}/${name}/mountinfo`, "utf8"));
-      seen.set(namespace, { namespace, pid: Number(name), mounts });
+      if (pid !== undefined) scanned.push({ namespace, pid, mounts: parseMountinfo(readFileSync(`${procDir}/${pid}/mountinfo`, "utf8")) });
     } catch {
-      // Exited meanwhile, or a kernel thread without a mount namespace of its own.
+      // Exited meanwhile.
     }
   }
-  return [...seen.values()];
+  return scanned;
 }
 
 /** Each process's cgroup paths (any controller). */
 function* processCgroups(procDir: string): Generator<{ pid: number; paths: Iterable<string> }> {
-  for (const name of readdirSync(procDir)) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of listedPids(procDir)) {
     try {
-      yield { pid: Number(name), paths: parseProcCgroup(readFileSync(`${procDir}/${name}/cgroup`, "utf8")).values() };
+      yield { pid, paths: parseProcCgroup(readFileSync(`${procDir}/${pid}/cgroup`, "utf8")).values() };
     } catch {
       // Exited meanwhile.
     }
@@ -115,7 +152,7 @@ function occupiedCgroups(procDir: string): Set<string> {
   return occupied;
 }
 
-/** A symlink's target, or undefined where it cannot be read (pid 1 of a sandboxed host refuses it). */
+/** A symlink's target, or undefined where it cannot be read (its process exited; pid 1 of a sandboxed host refuses it). */
 function readableLink(path: string): string | undefined {
   try {
     return readlinkSync(path);
@@ -124,10 +161,10 @@ function readableLink(path: string): string | undefined {
   }
 }
 
-/** A process in the cgroup at `cgroupPath` (relative to the hierarchy roots), if any. */
+/** The oldest process in the cgroup at `cgroupPath` (relative to the hierarchy roots), if any. */
 export function processInCgroup(cgroupPath: string, procDir = "/proc"): number | undefined {
-  for (const { pid, paths } of processCgroups(procDir)) if ([...paths].includes(cgroupPath)) return pid;
-  return undefined;
+  const members = [...processCgroups(procDir)].filter(({ paths }) => [...paths].includes(cgroupPath));
+  return oldestProcess(members.map(({ pid }) => pid), procDir);
 }
 
 const devicesFile = (stateDir: string): string => join(stateDir, "fuse-devices.json");

@@ -4,10 +4,12 @@
  * A running pod that reads /proc/meminfo every 0.1 s reads its own MemTotal again within
  * 15 s, without a restart, and none of its reads ever shows the host's MemTotal; a
  * container that stopped meanwhile is logged with its id as one that cannot be healed.
+ * The pid counter is made to wrap under the pod first: healing must enter its namespace
+ * through its init, not through a child that exits before it gets there.
  */
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { viewFiles } from "../core/views.ts";
 import { waitUntil } from "./waiting.ts";
@@ -17,6 +19,7 @@ import { startProcviewStack, type ProcviewStack } from "./procview-stack.ts";
 const fiftyMiB = 52428800;
 const limitLine = "MemTotal:          51200 kB";
 const healWithinMs = 15_000;
+const nsLastPid = "/proc/sys/kernel/ns_last_pid";
 
 let stack: ProcviewStack | undefined;
 
@@ -39,9 +42,14 @@ async function exec(id: string, command: string[]): Promise<{ stdout: string; ex
 
 test("SIGKILL of the FUSE server, then a plain start: the same running pod reads its own MemTotal again within 15 s, never the host's", async () => {
   const hostMemTotal = readFileSync("/proc/meminfo", "utf8").split("\n")[0];
+  // What a node that has run for a while has: the pid counter wrapped since the pods started,
+  // so their short-lived children have lower pids (and come first in /proc, by number or as text).
+  const pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+  writeFileSync(nsLastPid, String(pidMax - 3000));
   // Every read is appended to a file in the container: what it saw, or FAILED.
   const reader = await runPodWith("heal-reader", ["sh", "-c", "while :; do head -n 1 /proc/meminfo >> /tmp/reads 2>&1 || echo FAILED >> /tmp/reads; usleep 100000; done"]);
   const leaver = await runPodWith("heal-leaver", ["sleep", "3600"]);
+  writeFileSync(nsLastPid, "1000");
   const reads = async (): Promise<string[]> => (await exec(reader, ["cat", "/tmp/reads"])).stdout.split("\n").filter((line) => line !== "");
   await waitUntil("first reads", 10_000, async () => (await reads()).length >= 3);
   assert.equal((await reads())[0], limitLine);
@@ -58,7 +66,13 @@ test("SIGKILL of the FUSE server, then a plain start: the same running pod reads
 
   const restarted = Date.now();
   const newServer = await stack!.startFuse();
-  const healedIn = await waitUntil("the pod's own MemTotal", healWithinMs, async () => (await exec(reader, ["head", "-n", "1", "/proc/meminfo"])).stdout === `${limitLine}\n`);
+  let lastRead: Awaited<ReturnType<typeof exec>> | undefined;
+  const healedIn = await waitUntil("the pod's own MemTotal", healWithinMs, async () => {
+    lastRead = await exec(reader, ["head", "-n", "1", "/proc/meminfo"]);
+    return lastRead.stdout === `${limitLine}\n`;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}; the last read: ${JSON.stringify(lastRead)}\n--- new server's log ---\n${readFileSync(newServer.logFile, "utf8").slice(-6000)}`);
+  });
   const all = await reads();
   const gap = all.slice(readsBeforeGap);
   assert.ok(gap.includes("FAILED"), "reads in the gap failed");
@@ -81,6 +95,8 @@ test("SIGKILL of the FUSE server, then a plain start: the same running pod reads
   const healed = records.find((r) => r.msg === "healed a container's procview views" && r.containerId === reader);
   assert.ok(healed, `no "healed" record for ${reader}:\n${readFileSync(newServer.logFile, "utf8")}`);
   assert.deepEqual(new Set(healed.targets as string[]), new Set(viewFiles.map((view) => view.target)));
+  // Healing entered the namespace through the pod's init, which still runs: not one of its short-lived children.
+  assert.ok(isRunning(healed.pid as number), `healed through process ${String(healed.pid)}, which has exited`);
   assert.ok(
     records.some((r) => String(r.msg).startsWith("cannot heal container") && r.containerId === leaver),
     `the stopped container ${leaver} is not logged as one that cannot be healed:\n${readFileSync(newServer.logFile, "utf8")}`,
