@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -35,6 +35,7 @@ test("liveness needs status, matching mountpoint, the same process at the pid, t
   const probe = (over: Partial<LivenessProbe>): LivenessProbe => ({
     readStatus: () => status,
     startTimeOf: () => 5000,
+    deviceOf: () => assert.fail("a status without a device is checked against the mount table"),
     mountinfo: () => mountinfo,
     answers: async () => undefined,
     ...over,
@@ -53,6 +54,18 @@ test("liveness needs status, matching mountpoint, the same process at the pid, t
   // A status file of an older server has no start time: the pid, the mount and the answer decide.
   const { pidStartTime: _, ...older } = status;
   assert.equal(await reasonOf("/var/lib/procview", { readStatus: () => older, startTimeOf: () => 9 }), "live");
+
+  // A status naming its mount's device: that device at the mountpoint decides, the mount table is not read.
+  const withDevice = { ...status, device: "0:68" };
+  const noMountTable = () => assert.fail("the mount table was read");
+  assert.equal(await reasonOf("/var/lib/procview", { readStatus: () => withDevice, deviceOf: () => "0:68", mountinfo: noMountTable }), "live");
+  assert.match(
+    await reasonOf("/var/lib/procview", { readStatus: () => withDevice, deviceOf: () => "254:0", mountinfo: noMountTable }),
+    /the mount at \/var\/lib\/procview \(device 254:0\) is not the one FUSE server pid 42 serves \(device 0:68\)/,
+  );
+  // Where the device cannot be told (no FFI), the mount table still decides.
+  assert.equal(await reasonOf("/var/lib/procview", { readStatus: () => withDevice, deviceOf: () => undefined }), "live");
+  assert.match(await reasonOf("/var/lib/procview", { readStatus: () => withDevice, deviceOf: () => undefined, mountinfo: () => "" }), /no fuse.procview mount/);
 });
 
 test("the start time is field 22 of /proc/<pid>/stat, even with spaces and parentheses in the command name", () => {
@@ -92,8 +105,10 @@ test("the mount's answer is reused for its time, a failure is probed again, conc
 test("status file round trip; clearing leaves a successor's file alone", () => {
   const dir = mkdtempSync(join(tmpdir(), "procview-status-"));
   try {
-    writeFuseStatus(dir, { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11 });
-    assert.deepEqual(readFuseStatus(dir), { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11 });
+    writeFuseStatus(dir, { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11, device: "0:68" });
+    assert.deepEqual(readFuseStatus(dir), { pid: 7, mountpoint: "/m", startedAt: 3, pidStartTime: 11, device: "0:68" });
+    writeFileSync(join(dir, "fuse.json"), JSON.stringify({ pid: 7, mountpoint: "/m", startedAt: 3, device: "../0" }));
+    assert.equal(readFuseStatus(dir), undefined, "a device that is not major:minor");
     assert.equal(statSync(join(dir, "fuse.json")).mode & 0o777, 0o600);
     writeFuseStatus(dir, { pid: process.pid, mountpoint: "/m", startedAt: 3 });
     assert.equal(readFuseStatus(dir)?.pidStartTime, processStartTime(process.pid));

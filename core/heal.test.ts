@@ -8,7 +8,6 @@ import {
   findStaleBinds,
   healingJobs,
   processInCgroup,
-  processStartTime,
   procviewDeviceAt,
   readServedDevices,
   scanMountNamespaces,
@@ -18,6 +17,7 @@ import {
   type NamespaceMounts,
 } from "./heal.ts";
 import { parseMountinfo } from "./mountinfo.ts";
+import { processStartTime } from "./fuse-status.ts";
 
 // A container (runc) with views of a dead mount (0:41), one healed view stacked over a
 // dead one, an LXCFS-style bind of the dead mount, and binds of another procview (0:99).

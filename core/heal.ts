@@ -16,7 +16,7 @@
 
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { fuseFsType } from "./fuse-status.ts";
+import { fuseFsType, processStartTime } from "./fuse-status.ts";
 import type { Logger } from "./log.ts";
 import { parseMountinfo, type MountEntry } from "./mountinfo.ts";
 import { bindInNamespaces, type BindRequest, type JobOutcome, type NamespaceJob } from "./namespace-binds.ts";
@@ -82,18 +82,6 @@ export function healingJobs(stale: StaleBind[], mountpoint: string): NamespaceJo
 /** The pids listed in `procDir`. */
 function listedPids(procDir: string): number[] {
   return readdirSync(procDir).filter((name) => /^\d+$/.test(name)).map(Number);
-}
-
-/** When a process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined once it has exited. */
-export function processStartTime(pid: number, procDir = "/proc"): number | undefined {
-  try {
-    const stat = readFileSync(`${procDir}/${pid}/stat`, "utf8");
-    // The command name (field 2) may hold spaces and parentheses: count from after its last ")".
-    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-    return Number.isFinite(start) ? start : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -1,7 +1,8 @@
 // What needs root (mounting, pidfd_getfd on another process) is in syscalls.stack.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { parseMountinfo } from "./mountinfo.ts";
 import { encodeMountAttr, SyscallError, sys, syscalls } from "./syscalls.ts";
 
 test("encodeMountAttr lays out struct mount_attr: four u64 (set, clear, propagation, userns fd)", () => {
@@ -35,4 +36,12 @@ test("setns(CLONE_NEWNS) is refused with EINVAL in a multi-threaded process (why
   } finally {
     closeSync(fd);
   }
+});
+
+test("deviceOf tells the device of the filesystem at a path, as the mount table lists it", () => {
+  const mounts = parseMountinfo(readFileSync("/proc/self/mountinfo", "utf8"));
+  const listed = (mountPoint: string) => mounts.filter((mount) => mount.mountPoint === mountPoint).at(-1)?.device;
+  for (const path of ["/proc", "/sys"]) assert.equal(syscalls().deviceOf(path), listed(path), path);
+  assert.equal(syscalls().deviceOf("/proc/self"), listed("/proc"), "a path below a mount point");
+  assert.throws(() => syscalls().deviceOf("/nonexistent/procview-syscalls"), { code: "ENOENT", syscall: "statx" });
 });

@@ -2,7 +2,7 @@
  * Thin typed bindings to the few libc calls procview needs that neither Node nor Deno
  * expose: the new mount API (open_tree, move_mount, mount_setattr), setns, unshare,
  * umount2, close, pidfd_open + pidfd_getfd (copying an fd out of another process), the FUSE
- * device's clone ioctl, poll(2), madvise(2) and malloc_trim(3). Under Node through the npm package koffi (prebuilt binaries, no compiler),
+ * device's clone ioctl, poll(2), statx(2), madvise(2) and malloc_trim(3). Under Node through the npm package koffi (prebuilt binaries, no compiler),
  * under Deno through its built-in Deno.dlopen. The single executable (scripts/build.ts)
  * carries koffi's native module as an asset: see loadEmbeddedKoffi. Calls are synchronous and run on the
  * calling thread, which matters: unshare(CLONE_FS) and setns(CLONE_NEWNS) change only
@@ -23,6 +23,8 @@ export const sys = {
   AT_EMPTY_PATH: 0x1000,
   AT_RECURSIVE: 0x8000,
   AT_SYMLINK_NOFOLLOW: 0x100,
+  AT_NO_AUTOMOUNT: 0x800,
+  AT_STATX_DONT_SYNC: 0x4000,
   OPEN_TREE_CLONE: 1,
   OPEN_TREE_CLOEXEC: 0o2000000,
   MOVE_MOUNT_F_EMPTY_PATH: 0x4,
@@ -83,6 +85,12 @@ export interface Syscalls {
   cloneFuseDevice(fd: number, flags: number): number;
   /** poll(2) for input on `fd`: now, or off the calling thread (see InputWatch). */
   watchInput(fd: number): InputWatch;
+  /**
+   * The device ("major:minor") of the filesystem at `path`, from what the kernel has
+   * cached (statx AT_STATX_DONT_SYNC): no request reaches a FUSE server, so a hung one
+   * cannot hold the caller.
+   */
+  deviceOf(path: string): string;
   /** madvise(2) of this process's pages in [address, address + length). */
   madvise(address: number, length: number, advice: number): void;
   /** malloc_trim(3): gives the free pages of every malloc arena back to the system; true if there were any. */
@@ -142,6 +150,7 @@ interface Libc {
   pidfd_getfd(pidfd: number, targetFd: number, flags: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
+  statx(dirfd: number, path: string, flags: number, mask: number, buffer: Uint8Array): number;
   madvise(address: number, length: number, advice: number): number;
   malloc_trim(pad: number): number;
   /** poll(2) off the calling thread; resolves with its result (-1 on failure). */
@@ -208,6 +217,13 @@ function wrap(libc: Libc): Syscalls {
         wait: async (timeoutMs) => (await libc.poll_async(pollfd, 1, timeoutMs)) !== 0,
       };
     },
+    deviceOf: (path) => {
+      const buffer = new Uint8Array(statxSize);
+      // A mask of 0: the device fields are filled whatever is asked.
+      check(libc.statx(sys.AT_FDCWD, path, sys.AT_STATX_DONT_SYNC | sys.AT_NO_AUTOMOUNT, 0, buffer), "statx", path);
+      const [major, minor] = new Uint32Array(buffer.buffer, statxDeviceOffset, 2);
+      return `${major}:${minor}`;
+    },
     madvise: (address, length, advice) => {
       check(libc.madvise(address, length, advice), "madvise", `0x${address.toString(16)}, ${length}, ${advice}`);
     },
@@ -217,6 +233,9 @@ function wrap(libc: Libc): Syscalls {
 }
 
 const mountAttrSize = 32;
+/** struct statx is 256 bytes; its u32 stx_dev_major and stx_dev_minor sit at 136 and 140. */
+const statxSize = 256;
+const statxDeviceOffset = 136;
 
 /** struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }, little or big endian as the host is. */
 export function encodeMountAttr(attr: MountAttr): Uint8Array {
@@ -301,6 +320,7 @@ function loadWithKoffi(): Libc {
   // pointer argument is passed alike to variadic and fixed parameters.
   const ioctl = libc.func("int ioctl(int fd, unsigned long request, void *arg)");
   const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
+  const statx = libc.func("int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buffer)");
   // The address as an integer: it comes from /proc/self/maps, not from a pointer koffi made.
   const madvise = libc.func("int madvise(uintptr_t addr, size_t length, int advice)");
   const mallocTrim = libc.func("int malloc_trim(size_t pad)");
@@ -317,6 +337,7 @@ function loadWithKoffi(): Libc {
     pidfd_getfd: (pidfd, targetFd, flags) => pidfdGetfd(pidfd, targetFd, flags),
     ioctl: (fd, request, arg) => ioctl(fd, request, arg),
     poll: (fds, nfds, timeoutMs) => poll(fds, nfds, timeoutMs),
+    statx: (dirfd, path, flags, mask, buffer) => statx(dirfd, path, flags, mask, buffer),
     madvise: (address, length, advice) => madvise(address, length, advice),
     malloc_trim: (pad) => mallocTrim(pad),
     poll_async: (fds, nfds, timeoutMs) =>
@@ -351,6 +372,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     pidfd_getfd: { parameters: ["i32", "i32", "u32"], result: "i32" },
     ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
     poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+    statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
     madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
     malloc_trim: { parameters: ["usize"], result: "i32" },
     // nonblocking: Deno runs the call on a thread of its own and returns a promise.
@@ -374,6 +396,7 @@ function loadWithDeno(deno: DenoFfi): Libc {
     pidfd_getfd: (pidfd, targetFd, flags) => call("pidfd_getfd", pidfd, targetFd, flags),
     ioctl: (fd, request, arg) => call("ioctl", fd, BigInt(request), arg),
     poll: (fds, nfds, timeoutMs) => call("poll", fds, BigInt(nfds), timeoutMs),
+    statx: (dirfd, path, flags, mask, buffer) => call("statx", dirfd, cString(path), flags, mask, buffer),
     madvise: (address, length, advice) => call("madvise", BigInt(address), BigInt(length), advice),
     malloc_trim: (pad) => call("malloc_trim", BigInt(pad)),
     poll_async: (fds, nfds, timeoutMs) => symbols.poll_async(fds, BigInt(nfds), timeoutMs) as Promise<number>,

@@ -75,7 +75,7 @@ export interface Connection {
 /** Writes what the NRI plugin's liveness check and systemd's PIDFile read. */
 export function announceServer(stateDir: string, mountpoint: string): void {
   const pid = process.pid;
-  writeFuseStatus(stateDir, { pid, mountpoint, startedAt: Date.now() });
+  writeFuseStatus(stateDir, { pid, mountpoint, startedAt: Date.now(), device: procviewDeviceOn(mountpoint) });
   writeFusePidFile(stateDir, pid);
 }
 
