@@ -9,10 +9,15 @@ test("the /metrics text: NRI events, errors by kind, containers, view reads and 
   const viewStats = createViewStats(["proc/meminfo"]);
   recordViewRead(viewStats, "proc/meminfo", "containers", 0.001, true);
   const metrics = createMetrics({ countContainers: () => 7, viewStats });
-  metrics.nriEvent("create_container", "ok");
-  metrics.nriEvent("create_container", "ok");
-  metrics.nriEvent("synchronize", "error");
+  metrics.nriEvent("create_container", "ok", 0.0008);
+  metrics.nriEvent("create_container", "ok", 0.003);
+  metrics.nriEvent("synchronize", "error", 0.02);
   const text = await metrics.text();
+  assert.match(text, /^procview_nri_event_duration_seconds_bucket\{le="0\.0005",event="create_container"\} 0$/m);
+  assert.match(text, /^procview_nri_event_duration_seconds_bucket\{le="0\.001",event="create_container"\} 1$/m);
+  assert.match(text, /^procview_nri_event_duration_seconds_bucket\{le="0\.005",event="create_container"\} 2$/m);
+  assert.match(text, /^procview_nri_event_duration_seconds_sum\{event="create_container"\} 0\.0038$/m);
+  assert.match(text, /^procview_nri_event_duration_seconds_count\{event="synchronize"\} 1$/m);
   assert.match(text, /^procview_nri_events_total\{event="create_container",result="ok"\} 2$/m);
   assert.match(text, /^procview_nri_events_total\{event="synchronize",result="error"\} 1$/m);
   assert.match(text, /^procview_errors_total\{kind="nri_event"\} 1$/m);

@@ -8,7 +8,7 @@
 
 import { createServer, type Server } from "node:http";
 import { readdir } from "node:fs/promises";
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { MetricsAddressError } from "./metrics-address-error.ts";
 import type { MetricsAddress } from "./args.ts";
 import { failedViewReads, renderViewMetrics, snapshotViewStats, type ViewStats } from "../views/view-stats.ts";
@@ -19,7 +19,7 @@ export type Check = () => Promise<{ ok: boolean; detail: string }>;
 
 export interface ProcviewMetrics {
   registry: Registry;
-  nriEvent(event: string, result: EventResult): void;
+  nriEvent(event: string, result: EventResult, seconds: number): void;
   error(kind: string): void;
   /** The text /metrics answers. */
   text(): Promise<string>;
@@ -32,6 +32,14 @@ export function createMetrics(options: { countContainers: () => number; viewStat
     name: "procview_nri_events_total",
     help: "NRI events handled by the plugin, by event and result.",
     labelNames: ["event", "result"],
+    registers: [registry],
+  });
+  // From half a millisecond (a CreateContainer answered from memory) to containerd's 2 s deadline.
+  const nriEventSeconds = new Histogram({
+    name: "procview_nri_event_duration_seconds",
+    help: "How long the plugin's handler took per NRI event: its own share of what the runtime waits for.",
+    labelNames: ["event"],
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2],
     registers: [registry],
   });
   const errorCounts = new Map<string, number>();
@@ -58,8 +66,9 @@ export function createMetrics(options: { countContainers: () => number; viewStat
   const error = (kind: string) => errorCounts.set(kind, (errorCounts.get(kind) ?? 0) + 1);
   return {
     registry,
-    nriEvent(event, result) {
+    nriEvent(event, result, seconds) {
       nriEvents.inc({ event, result });
+      nriEventSeconds.observe({ event }, seconds);
       if (result === "error") error("nri_event");
     },
     error,

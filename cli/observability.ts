@@ -63,7 +63,7 @@ export async function startObservability(command: ServerCommand, logger: Logger)
     configured: (runtime) => updatePluginStatus({ runtime }),
     synchronized: () => updatePluginStatus({ connected: true }),
     closed: () => updatePluginStatus({ connected: false }),
-    event: (name, result) => metrics?.nriEvent(name, result),
+    event: (name, result, seconds) => metrics?.nriEvent(name, result, seconds),
   };
 
   let server: Server | undefined;

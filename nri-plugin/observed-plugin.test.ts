@@ -13,7 +13,10 @@ function recorder(): { seen: string[]; observer: PluginObserver } {
       configured: (runtime) => seen.push(`configured ${runtime.name} ${runtime.version}`),
       synchronized: () => seen.push("synchronized"),
       closed: () => seen.push("closed"),
-      event: (name, result) => seen.push(`${name} ${result}`),
+      event: (name, result, seconds) => {
+        assert.ok(seconds >= 0 && seconds < 5, `${name} took ${seconds} s`);
+        seen.push(`${name} ${result}`);
+      },
     },
   };
 }
@@ -71,4 +74,27 @@ test("a class-shaped plugin, its handlers on the prototype, is observed with the
   await observed.stateChange!({ event: NriEvent.REMOVE_CONTAINER, container: { id: "gone" } as StateChangeEvent["container"] });
   assert.deepEqual(await observed.createContainer!({}), { adjust: { mounts: [{ destination: "/after-1-removals" }] } });
   assert.deepEqual(seen, ["state_change ok", "create_container ok"]);
+});
+
+test("the observer gets how long each handler took, a failed one included", async () => {
+  const took: Record<string, number> = {};
+  const observer: PluginObserver = { configured: () => {}, synchronized: () => {}, closed: () => {}, event: (name, _result, seconds) => (took[name] = seconds) };
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const observed = observePlugin(
+    {
+      createContainer: async () => {
+        await pause(40);
+        return {};
+      },
+      stopContainer: async () => {
+        await pause(20);
+        throw new Error("late and failed");
+      },
+    },
+    observer,
+  );
+  await observed.createContainer!({});
+  await assert.rejects(Promise.resolve(observed.stopContainer!({})), /late and failed/);
+  assert.ok(took.create_container >= 0.039 && took.create_container < 2, `create_container: ${took.create_container} s`);
+  assert.ok(took.stop_container >= 0.019 && took.stop_container < 2, `stop_container: ${took.stop_container} s`);
 });

@@ -15,8 +15,8 @@ export interface PluginObserver {
   synchronized(): void;
   /** The connection is gone. */
   closed(): void;
-  /** One lifecycle event and how the handler ended. */
-  event(name: string, result: EventResult): void;
+  /** One lifecycle event, how the handler ended and how long it took (the plugin's own share of the runtime's wait). */
+  event(name: string, result: EventResult, seconds: number): void;
 }
 
 type Handler = (...args: never[]) => unknown;
@@ -40,12 +40,14 @@ export function observePlugin(plugin: NriPlugin, observer: PluginObserver | unde
     const handler = plugin[key] as Handler | undefined;
     if (typeof handler !== "function") continue;
     (observed as Record<string, unknown>)[key] = async (...args: never[]) => {
+      const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
       try {
         const result = await handler.apply(plugin, args);
-        observer.event(name, "ok");
+        observer.event(name, "ok", seconds());
         return result;
       } catch (err) {
-        observer.event(name, "error");
+        observer.event(name, "error", seconds());
         throw err;
       }
     };
