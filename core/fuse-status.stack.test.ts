@@ -29,10 +29,10 @@ test("the status names the mount's device; with the server stopped it still read
   const device = readFuseStatus(server.stateDir)?.device;
   assert.match(device ?? "", /^\d+:\d+$/);
   assert.equal(syscalls().deviceOf(server.mountpoint), device);
-  assert.deepEqual(await checkFuseLiveness(server.mountpoint, hostLivenessProbe(server.stateDir)), { live: true, status: readFuseStatus(server.stateDir) });
+  assert.deepEqual(await checkFuseLiveness(server.mountpoint, hostLivenessProbe(server.stateDir, undefined, { byDevice: true })), { live: true, status: readFuseStatus(server.stateDir) });
 
   process.kill(server.pid, "SIGSTOP");
   assert.equal(deviceInChild(server.mountpoint), device);
-  const liveness = await checkFuseLiveness(server.mountpoint, hostLivenessProbe(server.stateDir));
+  const liveness = await checkFuseLiveness(server.mountpoint, hostLivenessProbe(server.stateDir, undefined, { byDevice: true }));
   assert.ok(!liveness.live && /does not answer: statfs of .* took longer than 1000 ms/.test(liveness.reason), JSON.stringify(liveness));
 });

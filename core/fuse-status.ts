@@ -15,7 +15,7 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { mountPointsOfType } from "./mountinfo.ts";
 import { makeRecordsPrivate } from "./registry.ts";
-import { syscalls } from "./syscalls.ts";
+import { syscalls, type Syscalls } from "./syscalls.ts";
 
 export const fuseFsType = "fuse.procview";
 
@@ -166,21 +166,36 @@ export function statfsStillWaiting(): boolean {
   return outstandingStatfs.size > 0;
 }
 
-/** The real probe; `answers` is statfsAnswers unless given (e.g. reused through reusingAnswers). */
-export function hostLivenessProbe(stateDir: string, answers: AnswerProbe = statfsAnswers): LivenessProbe {
+/**
+ * The real probe; `answers` is statfsAnswers unless given (e.g. reused through
+ * reusingAnswers). `byDevice` tells the mount by its device, for a long-lived caller at
+ * every container (the NRI plugin): the FFI it takes is loaded here (~9 ms, once), not at
+ * the first CreateContainer. A one-shot process (procview-runc) reads the mount table.
+ */
+export function hostLivenessProbe(stateDir: string, answers: AnswerProbe = statfsAnswers, options: { byDevice?: boolean } = {}): LivenessProbe {
   return {
     readStatus: () => readFuseStatus(stateDir),
     startTimeOf: processStartTime,
-    deviceOf: (path) => {
-      try {
-        return syscalls().deviceOf(path);
-      } catch {
-        // No such path, or no FFI (Deno without --allow-ffi): the mount table decides.
-        return undefined;
-      }
-    },
+    deviceOf: options.byDevice ? deviceReader() : () => undefined,
     mountinfo: () => readFileSync("/proc/self/mountinfo", "utf8"),
     answers,
+  };
+}
+
+/** syscalls.ts deviceOf, undefined for a path that does not exist or without FFI (Deno without --allow-ffi). */
+function deviceReader(): (path: string) => string | undefined {
+  let calls: Syscalls | undefined;
+  try {
+    calls = syscalls();
+  } catch {
+    calls = undefined;
+  }
+  return (path) => {
+    try {
+      return calls?.deviceOf(path);
+    } catch {
+      return undefined;
+    }
   };
 }
 

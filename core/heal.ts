@@ -90,7 +90,7 @@ function listedPids(procDir: string): number[] {
  * a few ms but came first in /proc because the pid counter had wrapped (pid_max is 32768
  * on small hosts) since the init started.
  */
-export function oldestProcess(pids: Iterable<number>, procDir = "/proc"): number | undefined {
+function oldestProcess(pids: Iterable<number>, procDir = "/proc"): number | undefined {
   let oldest: { pid: number; start: number } | undefined;
   for (const pid of pids) {
     const start = processStartTime(pid, procDir);

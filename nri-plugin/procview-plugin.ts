@@ -91,6 +91,12 @@ function logFieldsOf(pod: PodSandbox | undefined, container: Container | undefin
   };
 }
 
+/** The FUSE server's liveness as the host shows it (core/fuse-status.ts), its probe set up once. */
+function hostLiveness(mountpoint: string, stateDir: string): () => Promise<Liveness> {
+  const probe = hostLivenessProbe(stateDir, reusingAnswers(statfsAnswers, reuse), { byDevice: true });
+  return () => checkFuseLiveness(mountpoint, probe);
+}
+
 /** Containers asked about at CreateContainer and not yet created: a bound in case a creation fails before POST_CREATE. */
 const maxPendingCreations = 1024;
 
@@ -123,8 +129,7 @@ export class ProcviewPlugin implements NriPlugin {
     this.#mountpoint = mountpoint;
     this.#logger = logger;
     this.#store = options.store ?? new ContainerRegistry(options.stateDir);
-    const probe = hostLivenessProbe(options.stateDir, reusingAnswers(statfsAnswers, reuse));
-    this.#liveness = options.liveness ?? (() => checkFuseLiveness(mountpoint, probe));
+    this.#liveness = options.liveness ?? hostLiveness(mountpoint, options.stateDir);
     this.#now = options.now ?? Date.now;
     this.#isActive = options.isActive ?? (() => true);
     this.#healRunning = options.healRunning ?? ((containers) => healRunningContainers(containers, mountpoint, logger));
