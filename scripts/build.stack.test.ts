@@ -161,6 +161,8 @@ test("dist/procview runs with no Node on PATH: version, FUSE server, metrics, st
   await untilMounted(mountpoint, server);
   for (let i = 0; i < 6; i++) assert.match(readFileSync(join(mountpoint, "proc/meminfo"), "utf8"), /^MemTotal: +\d+ kB\n/);
   assert.match(readFileSync(join(mountpoint, "sys/devices/system/cpu/online"), "utf8"), /^\d/);
+  // It started again, as the same process, with two malloc arenas (cli/executable.ts).
+  assert.ok(readFileSync(`/proc/${server.child.pid}/environ`, "utf8").split("\0").includes("MALLOC_ARENA_MAX=2"));
 
   const get = async (path: string) => {
     const response = await fetch(`http://${address}${path}`, { signal: AbortSignal.timeout(10_000) });
