@@ -28,14 +28,17 @@ interface Deferred {
 export class DeferredWrites {
   readonly #writeOffThread: WriteOffThread;
   readonly #logger: Logger;
+  readonly #written: (notification: Uint8Array) => void;
   readonly #maxOffThread: number;
   readonly #waiting: Deferred[] = [];
   #writing = 0;
   #whenDrained: (() => void)[] = [];
 
-  constructor(writeOffThread: WriteOffThread, logger: Logger, maxOffThread = defaultMaxOffThread) {
+  /** `written` hears of each notification the kernel took, once it has. */
+  constructor(writeOffThread: WriteOffThread, logger: Logger, written: (notification: Uint8Array) => void = () => {}, maxOffThread = defaultMaxOffThread) {
     this.#writeOffThread = writeOffThread;
     this.#logger = logger;
+    this.#written = written;
     this.#maxOffThread = maxOffThread;
   }
 
@@ -71,7 +74,8 @@ export class DeferredWrites {
   async #write(fd: number, notifications: readonly Uint8Array[], reply: () => void): Promise<void> {
     for (const notification of notifications) {
       // Only sendfile and mmap readers need the store (for the file's size): the reply still goes out.
-      if (!(await this.#writeOffThread(fd, notification))) this.#logger.debug("FUSE notification rejected by the kernel", { fd });
+      if (await this.#writeOffThread(fd, notification)) this.#written(notification);
+      else this.#logger.debug("FUSE notification rejected by the kernel", { fd });
     }
     try {
       reply();

@@ -13,7 +13,9 @@
  * poll has a short timeout, so no pool thread is ever stuck where it would hold up the
  * process's exit, and the original fd, which a successor takes over, keeps blocking reads.
  * The page-cache stores an OPEN's reply follows go out on the pool too (deferred-writes.ts):
- * this thread is the one that answers the READ a store may wait for.
+ * this thread is the one that answers the READ a store may wait for. Since it also sends
+ * every reply, it knows when the kernel holds a file's size already and leaves the store
+ * out (known-sizes.ts), which spares most opens that trip.
  */
 
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -21,6 +23,7 @@ import type { Logger } from "../../core/log.ts";
 import { sys, syscalls } from "../../core/syscalls.ts";
 import { DeferredWrites } from "./deferred-writes.ts";
 import { auditedDirectoriesOf, startEntryAudit } from "./entry-audit.ts";
+import { KnownSizes } from "./known-sizes.ts";
 import { openDeviceIo } from "./device-io.ts";
 import type { LoopEnd, RequestLoop, RequestLoopOptions } from "./request-loop.ts";
 import { loadTree, readRequest, requestDueSoon, sendReply, servingSession, takeAll, type RequestNotifications } from "./serving.ts";
@@ -48,8 +51,10 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
   // Only now are the shared tables final: a successor fills them with its predecessor's state in beforeServing.
   const device = openDeviceIo(fd);
   const notifications: RequestNotifications = { beforeReply: [], afterReply: [] };
-  const session = servingSession(root, options.state, notifications, logger);
-  const deferred = new DeferredWrites(calls.writeOffThread, logger);
+  // This thread sends every reply, so it knows which stores would change nothing.
+  const knownSizes = new KnownSizes();
+  const session = servingSession(root, options.state, notifications, logger, knownSizes);
+  const deferred = new DeferredWrites(calls.writeOffThread, logger, (store) => knownSizes.written(store));
   const replySent = new Signal();
   const buffer = new Uint8Array(requestBufferSize);
   let stopRequested = false;

@@ -12,6 +12,7 @@ import type { InputWatch } from "../../core/syscalls.ts";
 import type { DirNode, RequestContext, TreeModule } from "../node.ts";
 import type { DeviceIo } from "./device-io.ts";
 import { HandleStore } from "./handle-store.ts";
+import type { KnownSizes } from "./known-sizes.ts";
 import { NodeTable } from "./node-table.ts";
 import { FuseSession } from "./session.ts";
 
@@ -67,7 +68,7 @@ export function takeAll(list: Uint8Array[]): readonly Uint8Array[] {
  * stores) go into `notifications` for the loop to write, never on a serving thread that
  * could be the one to answer what they wait for (deferred-writes.ts).
  */
-export function servingSession(root: DirNode, state: SharedFuseState, notifications: RequestNotifications, logger: Logger): FuseSession {
+export function servingSession(root: DirNode, state: SharedFuseState, notifications: RequestNotifications, logger: Logger, knownSizes?: KnownSizes): FuseSession {
   return new FuseSession({
     root,
     nodes: new NodeTable(state.nodes),
@@ -75,6 +76,7 @@ export function servingSession(root: DirNode, state: SharedFuseState, notificati
     logger,
     readerOf: readingCgroup,
     notify: (message, beforeReply) => (beforeReply ? notifications.beforeReply : notifications.afterReply).push(message),
+    knownSizes,
   });
 }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../core/log.ts";
 import { FsError, errno, type DirNode, type FsNode } from "../node.ts";
 import { HandleStore, createHandleStoreMemory } from "./handle-store.ts";
+import { KnownSizes } from "./known-sizes.ts";
 import { NodeTable, createNodeTableMemory } from "./node-table.ts";
 import { opcode } from "./protocol.ts";
 import { FuseSession, stopPokeName } from "./session.ts";
@@ -88,7 +89,7 @@ function file(open: (ctx: { pid: number; uid: number; gid: number }) => string):
   return { kind: "file", open };
 }
 
-function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHandleStoreMemory({ handles: 16, chunks: 64, chunkSize: 64 }) }): Fixture {
+function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHandleStoreMemory({ handles: 16, chunks: 64, chunkSize: 64 }) }, knownSizes?: KnownSizes): Fixture {
   const state = { opens: 0, volatile: "v1", rootLookups: [] as string[] };
   const children: Record<string, FsNode> = {
     "hello.txt": file(() => "hello\n"),
@@ -130,6 +131,7 @@ function fixture(memory = { nodes: createNodeTableMemory(64), handles: createHan
     },
     // The worker names a caller's cgroup; here each uid stands for one.
     readerOf: (ctx) => `uid ${ctx.uid}`,
+    knownSizes,
   });
   const call = (op: number, nodeId: number, body?: Uint8Array, caller?: Caller) => {
     const req = request(op, nodeId, body, caller);
@@ -302,6 +304,53 @@ test("OPEN tells the kernel the rendering's size (a one-byte NOTIFY_STORE) befor
   assert.equal(call(opcode.OPEN, volatile, u32s(0, 0)).error, 0);
   assert.equal(call(opcode.OPEN, lookup(1, "denied.txt"), u32s(0, 0)).error, errno.EACCES);
   assert.equal(notifications.length, 2, "an empty rendering or a failed build stores nothing");
+});
+
+test("where one thread sends every reply, OPEN stores only while the kernel may know the file shorter than its rendering", () => {
+  const knownSizes = new KnownSizes();
+  const { call, lookup, notifications, openRead, state } = fixture(undefined, knownSizes);
+  const nodeId = lookup(1, "volatile.txt");
+  const open = () => {
+    const opened = call(opcode.OPEN, nodeId, u32s(0, 0));
+    assert.equal(opened.error, 0);
+    call(opcode.RELEASE, nodeId, concat(u64s(Number(opened.dv.getBigUint64(0, true))), u32s(0, 0), u64s(0)));
+  };
+  open();
+  assert.equal(notifications.length, 1, "nothing known yet");
+  open();
+  assert.equal(notifications.length, 2, "a store not written yet makes nothing known");
+  knownSizes.written(notifications[1]);
+  open();
+  assert.equal(notifications.length, 2, "the kernel holds 2 bytes: the store would change nothing");
+  state.volatile = "v12";
+  open();
+  assert.equal(notifications.length, 3, "a longer rendering stores");
+  knownSizes.written(notifications[2]);
+  assert.equal(openRead(nodeId), "v12");
+  open();
+  assert.equal(notifications.length, 3, "a READ as long as the file shrinks nothing");
+
+  // A shrinking reply sent while a store waits: the store may have landed before it.
+  state.volatile = "v1234";
+  open();
+  assert.equal(call(opcode.GETATTR, nodeId, u32s(0, 0, 0, 0)).error, 0);
+  knownSizes.written(notifications[3]);
+  open();
+  assert.equal(notifications.length, 5, "the GETATTR's size 0 may have come after the store");
+  knownSizes.written(notifications[4]);
+  const fh = Number(call(opcode.OPEN, nodeId, u32s(0, 0)).dv.getBigUint64(0, true));
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 2)).body.byteLength, 2);
+  open();
+  assert.equal(notifications.length, 5, "a READ that got all it asked for shrinks nothing");
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 3, 100)).body.byteLength, 2);
+  open();
+  assert.equal(notifications.length, 5, "a short READ ending where the file does shrinks nothing");
+  state.volatile = "v12";
+  open();
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 100)).body.byteLength, 3, "the open handle renders again at offset 0");
+  state.volatile = "v1234";
+  open();
+  assert.equal(notifications.length, 6, "a short READ ended the file at 3 bytes (a page read would have)");
 });
 
 test("READ from offset 0 after the snapshot was read renders again (seq_file); one rendering per pass", () => {

@@ -7,6 +7,7 @@
 
 import type { Logger } from "../../core/log.ts";
 import { FsError, errno, renderFile, walkPath, writingOpenFlags, type DirNode, type FsNode, type RequestContext } from "../node.ts";
+import type { KnownSizes } from "./known-sizes.ts";
 import { ReaderBoundError, StoreFullError, type HandleOwner, type HandleStore } from "./handle-store.ts";
 import type { NodeTable } from "./node-table.ts";
 import {
@@ -100,6 +101,8 @@ export interface SessionOptions {
    * READ may be a page read that locks the very page the store fills (deferred-writes.ts).
    */
   notify?: (message: Uint8Array, beforeReply: boolean) => void;
+  /** What the kernel knows of each file's size, where one thread sends every reply: stores it makes redundant are left out. */
+  knownSizes?: KnownSizes;
   /**
    * Names the reading cgroup of the caller, to which the handles it opens are charged
    * (each has its own bound); the worker reads /proc/<pid>/cgroup. Without it every
@@ -119,6 +122,7 @@ export class FuseSession {
   readonly #root: DirNode;
   readonly #nodes: NodeTable;
   readonly #handles: HandleStore;
+  readonly #knownSizes: KnownSizes | undefined;
   readonly #logger: Logger;
   readonly #entryTimeoutMs: number;
   readonly #attrTimeoutMs: number;
@@ -133,6 +137,7 @@ export class FuseSession {
     this.#root = options.root;
     this.#nodes = options.nodes;
     this.#handles = options.handles;
+    this.#knownSizes = options.knownSizes;
     this.#logger = options.logger;
     this.#entryTimeoutMs = options.entryTimeoutMs ?? defaultEntryTimeoutMs;
     this.#attrTimeoutMs = options.attrTimeoutMs ?? defaultAttrTimeoutMs;
@@ -287,17 +292,22 @@ export class FuseSession {
     }
     const data = this.#handles.read(read.fileHandle, read.offset, read.size);
     if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
+    if (data.byteLength < read.size) this.#knownSizes?.mayShrink(nodeId, read.offset + data.byteLength);
     return data;
   }
 
   /**
-   * A file's content for `ctx`, its size told to the kernel: before the OPEN's reply, so
-   * that the opener's sendfile finds it; after a READ's (`beforeReply` false).
+   * A file's content for `ctx`, its size told to the kernel (unless it knows the file to be
+   * that long already, known-sizes.ts): before the OPEN's reply, so that the opener's
+   * sendfile finds it; after a READ's (`beforeReply` false).
    */
   #render(nodeId: number, ctx: RequestContext, beforeReply = true): Uint8Array {
     const bytes = renderFile(this.#resolve(nodeId, ctx), ctx);
-    const sizeStore = encodeSizeStore(nodeId, bytes);
-    if (sizeStore !== undefined) this.#notify(sizeStore, beforeReply);
+    if (bytes.byteLength === 0 || this.#knownSizes?.needsStore(nodeId, bytes.byteLength) === false) return bytes;
+    const offset = sizeStoreOffset(bytes.byteLength);
+    const sizeStore = encodeNotifyStore(nodeId, offset, bytes.subarray(bytes.byteLength - 1));
+    this.#knownSizes?.queued(sizeStore, nodeId, offset + 1);
+    this.#notify(sizeStore, beforeReply);
     return bytes;
   }
 
@@ -349,7 +359,9 @@ export class FuseSession {
 
   #forget(nodeId: number, count: number): void {
     this.#nodes.forget(nodeId, count);
-    if (this.#nodes.generationOf(nodeId) !== this.#resolved.get(nodeId)?.generation) this.#resolved.delete(nodeId);
+    const generation = this.#nodes.generationOf(nodeId);
+    if (generation === undefined) this.#knownSizes?.forget(nodeId);
+    if (generation !== this.#resolved.get(nodeId)?.generation) this.#resolved.delete(nodeId);
   }
 
   /** The tree node behind a kernel node id: cached per worker, else walked from the root. */
@@ -382,9 +394,11 @@ export class FuseSession {
    */
   #attributes(nodeId: number, node: FsNode, ctx: RequestContext): Attributes {
     const isDir = node.kind === "dir";
+    const size = isDir ? 0 : (this.#handles.renderingLength(nodeId, ctx.pid) ?? 0);
+    if (!isDir) this.#knownSizes?.mayShrink(nodeId, size);
     return {
       ino: nodeId,
-      size: isDir ? 0 : (this.#handles.renderingLength(nodeId, ctx.pid) ?? 0),
+      size,
       mode: isDir ? fileType.S_IFDIR | (node.mode ?? 0o555) : fileType.S_IFREG | 0o444,
       nlink: isDir ? 2 : 1,
       uid: 0,
@@ -395,23 +409,21 @@ export class FuseSession {
 }
 
 /**
- * A FUSE_NOTIFY_STORE that makes the kernel's size of the file at least the rendering's
- * length and puts none of it in the page cache. direct_io: read(2) comes to us until EOF
- * whatever size the file has (0, as procfs reports). sendfile(2) and splice(2) (busybox
+ * Where a FUSE_NOTIFY_STORE of one byte, the rendering's last, makes the kernel's size of
+ * the file at least the rendering's `length` and puts none of it in the page cache.
+ * direct_io: read(2) comes to us until EOF whatever size the file has (0, as procfs reports). sendfile(2) and splice(2) (busybox
  * cat, libuv's copyfile) instead read through the page cache up to that size, and the page
  * cache is one per file for every reader: the pages must be filled by each reader's own
  * READ (the opener drops them at open), never by a store, which another reader would read.
  * So the store is one byte, where it leaves its page not up to date (not at a page's
  * start, where the kernel would count a page it fills to the file's end as read): the
  * reader's READ still fills that page; its short reply trims a size grown past the content.
- * undefined for an empty rendering: there is no size to grow to.
+ * An empty rendering needs none: there is no size to grow to.
  */
-function encodeSizeStore(nodeId: number, bytes: Uint8Array): Uint8Array | undefined {
-  if (bytes.byteLength === 0) return undefined;
-  const last = bytes.byteLength - 1;
+function sizeStoreOffset(length: number): number {
+  const last = length - 1;
   // 4096 divides every page and folio size: one byte past the end when the last starts a page.
-  const offset = last % 4096 === 0 ? bytes.byteLength : last;
-  return encodeNotifyStore(nodeId, offset, bytes.subarray(last, last + 1));
+  return last % 4096 === 0 ? length : last;
 }
 
 const noReply = Symbol("no reply");
