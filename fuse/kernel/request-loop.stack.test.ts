@@ -1,16 +1,18 @@
 /**
  * The request loop on a real mount (needs root and /dev/fuse): stopping between
- * requests and carrying on with a new loop on the same fd, as a handover will.
+ * requests and carrying on with a new loop on the same fd, as a handover will; sendfile
+ * readers of a file whose length changes.
  */
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { Buffer } from "node:buffer";
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import { createLogger } from "../../core/log.ts";
 import { isProcviewMount, mountFuse, openFuseDevice, unmountFuse } from "./mount.ts";
 import { createSharedFuseState, startRequestLoop } from "./request-loop.ts";
@@ -18,6 +20,7 @@ import { asyncErrorCodeOf } from "./testdata/expect.ts";
 
 const fixtureTree = new URL("./testdata/fixture-tree.ts", import.meta.url).href;
 const quiet = createLogger({ write: () => {} });
+const run = promisify(execFile);
 
 async function eventually(condition: () => boolean): Promise<void> {
   for (let tries = 0; tries < 1000 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -198,3 +201,63 @@ test("the worker count is validated", async () => {
   await assert.rejects(startRequestLoop({ ...base, workers: -1 }), /workers must be an integer in 0\.\.64/);
   await assert.rejects(startRequestLoop({ ...base, workers: 1.5 }), /workers must be/);
 });
+
+/**
+ * Stores left out where the kernel knows a file's size already (known-sizes.ts): writes
+ * the backing file with a length of its own at every step (across page boundaries), then
+ * copies the view by sendfile(2) (through the page cache, up to the size the kernel
+ * knows), reads it by read(2) or stats it (both can make the kernel's size shrink), and
+ * counts the reads that differ from what was written.
+ */
+const lengthChangingReader = String.raw`
+import json, os, random, sys
+backing, view, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(7)
+lengths = [1, 10, 100, 4095, 4096, 4097, 8191, 8192, 8193, 12000, 20000]
+wrong, copies = [], 0
+def read_all(fd):
+    got = b""
+    while chunk := os.read(fd, 65536):
+        got += chunk
+    return got
+for step in range(steps):
+    length = rng.choice(lengths)
+    content = (chr(97 + step % 26) * (length - 1) + "\n").encode()
+    with open(backing, "wb") as f:
+        f.write(content)
+    how = rng.choice(["sendfile", "sendfile", "read", "stat"])
+    if how == "stat":
+        os.stat(view)
+        continue
+    fd = os.open(view, os.O_RDONLY)
+    if how == "sendfile":
+        out = os.memfd_create("copy")
+        while os.sendfile(out, fd, None, 65536) > 0:
+            pass
+        os.lseek(out, 0, os.SEEK_SET)
+        got = read_all(out)
+        os.close(out)
+        copies += 1
+    else:
+        got = read_all(fd)
+    os.close(fd)
+    if got != content:
+        wrong.append({"step": step, "how": how, "length": length, "got": len(got)})
+print(json.dumps({"copies": copies, "wrong": wrong[:10], "wrongCount": len(wrong)}))
+`;
+
+for (const workers of [0, 2]) {
+  test(`sendfile copies of a file whose length changes at every open are whole, stores left out or not (--workers ${workers})`, { timeout: 120_000 }, async () => {
+    await withMount(async ({ fd, mountpoint, dynamicDir }) => {
+      const loop = await startRequestLoop({ fd, mountpoint, treeModule: fixtureTree, treeOptions: { dynamicDir }, state: createSharedFuseState(), logger: quiet, workers });
+      try {
+        const { stdout } = await run("python3", ["-c", lengthChangingReader, join(dynamicDir, "file"), join(mountpoint, "dynamic", "file"), "3000"], { timeout: 60_000, killSignal: "SIGKILL" });
+        const result = JSON.parse(stdout) as { copies: number; wrong: unknown[]; wrongCount: number };
+        assert.ok(result.copies > 1000, `${result.copies} sendfile copies`);
+        assert.equal(result.wrongCount, 0, `reads that were not the whole file: ${JSON.stringify(result.wrong)}`);
+      } finally {
+        await loop.stop();
+      }
+    });
+  });
+}
