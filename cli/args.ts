@@ -109,7 +109,8 @@ Serves the views under MOUNTPOINT until SIGTERM or SIGINT, then unmounts.
 Options:
   --mountpoint DIR    where to mount (default ${defaultMountpoint})
   --workers N         request-serving worker threads; 0 serves on the main thread
-                      (default ${defaultWorkers}; kernel backend only)
+                      (default ${defaultWorkers} here: 0 on up to 2 CPUs, else one per CPU
+                      up to 8; kernel backend only)
   --backend B         kernel (default): the FUSE protocol spoken from TypeScript;
                       fuse-native: libfuse through the fuse-native package, Node only, and
                       containers/<id>/… only: it cannot tell who reads, so the

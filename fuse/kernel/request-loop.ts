@@ -106,12 +106,16 @@ export type WorkerReport =
   | { type: "ended"; reason: "stopped" | "unmounted" } | { type: "failed"; message: string };
 
 /**
- * One serving thread per CPU, 2 to 8, so that throughput grows with the cores. The main
- * thread alone (0) costs ~24 MiB less, but it must write every page-cache store through
- * the thread pool (deferred-writes.ts), where a worker writes its own while another is
- * free: measured on 2 CPUs, ~0.7x the reads/s of 2 workers with one reader.
+ * The main thread alone on up to 2 CPUs; from 3, a worker per CPU, up to 8, so that
+ * throughput grows with the cores. On 2 CPUs the main thread alone, which leaves out the
+ * page-cache stores the kernel's known size makes redundant (known-sizes.ts), read 1.1x
+ * what two workers read (1.61x LXCFS against 1.47x over every view, layout and reader
+ * count in two runs of bench/views.ts; 15,224 against 12,406 reads per daemon CPU-s) at
+ * 52 MiB RSS against ~80: a worker is a V8 isolate of its own (~15 MiB), and its readers
+ * need the second CPU. Before the known sizes, every store's trip through the thread pool
+ * held it to ~0.7x.
  */
-export const defaultWorkers = Math.max(2, Math.min(8, availableParallelism()));
+export const defaultWorkers = availableParallelism() <= 2 ? 0 : Math.min(8, availableParallelism());
 /**
  * A serving thread's garbage is per request and short-lived (a few KiB of text): a small
  * young generation holds it; V8's default (up to 3 x 16 MiB on 64-bit) only grows the RSS.
