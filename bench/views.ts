@@ -19,10 +19,20 @@ import { measureInterleaved, startReader, stopReader, type Reader, type Target }
 import { benchCgroup, benchLxcfs, benchProcview, describeMemory, memoryLimitBytes, runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
 import { formatThroughputTable } from "./summary.ts";
 
-const usage = `Usage: node bench/views.ts [--reads N] [--rounds R] [--concurrent C]
+const usage = `Usage: node bench/views.ts [--reads N] [--rounds R] [--concurrent C] [--workers W]
   --reads N       reads per target, view and reader count, all readers together (default 3000)
   --rounds R      interleaved rounds the reads are split into (default 3)
-  --concurrent C  reader processes in the concurrent run (default 8; the machine's CPU count runs too)`;
+  --concurrent C  reader processes in the concurrent run (default 8; the machine's CPU count runs too)
+  --workers W     procview's serving worker threads, 0 for the main thread alone (default: procview's)`;
+
+/** --workers W taken out of `argv` (0 is valid, unlike the other options): the server arguments it makes. */
+function workersOption(argv: string[]): { rest: string[]; serverArgs: string[] } {
+  const at = argv.indexOf("--workers");
+  if (at === -1) return { rest: argv, serverArgs: [] };
+  const value = argv[at + 1] ?? "";
+  if (!/^\d+$/.test(value) || Number(value) > 64) throw new Error(`--workers must be a whole number from 0 to 64, not '${value}'\n${usage}`);
+  return { rest: [...argv.slice(0, at), ...argv.slice(at + 2)], serverArgs: ["--workers", value] };
+}
 
 const containerId = "procview-bench";
 const warmUpReads = 50;
@@ -62,12 +72,13 @@ async function warmUpAndCheck(readers: readonly Reader[], targets: readonly Targ
 
 runBench("views", () =>
   withCleanUp(async (cleanUps) => {
-    const settings = wholeNumberOptions(process.argv.slice(2), usage, { reads: 3000, rounds: 3, concurrent: 8 });
+    const { rest, serverArgs } = workersOption(process.argv.slice(2));
+    const settings = wholeNumberOptions(rest, usage, { reads: 3000, rounds: 3, concurrent: 8 });
     const startedAt = Date.now();
     const cpuCount = availableParallelism();
     const cgroup = benchCgroup("procview-bench", cleanUps);
     const lxcfs = await benchLxcfs(cleanUps);
-    const procview = await benchProcview(cleanUps);
+    const procview = await benchProcview(cleanUps, serverArgs);
     new ContainerRegistry(procview.stateDir).put({ id: containerId, cgroupPath: cgroup.relativePath, recordedAt: Date.now() });
 
     const readerCounts = [...new Set([1, settings.concurrent, cpuCount])].sort((a, b) => a - b);
@@ -79,7 +90,8 @@ runBench("views", () =>
 
     process.stdout.write(
       `open+read+close of every view, ${settings.reads} reads per target, view and reader count, ${settings.rounds} interleaved rounds, ` +
-        `readers in cgroup ${cgroup.relativePath} (memory limit ${memoryLimitBytes / 2 ** 20} MiB), ${cpuCount} CPUs, node ${process.version}\n`,
+        `readers in cgroup ${cgroup.relativePath} (memory limit ${memoryLimitBytes / 2 ** 20} MiB), ${cpuCount} CPUs, node ${process.version}, ` +
+        `procview ${serverArgs.length > 0 ? serverArgs.join(" ") : "with its default workers"}\n`,
     );
     for (const [view, path] of views) {
       const targets: Target[] = [
