@@ -411,9 +411,9 @@ export class FuseSession {
 /**
  * Where a FUSE_NOTIFY_STORE of one byte, the rendering's last, makes the kernel's size of
  * the file at least the rendering's `length` and puts none of it in the page cache.
- * direct_io: read(2) comes to us until EOF whatever size the file has (0, as procfs reports). sendfile(2) and splice(2) (busybox
- * cat, libuv's copyfile) instead read through the page cache up to that size, and the page
- * cache is one per file for every reader: the pages must be filled by each reader's own
+ * direct_io: read(2) comes to us until EOF whatever size the file has (0, as procfs
+ * reports). sendfile(2) and splice(2) (busybox cat, libuv's copyfile) instead read through
+ * the page cache up to that size, and the page cache is one per file for every reader: the pages must be filled by each reader's own
  * READ (the opener drops them at open), never by a store, which another reader would read.
  * So the store is one byte, where it leaves its page not up to date (not at a page's
  * start, where the kernel would count a page it fills to the file's end as read): the
