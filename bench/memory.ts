@@ -13,10 +13,9 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { ContainerRegistry } from "../core/registry.ts";
-import type { ProcviewFuse } from "../integration/procview-process.ts";
 import { processMemory, type ProcessMemory } from "./process-stats.ts";
 import { startReader, stopReader } from "./readers.ts";
-import { benchCgroup, benchProcview, runBench, wholeNumberOptions, withCleanUp } from "./setup.ts";
+import { benchCgroup, benchProcview, runBench, startupPagesGivenBack, wholeNumberOptions, withCleanUp } from "./setup.ts";
 
 const usage = `Usage: node bench/memory.ts [--reads N] [--busy-seconds S] [--one-shots N]
   --reads N         reads of every view per layout and reader before RSS is taken (default 500)
@@ -29,17 +28,6 @@ const runFile = promisify(execFile);
 async function oneShotReads(path: string, count: number): Promise<void> {
   const loop = 'i=0; while [ "$i" -lt "$2" ]; do cat "$1" > /dev/null || exit 1; i=$((i+1)); done';
   await runFile("/bin/sh", ["-c", loop, "one-shot", path, String(count)], { timeout: count * 100 });
-}
-
-/** The server gives back its startup pages ten seconds after it started (cli/procview.ts): its file-backed MiB before and after. */
-async function startupPagesGivenBack(procview: ProcviewFuse): Promise<[number, number]> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const record = procview.records().find((candidate) => candidate.msg === "startup pages given back");
-    if (record !== undefined) return record.fileBackedMiB as [number, number];
-    if (Date.now() > deadline) throw new Error("the server did not give its startup pages back within 30 s");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** The highest RSS of `pid`, sampled every second, while `read` runs round after round for `durationMs`. */

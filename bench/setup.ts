@@ -93,3 +93,14 @@ export function runBench(name: string, main: () => Promise<void>): void {
     process.exitCode = 1;
   });
 }
+
+/** The server gives back its startup pages ten seconds after it started (cli/procview.ts): its file-backed MiB before and after. */
+export async function startupPagesGivenBack(procview: ProcviewFuse): Promise<[number, number]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const record = procview.records().find((candidate) => candidate.msg === "startup pages given back");
+    if (record !== undefined) return record.fileBackedMiB as [number, number];
+    if (Date.now() > deadline) throw new Error("the server did not give its startup pages back within 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

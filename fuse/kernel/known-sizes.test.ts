@@ -22,17 +22,17 @@ test("a shrinking reply lowers what is known, and a store queued before it raise
   const first = new Uint8Array(1);
   sizes.queued(first, 2, 100);
   sizes.written(first);
-  sizes.mayShrink(2, 150);
+  sizes.attributes(2, 150);
   assert.equal(sizes.needsStore(2, 100), false, "a size above what is known lowers nothing");
-  sizes.mayShrink(2, 40);
+  sizes.attributes(2, 40);
   assert.equal(sizes.needsStore(2, 41), true);
   assert.equal(sizes.needsStore(2, 40), false);
   const second = new Uint8Array(1);
   sizes.queued(second, 2, 100);
-  sizes.mayShrink(2, 40);
+  sizes.attributes(2, 40);
   sizes.written(second);
   assert.equal(sizes.needsStore(2, 41), true, "the shrink may have landed after the store");
-  sizes.mayShrink(3, 10);
+  sizes.attributes(3, 10);
   const third = new Uint8Array(1);
   sizes.queued(third, 2, 100);
   sizes.written(third);
@@ -46,4 +46,46 @@ test("a forgotten node starts from nothing known", () => {
   sizes.written(store);
   sizes.forget(2);
   assert.equal(sizes.needsStore(2, 1), true);
+});
+
+test("a short READ lowers what is known only where it may be a page read: whole pages within the largest size the kernel was told", () => {
+  const sizes = new KnownSizes();
+  sizes.created(2);
+  const store = new Uint8Array(1);
+  sizes.queued(store, 2, 5000);
+  sizes.written(store);
+  sizes.read(2, 0, 131072, 1200);
+  sizes.read(2, 0, 5000, 1200);
+  sizes.read(2, 1200, 3800, 0);
+  sizes.read(2, 4096, 4096, 904);
+  assert.equal(sizes.needsStore(2, 5000), false, "direct reads: past the second page, not whole pages, not from a page boundary, or all asked");
+  sizes.read(2, 0, 8192, 1200);
+  assert.equal(sizes.needsStore(2, 1201), true, "two pages from 0: a page read may have ended the file");
+  assert.equal(sizes.needsStore(2, 1200), false);
+
+  sizes.created(3);
+  sizes.attributes(3, 9000);
+  const third = new Uint8Array(1);
+  sizes.queued(third, 3, 5000);
+  sizes.written(third);
+  sizes.read(3, 0, 3 * 4096, 100);
+  assert.equal(sizes.needsStore(3, 101), true, "three pages: within the 9000 bytes attributes may have set");
+});
+
+test("a file the kernel held before this thread served has no known ceiling: every short READ of whole pages may be a page read", () => {
+  const sizes = new KnownSizes();
+  const store = new Uint8Array(1);
+  sizes.queued(store, 4, 100);
+  sizes.written(store);
+  sizes.read(4, 0, 131072, 80);
+  assert.equal(sizes.needsStore(4, 81), true);
+  sizes.read(4, 0, 100, 50);
+  assert.equal(sizes.needsStore(4, 80), false, "part of a page is still a direct read");
+  sizes.created(4);
+  sizes.forget(4);
+  const again = new Uint8Array(1);
+  sizes.queued(again, 4, 100);
+  sizes.written(again);
+  sizes.read(4, 0, 131072, 80);
+  assert.equal(sizes.needsStore(4, 81), true, "forgetting drops the ceiling with the rest");
 });

@@ -6,7 +6,8 @@ import { NodeTable, createNodeTableMemory } from "./node-table.ts";
 test("one id per (parent, name), counted per lookup", () => {
   const table = new NodeTable(createNodeTableMemory(16));
   const first = table.lookup(1, "containers");
-  assert.deepEqual(table.lookup(1, "containers"), first);
+  assert.equal(first.created, true);
+  assert.deepEqual(table.lookup(1, "containers"), { ...first, created: false }, "the same id, which the kernel holds already");
   assert.notEqual(table.lookup(1, "other").nodeId, first.nodeId);
   const nested = table.lookup(first.nodeId, "containers");
   assert.notEqual(nested.nodeId, first.nodeId, "same name under another parent is another node");
@@ -25,6 +26,7 @@ test("an id lives until every lookup is forgotten", () => {
   assert.equal(table.path(nodeId), undefined);
   assert.equal(table.generationOf(nodeId), undefined);
   assert.equal(table.liveCount, 1);
+  assert.equal(table.lookup(1, "a").created, true, "looked up again once forgotten: new to the kernel");
 });
 
 test("a parent outlives its forgotten lookups while it has live children", () => {
@@ -112,9 +114,13 @@ test("capacity is validated", () => {
 
 test("find names a held id without counting a lookup; children lists a parent's held names", () => {
   const table = new NodeTable(createNodeTableMemory(16));
-  const containers = table.lookup(1, "containers");
-  const a = table.lookup(containers.nodeId, "a");
-  const b = table.lookup(containers.nodeId, "b");
+  const ref = (parentId: number, name: string) => {
+    const { nodeId, generation } = table.lookup(parentId, name);
+    return { nodeId, generation };
+  };
+  const containers = ref(1, "containers");
+  const a = ref(containers.nodeId, "a");
+  const b = ref(containers.nodeId, "b");
   table.lookup(a.nodeId, "proc");
   assert.deepEqual(table.find(1, "containers"), containers);
   assert.deepEqual(table.find(containers.nodeId, "a"), a);

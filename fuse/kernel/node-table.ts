@@ -112,8 +112,8 @@ export class NodeTable {
     return Atomics.load(this.#header, H_LIVE);
   }
 
-  /** The id for `name` in `parentId`, created if new; counts one kernel lookup. */
-  lookup(parentId: number, name: string): NodeRef {
+  /** The id for `name` in `parentId`, created if new (the kernel holds no inode for it yet); counts one kernel lookup. */
+  lookup(parentId: number, name: string): NodeRef & { created: boolean } {
     const nameBytes = encoder.encode(name);
     if (nameBytes.byteLength > maxNameBytes) throw new FsError(errno.ENAMETOOLONG, `name longer than ${maxNameBytes} bytes`);
     return this.#lock.withLock(() => {
@@ -121,7 +121,7 @@ export class NodeTable {
       const known = this.#slotOf(parentId, nameBytes);
       if (known !== undefined) {
         this.#slots[known * stride + F_LOOKUPS]++;
-        return { nodeId: known, generation: this.#slots[known * stride + F_GENERATION] };
+        return { nodeId: known, generation: this.#slots[known * stride + F_GENERATION], created: false };
       }
       const bucket = this.#bucketOf(parentId, nameBytes);
       const slot = this.#allocate();
@@ -136,7 +136,7 @@ export class NodeTable {
       this.#buckets[bucket] = slot;
       this.#slots[parentId * stride + F_CHILDREN]++;
       this.#header[H_LIVE]++;
-      return { nodeId: slot, generation: this.#slots[at + F_GENERATION] };
+      return { nodeId: slot, generation: this.#slots[at + F_GENERATION], created: true };
     });
   }
 

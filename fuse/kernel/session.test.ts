@@ -190,14 +190,14 @@ test("LOOKUP: files 0444 and dirs 0555, size 0, same id for the same name", () =
   assert.equal(sub.dv.getUint32(104, true), 2, "nlink");
 });
 
-test("a directory's attributes are valid for a minute, a file's (its caller's size) for half a second", () => {
+test("every node's attributes are valid for a minute, a file's too: its size comes from each open's store", () => {
   const { call } = fixture();
   const attrValidSeconds = (reply: { dv: DataView }, offset: number) => Number(reply.dv.getBigUint64(offset, true)) + reply.dv.getUint32(offset + (offset === 0 ? 8 : 12), true) / 1e9;
   assert.equal(attrValidSeconds(call(opcode.LOOKUP, 1, cstring("sub")), 24), 60, "LOOKUP of a directory");
-  assert.equal(attrValidSeconds(call(opcode.LOOKUP, 1, cstring("hello.txt")), 24), 0.5, "LOOKUP of a file");
+  assert.equal(attrValidSeconds(call(opcode.LOOKUP, 1, cstring("hello.txt")), 24), 60, "LOOKUP of a file");
   assert.equal(attrValidSeconds(call(opcode.GETATTR, 1, u32s(0, 0, 0, 0)), 0), 60, "GETATTR of the root");
   const file = Number(call(opcode.LOOKUP, 1, cstring("hello.txt")).dv.getBigUint64(0, true));
-  assert.equal(attrValidSeconds(call(opcode.GETATTR, file, u32s(0, 0, 0, 0)), 0), 0.5, "GETATTR of a file");
+  assert.equal(attrValidSeconds(call(opcode.GETATTR, file, u32s(0, 0, 0, 0)), 0), 60, "GETATTR of a file");
 });
 
 test("LOOKUP: a missing name is ENOENT (no entry, so nothing cached); a file is not a directory", () => {
@@ -350,7 +350,18 @@ test("where one thread sends every reply, OPEN stores only while the kernel may 
   assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 100)).body.byteLength, 3, "the open handle renders again at offset 0");
   state.volatile = "v1234";
   open();
-  assert.equal(notifications.length, 6, "a short READ ended the file at 3 bytes (a page read would have)");
+  assert.equal(notifications.length, 5, "a READ of part of a page is a direct read: the kernel still holds 5 bytes");
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 2 * 4096)).body.byteLength, 5);
+  state.volatile = "v12";
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 2 * 4096)).body.byteLength, 3);
+  state.volatile = "v1234";
+  open();
+  assert.equal(notifications.length, 5, "whole pages past the page of any size the kernel was told: a direct read too");
+  state.volatile = "v12";
+  assert.equal(call(opcode.READ, nodeId, readIn(fh, 0, 4096)).body.byteLength, 3);
+  state.volatile = "v1234";
+  open();
+  assert.equal(notifications.length, 6, "a short READ of the file's page may be a page read, which ended the file at 3 bytes");
 });
 
 test("READ from offset 0 after the snapshot was read renders again (seq_file); one rendering per pass", () => {

@@ -51,9 +51,19 @@ import {
  * answers are never cached, so a new container is visible immediately.
  */
 export const defaultEntryTimeoutMs = 500;
-export const defaultAttrTimeoutMs = 500;
 /** For stable nodes (fuse/node.ts): a path walk below a container's folder costs one LOOKUP a minute, not one per half second. */
 export const stableEntryTimeoutMs = 60_000;
+/**
+ * Every node's attributes, for a minute. Only a file's size changes, and the kernel learns
+ * it from each open's store (known-sizes.ts), while default_permissions checks the
+ * attributes at every open and at every step of a path walk: expired, each check cost a
+ * GETATTR, whose size (0, or the caller's own rendering) then made the next open store
+ * again. With a file's attributes kept half a second, a host-side reader cycling over
+ * 1,000 containers paid ~1.3x the daemon CPU per read of one reading a single container
+ * (bench/containers.ts), and a container that reads a view every second paid a GETATTR
+ * and a store at every read.
+ */
+export const attrTimeoutMs = 60_000;
 
 /** Largest write the kernel may send; nothing is writable, so it only sizes the read buffer. */
 export const maxWrite = 128 * 1024;
@@ -92,7 +102,6 @@ export interface SessionOptions {
   handles: HandleStore;
   logger: Logger;
   entryTimeoutMs?: number;
-  attrTimeoutMs?: number;
   /** Reported as every file's times, in seconds since the epoch. */
   timeSeconds?: number;
   /**
@@ -125,7 +134,6 @@ export class FuseSession {
   readonly #knownSizes: KnownSizes | undefined;
   readonly #logger: Logger;
   readonly #entryTimeoutMs: number;
-  readonly #attrTimeoutMs: number;
   readonly #timeSeconds: number;
   readonly #resolved = new Map<number, CachedNode>();
   readonly #notify: (message: Uint8Array, beforeReply: boolean) => void;
@@ -140,7 +148,6 @@ export class FuseSession {
     this.#knownSizes = options.knownSizes;
     this.#logger = options.logger;
     this.#entryTimeoutMs = options.entryTimeoutMs ?? defaultEntryTimeoutMs;
-    this.#attrTimeoutMs = options.attrTimeoutMs ?? defaultAttrTimeoutMs;
     this.#timeSeconds = options.timeSeconds ?? Math.floor(Date.now() / 1000);
   }
 
@@ -236,20 +243,21 @@ export class FuseSession {
     const child = parent.lookup(name, ctx);
     if (child === undefined) throw new FsError(errno.ENOENT);
     const ref = this.#nodes.lookup(parentId, name);
+    if (ref.created) this.#knownSizes?.created(ref.nodeId);
     // A fresh lookup replaces whatever this worker resolved for the id before.
     this.#resolved.set(ref.nodeId, { generation: ref.generation, node: child });
     return encodeEntryReply({
       nodeId: ref.nodeId,
       generation: ref.generation,
       entryValidMs: child.stable === true ? Math.max(this.#entryTimeoutMs, stableEntryTimeoutMs) : this.#entryTimeoutMs,
-      attrValidMs: this.#attrValidMs(child),
+      attrValidMs: attrTimeoutMs,
       attr: this.#attributes(ref.nodeId, child, ctx),
     });
   }
 
   #getattr(nodeId: number, ctx: RequestContext): Uint8Array {
     const node = this.#resolve(nodeId, ctx);
-    return encodeAttrReply(this.#attrValidMs(node), this.#attributes(nodeId, node, ctx));
+    return encodeAttrReply(attrTimeoutMs, this.#attributes(nodeId, node, ctx));
   }
 
   #open(nodeId: number, flags: number, ctx: RequestContext): Uint8Array {
@@ -292,7 +300,7 @@ export class FuseSession {
     }
     const data = this.#handles.read(read.fileHandle, read.offset, read.size);
     if (data === undefined) throw new FsError(errno.EBADF, `file handle ${read.fileHandle} is not open`);
-    if (data.byteLength < read.size) this.#knownSizes?.mayShrink(nodeId, read.offset + data.byteLength);
+    this.#knownSizes?.read(nodeId, read.offset, read.size, data.byteLength);
     return data;
   }
 
@@ -377,25 +385,16 @@ export class FuseSession {
   }
 
   /**
-   * A directory's attributes never change (its mode, owner, size 0 and the server's start
-   * time), and default_permissions checks them at every step of a path walk: with them
-   * expired, a walk to a container's view cost a GETATTR per folder, and a host-side reader
-   * cycling over 1,000 containers ~1.3 more requests per read than one reading a single
-   * container. A file's size is the caller's rendering, so its attributes stay short-lived.
-   */
-  #attrValidMs(node: FsNode): number {
-    return node.kind === "dir" ? Math.max(this.#attrTimeoutMs, stableEntryTimeoutMs) : this.#attrTimeoutMs;
-  }
-
-  /**
-   * Files report size 0, as procfs does, except to a process that holds the file open: it
-   * gets the length of its rendering. A private mmap(2) of an open view reads that
-   * rendering through READ, and the kernel raises SIGBUS at a touch past the size it knows.
+   * A file's attributes give size 0, as procfs's do, except to a process that holds it
+   * open: the length of its rendering, which a private mmap(2) reads through READ (the
+   * kernel raises SIGBUS at a touch past the size it knows). Between attribute replies,
+   * a minute apart, stat(2) gives the size the kernel holds, which each open's store
+   * makes at least the opener's rendering's length.
    */
   #attributes(nodeId: number, node: FsNode, ctx: RequestContext): Attributes {
     const isDir = node.kind === "dir";
     const size = isDir ? 0 : (this.#handles.renderingLength(nodeId, ctx.pid) ?? 0);
-    if (!isDir) this.#knownSizes?.mayShrink(nodeId, size);
+    if (!isDir) this.#knownSizes?.attributes(nodeId, size);
     return {
       ino: nodeId,
       size,
