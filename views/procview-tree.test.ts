@@ -14,7 +14,7 @@ import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { auditedDirectories, createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
-import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
+import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable } from "./loadavg-sampler.ts";
 import { renderMeminfo } from "./render/meminfo.ts";
 
@@ -300,6 +300,41 @@ test("a container's own cpuLimitByQuota overrides the server's default for its C
   assert.equal(online(false, "server-default"), "0-3\n");
   assert.equal(online(true, "server-default"), "0\n");
   assert.equal(online(true, "by-cpuset"), "0-3\n");
+});
+
+test("stat and uptime share a cgroup's CPU time with the host's clock for at most a tick; a re-read of an open handle reads them anew", (t) => {
+  const root = mkdtempSync(join(tmpdir(), "procview-tree-cpu-time-"));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  for (const controller of ["cpu", "cpuacct", "cpuset"]) mkdirSync(join(root, controller, "c"), { recursive: true });
+  writeFileSync(join(root, "cpu/c/cgroup.procs"), "");
+  writeFileSync(join(root, "cpu/c/tasks"), "");
+  writeFileSync(join(root, "cpuset/c/cpuset.effective_cpus"), "0-1\n");
+  const useSeconds = (seconds: number) => writeFileSync(join(root, "cpuacct/c/cpuacct.usage_all"), `cpu user system\n0 ${seconds * 1e9} 0\n1 0 0\n`);
+  useSeconds(1);
+  const layout: CgroupLayout = { v1: new Map(["cpu", "cpuacct", "cpuset"].map((controller) => [controller, join(root, controller)])), unified: join(root, "none") };
+  const registry = new ContainerRegistry(join(root, "state"));
+  registry.put({ id: "c", cgroupPath: "/c", recordedAt: 1 });
+  // Every look at the clock moves it 1 ms on: a sample takes 1 ms to read, so 20 times its cost would keep it 20 ms.
+  let clock = 0;
+  const cache = <V>() => new SnapshotCache<V>({ ...cpuTimeCacheOptions, now: () => ++clock });
+  const snapshots = { cpuWithHostStat: cache(), cpuWithHostUptime: cache() } as Partial<ViewSnapshots> as ViewSnapshots;
+  const tree = createProcviewTree(registry, { ...fixtureSources(layout), snapshots }, createLogger({ write: () => {} }));
+  const userTicks = (ctx: RequestContext = hostCtx) => Number(/^cpu {2}(\d+) /.exec(openFile(tree, "containers/c/proc/stat", ctx))?.[1]);
+  const uptime = (ctx: RequestContext = hostCtx) => openFile(tree, "containers/c/proc/uptime", ctx);
+
+  assert.equal(userTicks(), 100);
+  const idleBefore = uptime();
+  useSeconds(2);
+  assert.equal(userTicks(), 100, "within a tick the sample is shared");
+  assert.equal(uptime(), idleBefore);
+  clock += 10;
+  assert.equal(userTicks(), 200, "a tick after it was read, read anew");
+  assert.notEqual(uptime(), idleBefore, "uptime's idle too");
+  useSeconds(3);
+  assert.equal(userTicks(), 200);
+  assert.equal(userTicks({ ...hostCtx, rerender: true }), 300, "a re-read of an open handle reads the files");
+  rmSync(join(root, "cpu/c"), { recursive: true });
+  assert.throws(() => userTicks(), (error: unknown) => error instanceof FsError && error.errno === 2, "a shared sample does not outlive its cgroup");
 });
 
 test("shared snapshots: reads within their validity share one, a re-read of an open handle and expiry gather afresh, a gone cgroup is ENOENT", (t) => {

@@ -19,7 +19,7 @@ import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type AuditedDirectory, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { readOptionalFile } from "../core/optional-file.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
-import { cgroupTaskCounter, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
+import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./loadavg-sampler.ts";
 import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
@@ -64,6 +64,8 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
       io: new SnapshotCache(),
       placement: new SnapshotCache(placementCacheOptions),
       accountingBirth: new SnapshotCache(placementCacheOptions),
+      cpuWithHostStat: new SnapshotCache(cpuTimeCacheOptions),
+      cpuWithHostUptime: new SnapshotCache(cpuTimeCacheOptions),
     },
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);

@@ -12,6 +12,8 @@ import { readIoSnapshot, type IoSnapshot } from "../cgroup/io.ts";
 import { readMemorySnapshot, type MemorySnapshot } from "../cgroup/memory.ts";
 import { containerController, readCgroupTasks, requireCgroup } from "../cgroup/tasks.ts";
 import type { HostFiles } from "../host/host-files.ts";
+import type { HostStat } from "../host/stat.ts";
+import type { HostUptime } from "../host/uptime.ts";
 import { countsForReader, countTaskStates, oldestStartTicks, sampleThreadStates, type TaskCounts, type ThreadStateSample } from "../host/task.ts";
 import { readOptionalFile } from "../../core/optional-file.ts";
 import type { SnapshotCache } from "../../core/snapshot-cache.ts";
@@ -54,7 +56,27 @@ export interface ViewSnapshots {
    * kept like the placement (a cgroup made anew at the same path shows within that).
    */
   accountingBirth: SnapshotCache<number>;
+  /** A cgroup's CPU time with the host's /proc/stat read just after it (stat), for at most a tick. */
+  cpuWithHostStat: SnapshotCache<CpuTimeSample<HostStat>>;
+  /** A cgroup's CPU time with the host's /proc/uptime read just after it (uptime), for at most a tick. */
+  cpuWithHostUptime: SnapshotCache<CpuTimeSample<HostUptime>>;
 }
+
+/** A cgroup's CPU time and a host clock read right after it, at `at` (ms since the epoch). */
+export interface CpuTimeSample<H> {
+  cpu: CpuSnapshot;
+  host: H;
+  at: number;
+}
+
+/**
+ * For the CPU-time samples: 20 times what reading took, and never longer than a USER_HZ tick
+ * (10 ms), the unit /proc/stat and /proc/uptime count in, so a shared sample shows nothing a
+ * reader could tell from reading at once. Shared, they took 25-40 % off the daemon CPU of
+ * a stat read (cpuacct's files, and the host's /proc/stat, which the kernel sums over every
+ * CPU and interrupt at each read) and 15-30 % off an uptime read (bench/views.ts).
+ */
+export const cpuTimeCacheOptions = { costMultiple: 20, minValidMs: 0, maxValidMs: 10, maxEntries: 4096 };
 
 /** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
 export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxValidMs: 1000, maxEntries: 4096 };
@@ -116,6 +138,25 @@ function cpuOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undef
   return readCpuSnapshot(sources.layout, cgroup, placementOf(cgroup, sources, fresh, true));
 }
 
+/**
+ * The cgroup's CPU time and the host clock `readHost` reads right after it, shared for at
+ * most a tick (cpuTimeCacheOptions); a shared one only while the cgroup exists. Read and
+ * shared together, so idle (the host's time less the cgroup's) never pairs a newer CPU time
+ * with an older host clock.
+ */
+function cpuTimeWith<H>(cache: SnapshotCache<CpuTimeSample<H>> | undefined, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, readHost: () => H): CpuTimeSample<H> {
+  const read = (): CpuTimeSample<H> => {
+    const cpu = cpuOf(cgroup, sources, fresh);
+    return { cpu, host: readHost(), at: sources.host.now() };
+  };
+  if (cache === undefined) return read();
+  const key = ["cpu", "cpuset", "cpuacct"].map((controller) => relativePathFor(sources.layout, controller, cgroup)).join("\n");
+  let gathered = false;
+  const sample = cache.get(key, () => ((gathered = true), read()), fresh);
+  if (!gathered) requireCgroup(sources.layout, cgroup);
+  return sample;
+}
+
 function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
   const walk = () => sampleThreadStates(sources.host.procDir, readCgroupTasks(sources.layout, cgroup, "threads"));
   const cache = sources.snapshots?.threads;
@@ -164,15 +205,15 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
   ["proc/swaps", (cgroup, sources, _readerTid, fresh) => renderSwaps(memoryOf(cgroup, sources, fresh), sources.host.meminfo())],
   ["proc/cpuinfo", (cgroup, sources, _readerTid, fresh) => renderCpuinfo(visibleCpusOf(cgroup, sources, fresh), sources.host.cpuinfo())],
   ["proc/stat", (cgroup, sources, readerTid, fresh) => {
-    const cpu = cpuOf(cgroup, sources, fresh);
+    const { cpu, host } = cpuTimeWith(sources.snapshots?.cpuWithHostStat, cgroup, sources, fresh, () => sources.host.stat());
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    return renderStat(cpu, visible, sources.host.stat(), isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
+    return renderStat(cpu, visible, host, isRootCgroup(cgroup, sources) ? undefined : threadCounts(cgroup, sources, readerTid, fresh));
   }],
   ["proc/uptime", (cgroup, sources, readerTid, fresh) => {
-    const cpu = cpuOf(cgroup, sources, fresh);
+    const { cpu, host, at } = cpuTimeWith(sources.snapshots?.cpuWithHostUptime, cgroup, sources, fresh, () => sources.host.uptime());
     const visible = visibleCpus(cpu.cpuset, sources.host.onlineCpus(), cpu.quotaCpus, sources.cpuView);
-    const accountingSeconds = (sources.host.now() - accountingBirthOf(cgroup, sources, fresh)) / 1000;
-    return renderUptime(sources.host.uptime(), containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
+    const accountingSeconds = (at - accountingBirthOf(cgroup, sources, fresh)) / 1000;
+    return renderUptime(host, containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
   ["proc/diskstats", (cgroup, sources, _readerTid, fresh) =>
     renderDiskstats(shared(sources.snapshots?.io, "blkio", cgroup, sources, fresh, () => readIoSnapshot(sources.layout, cgroup)), sources.host.diskstats())],
