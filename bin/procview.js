@@ -9,16 +9,17 @@ import { fileURLToPath } from "node:url";
 
 // A FUSE server runs with two V8 flags and a malloc setting. Semi-spaces of 1 MiB for the
 // main thread, as worker threads get in their resourceLimits: Node's default lets them grow
-// to 32 MiB under load, which a server serving on its main thread (--workers 0) kept,
-// ~22 MiB more RSS at the same reads/s. And --expose-gc, for the full collections its serving threads run every few
-// seconds (core/heap-collection.ts). And two malloc arenas (MALLOC_ARENA_MAX): glibc gives
-// each thread that allocates while another holds an arena one of its own, and a server's
-// serving threads, V8's and libuv's pools grew nine, each keeping what its thread freed
-// below a live block; two held 2-5 MiB less at the same reads/s. V8 takes its flags, and
-// glibc that variable, when the process starts, so it starts again with them (the
-// same pid, as systemd and the harness expect). Not when containerd pre-launched it: the
-// NRI socket it hands over as fd 3 is close-on-exec by then (Node marks it). A semi-space
-// size or an arena count the caller set, by flag, NODE_OPTIONS or the environment, wins.
+// to 32 MiB under load, which a server serving on its main thread (--workers 0) kept, ~22
+// MiB more RSS at the same reads/s. And --expose-gc, for the full collections its serving
+// threads run every few seconds (core/heap-collection.ts). And two malloc arenas
+// (MALLOC_ARENA_MAX): glibc gives each thread that allocates while another holds an arena
+// one of its own, and a server's serving threads, V8's and libuv's pools grew nine, each
+// keeping what its thread freed below a live block; two held 2-5 MiB less at the same
+// reads/s. V8 takes its flags, and glibc that variable, when the process starts, so it
+// starts again with them (the same pid, as systemd and the harness expect). Not when
+// containerd pre-launched it: the NRI socket it hands over as fd 3 is close-on-exec by then
+// (Node marks it). A semi-space size or an arena count the caller set, by flag,
+// NODE_OPTIONS or the environment, wins.
 const semiSpaceFlag = "--max-semi-space-size=1";
 const setsSemiSpace = (flags) => flags.some((flag) => flag.startsWith("--max-semi-space-size"));
 const callerFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];

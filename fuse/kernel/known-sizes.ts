@@ -27,7 +27,7 @@
  */
 
 /** Divides every page and folio size: a page read starts and ends on a multiple of it. */
-const pageAlignment = 4096;
+export const pageAlignment = 4096;
 
 interface QueuedStore {
   nodeId: number;

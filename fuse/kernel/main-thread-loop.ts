@@ -51,7 +51,6 @@ export async function startMainThreadLoop(options: RequestLoopOptions & { logger
   // Only now are the shared tables final: a successor fills them with its predecessor's state in beforeServing.
   const device = openDeviceIo(fd);
   const notifications: RequestNotifications = { beforeReply: [], afterReply: [] };
-  // This thread sends every reply, so it knows which stores would change nothing.
   const knownSizes = new KnownSizes();
   const session = servingSession(root, options.state, notifications, logger, knownSizes);
   const deferred = new DeferredWrites(calls.writeOffThread, logger, (store) => knownSizes.written(store));

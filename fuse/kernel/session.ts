@@ -7,7 +7,7 @@
 
 import type { Logger } from "../../core/log.ts";
 import { FsError, errno, renderFile, walkPath, writingOpenFlags, type DirNode, type FsNode, type RequestContext } from "../node.ts";
-import type { KnownSizes } from "./known-sizes.ts";
+import { pageAlignment, type KnownSizes } from "./known-sizes.ts";
 import { ReaderBoundError, StoreFullError, type HandleOwner, type HandleStore } from "./handle-store.ts";
 import type { NodeTable } from "./node-table.ts";
 import {
@@ -421,8 +421,8 @@ export class FuseSession {
  */
 function sizeStoreOffset(length: number): number {
   const last = length - 1;
-  // 4096 divides every page and folio size: one byte past the end when the last starts a page.
-  return last % 4096 === 0 ? length : last;
+  // One byte past the end when the last starts a page.
+  return last % pageAlignment === 0 ? length : last;
 }
 
 const noReply = Symbol("no reply");

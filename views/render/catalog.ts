@@ -89,19 +89,30 @@ export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxVal
 export type ViewRenderer = (cgroup: CgroupPaths, sources: ViewSources, readerTid: number, fresh?: boolean) => string;
 
 /**
- * `read()` shared for a moment (see core/snapshot-cache.ts) under the cgroup's path in
- * `controller`'s hierarchy; a shared one only while the cgroup exists (one stat, not a read).
+ * `read()` shared for a moment (see core/snapshot-cache.ts) under the cgroup's paths in the
+ * `controllers`' hierarchies; a shared one only while the cgroup exists in the first (one
+ * stat, not a read), unless `thenReadsCgroup`: the caller reads the cgroup's own files
+ * next, which fail for a gone cgroup, and the stat would cost as much again.
  */
-function shared<V>(cache: SnapshotCache<V> | undefined, controller: string, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, read: () => V): V {
+function shared<V>(
+  cache: SnapshotCache<V> | undefined,
+  controllers: readonly string[],
+  cgroup: CgroupPaths,
+  sources: ViewSources,
+  fresh: boolean | undefined,
+  read: () => V,
+  thenReadsCgroup = false,
+): V {
   if (cache === undefined) return read();
+  const key = controllers.map((controller) => relativePathFor(sources.layout, controller, cgroup) ?? "/").join("\n");
   let gathered = false;
-  const value = cache.get(relativePathFor(sources.layout, controller, cgroup) ?? "/", () => ((gathered = true), read()), fresh);
-  if (!gathered) requireCgroup(sources.layout, cgroup, controller);
+  const value = cache.get(key, () => ((gathered = true), read()), fresh);
+  if (!gathered && !thenReadsCgroup) requireCgroup(sources.layout, cgroup, controllers[0]);
   return value;
 }
 
 function memoryOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): MemorySnapshot {
-  return shared(sources.snapshots?.memory, "memory", cgroup, sources, fresh, () => readMemorySnapshot(sources.layout, cgroup));
+  return shared(sources.snapshots?.memory, ["memory"], cgroup, sources, fresh, () => readMemorySnapshot(sources.layout, cgroup));
 }
 
 function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources, fresh?: boolean): number[] {
@@ -109,28 +120,14 @@ function visibleCpusOf(cgroup: CgroupPaths, sources: ViewSources, fresh?: boolea
   return visibleCpus(placement.cpuset, sources.host.onlineCpus(), placement.quotaCpus, sources.cpuView);
 }
 
-/**
- * The cgroup's cpuset and quota, shared for a moment by the reads of one serving thread;
- * a shared one is used only while the cgroup still exists (one stat instead of a read),
- * unless `thenReadsCgroup`: the caller reads the cgroup's own files next, which fail for a
- * gone cgroup, and the stat would cost as much again.
- */
+/** The cgroup's cpuset and quota, shared for a moment by the reads of one serving thread (see shared()). */
 function placementOf(cgroup: CgroupPaths, sources: ViewSources, fresh = false, thenReadsCgroup = false): CpuPlacement {
-  const read = () => readCpuPlacement(sources.layout, cgroup);
-  const cache = sources.snapshots?.placement;
-  if (cache === undefined) return read();
-  const key = `${relativePathFor(sources.layout, "cpu", cgroup)}\n${relativePathFor(sources.layout, "cpuset", cgroup)}`;
-  let gathered = false;
-  const placement = cache.get(key, () => ((gathered = true), read()), fresh);
-  if (!gathered && !thenReadsCgroup) requireCgroup(sources.layout, cgroup);
-  return placement;
+  return shared(sources.snapshots?.placement, ["cpu", "cpuset"], cgroup, sources, fresh, () => readCpuPlacement(sources.layout, cgroup), thenReadsCgroup);
 }
 
 /** When the cgroup's CPU accounting began (ms since the epoch); the caller has just read its CPU time, so it exists. */
 function accountingBirthOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined): number {
-  const read = () => readCpuAccountingBirth(sources.layout, cgroup);
-  const cache = sources.snapshots?.accountingBirth;
-  return cache === undefined ? read() : cache.get(relativePathFor(sources.layout, "cpuacct", cgroup) ?? "/", read, fresh);
+  return shared(sources.snapshots?.accountingBirth, ["cpuacct"], cgroup, sources, fresh, () => readCpuAccountingBirth(sources.layout, cgroup), true);
 }
 
 /** The cgroup's CPU time now, with its (shared) placement; throws an ENOENT error when the cgroup is gone. */
@@ -145,16 +142,10 @@ function cpuOf(cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undef
  * with an older host clock.
  */
 function cpuTimeWith<H>(cache: SnapshotCache<CpuTimeSample<H>> | undefined, cgroup: CgroupPaths, sources: ViewSources, fresh: boolean | undefined, readHost: () => H): CpuTimeSample<H> {
-  const read = (): CpuTimeSample<H> => {
+  return shared(cache, ["cpu", "cpuset", "cpuacct"], cgroup, sources, fresh, () => {
     const cpu = cpuOf(cgroup, sources, fresh);
     return { cpu, host: readHost(), at: sources.host.now() };
-  };
-  if (cache === undefined) return read();
-  const key = ["cpu", "cpuset", "cpuacct"].map((controller) => relativePathFor(sources.layout, controller, cgroup)).join("\n");
-  let gathered = false;
-  const sample = cache.get(key, () => ((gathered = true), read()), fresh);
-  if (!gathered) requireCgroup(sources.layout, cgroup);
-  return sample;
+  });
 }
 
 function threadCounts(cgroup: CgroupPaths, sources: ViewSources, readerTid = 0, fresh = false): TaskCounts {
@@ -216,7 +207,7 @@ export const viewRenderers: ReadonlyMap<string, ViewRenderer> = new Map<string, 
     return renderUptime(host, containerStartTicks(cgroup, sources, readerTid, fresh ?? false), cpu, visible.length, accountingSeconds);
   }],
   ["proc/diskstats", (cgroup, sources, _readerTid, fresh) =>
-    renderDiskstats(shared(sources.snapshots?.io, "blkio", cgroup, sources, fresh, () => readIoSnapshot(sources.layout, cgroup)), sources.host.diskstats())],
+    renderDiskstats(shared(sources.snapshots?.io, ["blkio"], cgroup, sources, fresh, () => readIoSnapshot(sources.layout, cgroup)), sources.host.diskstats())],
   ["proc/loadavg", (cgroup, sources) => {
     if (isRootCgroup(cgroup, sources)) return sources.host.loadavg();
     // One table entry per cgroup, named by its path in the hierarchy the threads are listed from.
