@@ -9,6 +9,7 @@
  * Needs root, /dev/fuse and the integration harness's Debian packages.
  */
 
+import { mkdtemp, rm } from "node:fs/promises";
 import { freePort } from "../integration/free-port.ts";
 import { startProcviewStack } from "../integration/procview-stack.ts";
 import { median } from "./summary.ts";
@@ -42,7 +43,10 @@ function createHandlerTimes(metrics: string): { seconds: number; count: number }
 runBench("nri", () =>
   withCleanUp(async (cleanUps) => {
     const settings = wholeNumberOptions(process.argv.slice(2), usage, { containers: 50, block: 25 });
-    const stack = await startProcviewStack({ procview: false });
+    // Records and status files on a tmpfs, as in /run/procview on systemd hosts: each CreateContainer writes one.
+    const stateDir = await mkdtemp("/dev/shm/procview-bench-state-");
+    cleanUps.push(() => rm(stateDir, { recursive: true, force: true }));
+    const stack = await startProcviewStack({ procview: false, stateDir });
     cleanUps.push(() => stack.stop());
     await stack.startFuse();
     const arms: Arm[] = [

@@ -42,6 +42,8 @@ export interface StackOptions {
   procview?: boolean;
   /** More containerd settings (e.g. a pre-launched plugin), given the folder that will hold the mountpoint `mnt` and the state dir `state`. */
   containerd?: (shared: string) => Omit<ContainerdOptions, "sharedDirs">;
+  /** The state dir (records, status files) if not `state` beside the mountpoint: a benchmark keeps it on a tmpfs, as /run is on systemd hosts. */
+  stateDir?: string;
 }
 
 export async function startProcviewStack(options: StackOptions = {}): Promise<ProcviewStack> {
@@ -50,6 +52,7 @@ export async function startProcviewStack(options: StackOptions = {}): Promise<Pr
   // mount lets that mount reach the containers (on systemd hosts / is shared anyway).
   const shared = join(dir, "shared");
   await mkdir(shared);
+  const stateDir = options.stateDir ?? join(shared, "state");
   let containerd: Containerd | undefined;
   try {
     containerd = await startContainerd({ ...options.containerd?.(shared), sharedDirs: [shared] });
@@ -64,19 +67,19 @@ export async function startProcviewStack(options: StackOptions = {}): Promise<Pr
     fuse: undefined,
     plugin: undefined,
     async startFuse() {
-      stack.fuse = await startProcviewFuse({ dir: shared });
+      stack.fuse = await startProcviewFuse({ dir: shared, stateDir });
       return stack.fuse;
     },
     async replaceFuse() {
       const replaced = stack.fuse;
-      stack.fuse = await startProcviewFuse({ dir: shared, replace: true });
+      stack.fuse = await startProcviewFuse({ dir: shared, stateDir, replace: true });
       return replaced;
     },
     async startPlugin(extraArgs = []) {
       stack.plugin = await startProcviewNri({
         socket: containerd.nriSocket,
         mountpoint: join(shared, "mnt"),
-        stateDir: join(shared, "state"),
+        stateDir,
         logFile: join(dir, "nri.log"),
         extraArgs,
       });

@@ -35,7 +35,7 @@ const eventNames: Partial<Record<keyof NriPlugin, string>> = {
 export function observePlugin(plugin: NriPlugin, observer: PluginObserver | undefined): NriPlugin {
   if (!observer) return plugin;
   // Built key by key, not spread: a class's handlers live on its prototype.
-  const observed: NriPlugin = { stateChangeEvents: plugin.stateChangeEvents };
+  const observed: NriPlugin = { stateChangeEvents: plugin.stateChangeEvents, eventFields: plugin.eventFields };
   for (const [key, name] of Object.entries(eventNames) as [keyof NriPlugin, string][]) {
     const handler = plugin[key] as Handler | undefined;
     if (typeof handler !== "function") continue;

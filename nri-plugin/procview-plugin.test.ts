@@ -205,10 +205,10 @@ test(
 );
 
 test(
-  "the runtime asks only CreateContainer and tells only POST_CREATE and REMOVE: each subscription costs every container a round trip",
+  "the runtime asks only CreateContainer and tells only REMOVE_CONTAINER: each subscription costs every container a round trip",
   withPlugin({}, async ({ plugin }) => {
     const bit = (event: number) => 1 << (event - 1);
-    assert.equal(eventMask(plugin), bit(NriEvent.CREATE_CONTAINER) | bit(NriEvent.POST_CREATE_CONTAINER) | bit(NriEvent.REMOVE_CONTAINER));
+    assert.equal(eventMask(plugin), bit(NriEvent.CREATE_CONTAINER) | bit(NriEvent.REMOVE_CONTAINER));
   }),
 );
 
@@ -217,28 +217,12 @@ test(
   withPlugin({}, async ({ plugin, registry }) => {
     await plugin.createContainer!({ pod, container });
     assert.equal(plugin.stopContainer, undefined);
-    await plugin.stateChange!({ event: NriEvent.POST_START_CONTAINER, pod, container });
+    for (const event of [NriEvent.POST_CREATE_CONTAINER, NriEvent.POST_START_CONTAINER, NriEvent.STOP_CONTAINER]) {
+      await plugin.stateChange!({ event, pod, container });
+    }
     assert.deepEqual(registry.ids(), [id]);
     await plugin.stateChange!({ event: NriEvent.REMOVE_CONTAINER, pod, container });
     assert.deepEqual(registry.ids(), []);
-    assert.deepEqual(plugin.stateChangeEvents, [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER]);
-  }),
-);
-
-test(
-  "a container created without CreateContainer reaching this plugin is named at POST_CREATE_CONTAINER",
-  withPlugin({}, async ({ plugin, logs }) => {
-    const missed = "created without us";
-    const warnings = () => logs().filter((r) => r.msg === "container created while this plugin was not registered with the runtime: it runs without procview views");
-    await plugin.createContainer!({ pod, container });
-    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod, container });
-    assert.deepEqual(warnings(), []);
-    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod, container: { ...container, id: "b".repeat(64), name: missed } });
-    assert.deepEqual(warnings().map((r) => r.container), [missed]);
-    // An opted-out pod's container would have had no views anyway.
-    const optedOut = { ...pod, annotations: { "procview.noderesource.dev/pod": "disabled" } };
-    await plugin.stateChange!({ event: NriEvent.POST_CREATE_CONTAINER, pod: optedOut, container: { ...container, id: "c".repeat(64) } });
-    assert.equal(warnings().length, 1);
   }),
 );
 

@@ -97,9 +97,6 @@ function hostLiveness(mountpoint: string, stateDir: string): () => Promise<Liven
   return () => checkFuseLiveness(mountpoint, probe);
 }
 
-/** Containers asked about at CreateContainer and not yet created: a bound in case a creation fails before POST_CREATE. */
-const maxPendingCreations = 1024;
-
 /** How long the FUSE mount's answer to a statfs is believed: a burst of containers costs one probe. */
 const reuse = { answeredMs: 1000 };
 
@@ -109,8 +106,10 @@ const reuse = { answeredMs: 1000 };
  */
 export class ProcviewPlugin implements NriPlugin {
   // A stopped container keeps its record: only REMOVE_CONTAINER means it is gone for good.
-  // POST_CREATE_CONTAINER tells of containers created without asking us (see stateChange).
-  readonly stateChangeEvents: readonly NriEventNumber[] = [NriEvent.POST_CREATE_CONTAINER, NriEvent.REMOVE_CONTAINER];
+  // Every subscribed event is a round trip containerd waits for (POST_CREATE_CONTAINER one more inside CreateContainer).
+  readonly stateChangeEvents: readonly NriEventNumber[] = [NriEvent.REMOVE_CONTAINER];
+  // decide() and the record read names, annotations, state, pid and cgroup paths alone.
+  readonly eventFields = "identity";
   readonly #mountpoint: string;
   readonly #logger: Logger;
   readonly #store: RecordStore;
@@ -121,8 +120,6 @@ export class ProcviewPlugin implements NriPlugin {
   readonly #fileSettings: PluginSettingsLayer;
   readonly #flagSettings: PluginSettingsLayer;
   #settings: PluginSettings;
-  /** Ids this instance answered CreateContainer for, until their POST_CREATE_CONTAINER. */
-  readonly #askedAbout = new Set<string>();
 
   constructor(options: ProcviewPluginOptions) {
     const { mountpoint, logger } = options;
@@ -196,10 +193,6 @@ export class ProcviewPlugin implements NriPlugin {
     const fields = logFieldsOf(pod, container);
     try {
       if (!container) throw new Error("CreateContainer carried no container");
-      if (container.id) {
-        this.#askedAbout.add(container.id);
-        if (this.#askedAbout.size > maxPendingCreations) this.#askedAbout.delete(this.#askedAbout.values().next().value!);
-      }
       if (!this.#isActive()) {
         this.#logger.info("another procview NRI plugin is active: this one adds no views", fields);
         return {};
@@ -232,17 +225,7 @@ export class ProcviewPlugin implements NriPlugin {
   }
 
   stateChange({ event, pod, container }: StateChangeEvent): void {
-    if (!container?.id) return;
-    if (event === NriEvent.POST_CREATE_CONTAINER) {
-      // containerd adds a (re)connected plugin only after its Synchronize returns: a container whose
-      // CreateContainer ran in between was created without us, and this connection's Synchronize did not list it.
-      if (this.#askedAbout.delete(container.id) || !this.#isActive()) return;
-      if (!decide(pod, container, this.#settings).bind) return;
-      this.#logger.warn("container created while this plugin was not registered with the runtime: it runs without procview views", logFieldsOf(pod, container));
-      return;
-    }
-    if (event !== NriEvent.REMOVE_CONTAINER) return;
-    this.#askedAbout.delete(container.id);
+    if (!container?.id || event !== NriEvent.REMOVE_CONTAINER) return;
     try {
       this.#store.remove(container.id);
       this.#logger.debug("forgot removed container", logFieldsOf(pod, container));

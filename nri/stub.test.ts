@@ -14,8 +14,10 @@ import {
   nriCodec,
   NriEvent,
   type ConfigureResponse,
+  type Container,
   type CreateContainerRequest,
   type CreateContainerResponse,
+  type StateChangeEvent,
   type SynchronizeRequest,
   type SynchronizeResponse,
 } from "./api.ts";
@@ -190,6 +192,29 @@ test(
     assert.deepEqual(createResponse.decode(await connection.call("CreateContainer", request, { timeoutMs: 400 })), {});
     assert.ok(Date.now() - started < 400, "answered before the deadline");
     assert.ok(logs().some((r) => /exceeded the runtime's deadline/.test(String(r.msg))));
+  }),
+);
+
+test(
+  "a plugin that reads identity alone gets CreateContainer and state changes without args, env or mounts; Synchronize in full",
+  withRuntime({}, async ({ runtime, start }) => {
+    const seen: Array<{ args?: string[]; annotations?: Record<string, string>; cgroups?: string }> = [];
+    const container = { id: "c1", name: "app", args: ["sleep", "1"], env: ["A=B"], annotations: { a: "1" }, linux: { cgroups_path: "/pods/c1", oom_score_adj: { value: "5" } } };
+    const note = (c?: Container) => void seen.push({ args: c?.args, annotations: c?.annotations, cgroups: c?.linux?.cgroups_path });
+    start({
+      eventFields: "identity",
+      createContainer: ({ container }) => (note(container), {}),
+      stateChange: ({ container }) => note(container),
+      synchronize: (_pods, containers) => (note(containers[0]), []),
+    });
+    const connection = await runtime.next();
+    await connection.registered;
+    await connection.call("Synchronize", syncRequest.encode({ containers: [container] }));
+    await connection.call("CreateContainer", createRequest.encode({ container }));
+    await connection.call("StateChange", nriCodec<StateChangeEvent>("StateChangeEvent").encode({ event: NriEvent.REMOVE_CONTAINER, container }));
+    await connection.call("RemoveContainer", createRequest.encode({ container }));
+    const identity = { args: undefined, annotations: { a: "1" }, cgroups: "/pods/c1" };
+    assert.deepEqual(seen, [{ ...identity, args: ["sleep", "1"] }, identity, identity, identity]);
   }),
 );
 

@@ -8,6 +8,7 @@ import type { Logger } from "../core/log.ts";
 import { limitedLogger, type LimitedLogger } from "../core/log-limiter.ts";
 import { codecOf, type TtrpcRequest, type TtrpcResponse } from "./api.ts";
 import { ByteQueue } from "./byte-queue.ts";
+import { readMessage, type WireSchema } from "./wire.ts";
 
 export const ttrpcHeaderLength = 10;
 /** ttrpc's own message size limit. */
@@ -35,6 +36,19 @@ export interface TtrpcMessage {
 
 export const requestCodec = codecOf<TtrpcRequest>("ttrpc.Request");
 export const responseCodec = codecOf<TtrpcResponse>("ttrpc.Response");
+
+/** ttrpc.Request, read by wire.ts: it wraps every call the runtime makes. */
+const requestSchema: WireSchema = {
+  1: ["service", "string"],
+  2: ["method", "string"],
+  3: ["payload", "bytes"],
+  4: ["timeout_nano", "int64"],
+  5: ["metadata", { repeated: { 1: ["key", "string"], 2: ["value", "string"] } }],
+};
+
+export function readTtrpcRequest(bytes: Uint8Array): TtrpcRequest {
+  return readMessage(requestSchema, bytes);
+}
 
 export class TtrpcProtocolError extends Error {}
 
@@ -136,7 +150,7 @@ export class TtrpcServer {
       }
       let request: TtrpcRequest;
       try {
-        request = requestCodec.decode(message.payload);
+        request = readTtrpcRequest(message.payload);
       } catch (err) {
         throw new TtrpcProtocolError(`undecodable ttrpc request on stream ${message.streamId}: ${(err as Error).message}`);
       }
