@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CgroupLayout } from "./cgroup/layout.ts";
@@ -14,7 +14,8 @@ import { fixtureProcDir, fixtureSysDir } from "./host/testdata/paths.ts";
 import { FsError, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { auditedDirectories, createProcviewTree, createTree, startLoadAverageSampling } from "./procview-tree.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
-import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
+import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, readerCgroupCacheOptions, viewRenderers, type ViewSnapshots, type ViewSources } from "./render/catalog.ts";
+import type { CgroupPaths } from "./cgroup/files.ts";
 import { createLoadAverageMemory, LoadAverageTable } from "./loadavg-sampler.ts";
 import { renderMeminfo } from "./render/meminfo.ts";
 
@@ -249,6 +250,30 @@ test("the reading thread counts in procs_running, as the kernel counts the reade
   const v2 = v2ContainerTree(t);
   assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 201, uid: 0, gid: 0 }), /^procs_running 1\nprocs_blocked 0\n/m, "v2: cgroup.threads");
   assert.match(openFile(v2, "containers/ctr/proc/stat", { pid: 301, uid: 0, gid: 0 }), /^procs_running 1\n/m, "a reader outside the container");
+});
+
+test("LXCFS layout: a reader's cgroup is read once a tick, and anew for a re-read of an open handle", (t) => {
+  const procDir = mkdtempSync(join(tmpdir(), "procview-tree-readers-"));
+  t.after(() => rmSync(procDir, { recursive: true, force: true }));
+  cpSync(fixtureProcDir, procDir, { recursive: true });
+  const registry = new ContainerRegistry(join(procDir, "state"));
+  let clock = 0;
+  const readerCgroups = new SnapshotCache<CgroupPaths>({ ...readerCgroupCacheOptions, now: () => clock });
+  const snapshots = { readerCgroups } as Partial<ViewSnapshots> as ViewSnapshots;
+  const sources = { ...fixtureSources(), host: new HostFiles({ procDir, sysDir: fixtureSysDir, now: () => 0 }), snapshots };
+  const tree = createProcviewTree(registry, sources, createLogger({ write: () => {} }));
+  const reader: RequestContext = { pid: 101, uid: 0, gid: 0 };
+  const memTotal = (ctx: RequestContext = reader) => /^MemTotal: +(\d+) kB$/m.exec(openFile(tree, "proc/meminfo", ctx))?.[1];
+  const limited = memTotal();
+  writeFileSync(join(procDir, "101/cgroup"), "1:memory:/\n0::/\n");
+  const host = memTotal({ ...reader, pid: 301 });
+  assert.notEqual(limited, host);
+  clock += 9;
+  assert.equal(memTotal(), limited, "moved to the root cgroup within the tick: still its old cgroup");
+  assert.equal(memTotal({ ...reader, rerender: true }), host, "a re-read of an open handle reads it anew");
+  writeFileSync(join(procDir, "101/cgroup"), readFileSync(join(fixtureProcDir, "101/cgroup")));
+  clock += 10;
+  assert.equal(memTotal(), limited, "a tick later, read anew");
 });
 
 test("LXCFS layout: a reader without a /proc entry is ENOENT", (t) => {

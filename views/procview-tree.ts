@@ -19,7 +19,7 @@ import { HostFiles } from "./host/host-files.ts";
 import { errno, FsError, type AuditedDirectory, type DirNode, type FileNode, type FsNode, type RequestContext } from "../fuse/node.ts";
 import { readOptionalFile } from "../core/optional-file.ts";
 import { SnapshotCache } from "../core/snapshot-cache.ts";
-import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
+import { cgroupTaskCounter, cpuTimeCacheOptions, placementCacheOptions, readerCgroupCacheOptions, viewRenderers, type ViewRenderer, type ViewSources } from "./render/catalog.ts";
 import { createLoadAverageMemory, LoadAverageTable, startLoadAverageSampler, type LoadAverageSampler } from "./loadavg-sampler.ts";
 import { recordViewRead, type ViewLayout, type ViewStats } from "./view-stats.ts";
 
@@ -66,6 +66,7 @@ export function createTree(options: ProcviewTreeOptions): DirNode {
       accountingBirth: new SnapshotCache(placementCacheOptions),
       cpuWithHostStat: new SnapshotCache(cpuTimeCacheOptions),
       cpuWithHostUptime: new SnapshotCache(cpuTimeCacheOptions),
+      readerCgroups: new SnapshotCache(readerCgroupCacheOptions),
     },
   };
   return createProcviewTree(new ContainerRegistry(checked.stateDir), sources, logger, checked.viewStats);
@@ -141,18 +142,22 @@ export function createProcviewTree(registry: ContainerRegistry, sources: ViewSou
   };
   const readerViews = viewDirectory(
     counted(stats, "lxcfs", (renderer, viewPath, ctx) => {
-      const cgroup = readerCgroup(sources.host.procDir, ctx);
+      const cgroup = readerCgroup(sources, ctx);
       return renderView(renderer, viewPath, cgroup, sources, ctx, logger);
     }),
   );
   return staticDirectory(new Map<string, FsNode>([["containers", containers], ...readerViews.entries]));
 }
 
-/** The reader's cgroups as /proc/<pid>/cgroup lists them; read at every open, so no reader ever gets another's. */
-function readerCgroup(procDir: string, ctx: RequestContext): CgroupPaths {
-  const text = Number.isSafeInteger(ctx.pid) && ctx.pid > 0 ? readOptionalFile(`${procDir}/${ctx.pid}/cgroup`) : undefined;
-  if (text === undefined) throw new FsError(errno.ENOENT, `reader pid ${ctx.pid} has no /proc entry`);
-  return parseProcCgroup(text);
+/** The reader's cgroups as /proc/<pid>/cgroup lists them, shared for a tick by that pid's opens; read anew for a re-read of an open handle. */
+function readerCgroup(sources: ViewSources, ctx: RequestContext): CgroupPaths {
+  const read = (): CgroupPaths => {
+    const text = Number.isSafeInteger(ctx.pid) && ctx.pid > 0 ? readOptionalFile(`${sources.host.procDir}/${ctx.pid}/cgroup`) : undefined;
+    if (text === undefined) throw new FsError(errno.ENOENT, `reader pid ${ctx.pid} has no /proc entry`);
+    return parseProcCgroup(text);
+  };
+  const cache = sources.snapshots?.readerCgroups;
+  return cache === undefined ? read() : cache.get(String(ctx.pid), read, ctx.rerender);
 }
 
 function renderView(renderer: ViewRenderer, viewPath: string, cgroup: CgroupPaths, sources: ViewSources, ctx: RequestContext, logger: Logger): string {

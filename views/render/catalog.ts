@@ -60,6 +60,8 @@ export interface ViewSnapshots {
   cpuWithHostStat: SnapshotCache<CpuTimeSample<HostStat>>;
   /** A cgroup's CPU time with the host's /proc/uptime read just after it (uptime), for at most a tick. */
   cpuWithHostUptime: SnapshotCache<CpuTimeSample<HostUptime>>;
+  /** A reader's cgroups by its pid (the reader-pid layout), for a tick (readerCgroupCacheOptions). */
+  readerCgroups: SnapshotCache<CgroupPaths>;
 }
 
 /** A cgroup's CPU time and a host clock read right after it, at `at` (ms since the epoch). */
@@ -77,6 +79,15 @@ export interface CpuTimeSample<H> {
  * CPU and interrupt at each read) and 15-30 % off an uptime read (bench/views.ts).
  */
 export const cpuTimeCacheOptions = { costMultiple: 20, minValidMs: 0, maxValidMs: 10, maxEntries: 4096 };
+
+/**
+ * For the reader-pid layout's /proc/<pid>/cgroup: a tick, so a reader that opens views in
+ * a burst (top's refresh opens five, a benchmark's loop hundreds) reads it once, while a
+ * process moved to another cgroup sees its new one a tick later at most. A pid is not
+ * reused within a tick: the kernel hands pids out in a cycle up to pid_max. Few entries:
+ * only readers opening within the same tick gain.
+ */
+export const readerCgroupCacheOptions = { costMultiple: 0, minValidMs: 10, maxValidMs: 10, maxEntries: 256 };
 
 /** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
 export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxValidMs: 1000, maxEntries: 4096 };
