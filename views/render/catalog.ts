@@ -87,7 +87,7 @@ export const cpuTimeCacheOptions = { costMultiple: 20, minValidMs: 0, maxValidMs
  * reused within a tick: the kernel hands pids out in a cycle up to pid_max. Few entries:
  * only readers opening within the same tick gain.
  */
-export const readerCgroupCacheOptions = { costMultiple: 0, minValidMs: 10, maxValidMs: 10, maxEntries: 256 };
+export const readerCgroupCacheOptions = { costMultiple: 0, minValidMs: 10, maxValidMs: 10, maxEntries: 64 };
 
 /** Validity of the placement cache: a limit changed by `crictl update` shows within 100 ms. */
 export const placementCacheOptions = { costMultiple: 20, minValidMs: 100, maxValidMs: 1000, maxEntries: 4096 };
