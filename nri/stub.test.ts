@@ -197,7 +197,7 @@ test(
 
 test(
   "a plugin that reads identity alone gets CreateContainer and state changes without args, env or mounts; Synchronize in full",
-  withRuntime({}, async ({ runtime, start }) => {
+  withRuntime({}, async ({ runtime, start, logs }) => {
     const seen: Array<{ args?: string[]; annotations?: Record<string, string>; cgroups?: string }> = [];
     const container = { id: "c1", name: "app", args: ["sleep", "1"], env: ["A=B"], annotations: { a: "1" }, linux: { cgroups_path: "/pods/c1", oom_score_adj: { value: "5" } } };
     const note = (c?: Container) => void seen.push({ args: c?.args, annotations: c?.annotations, cgroups: c?.linux?.cgroups_path });
@@ -215,6 +215,10 @@ test(
     await connection.call("RemoveContainer", createRequest.encode({ container }));
     const identity = { args: undefined, annotations: { a: "1" }, cgroups: "/pods/c1" };
     assert.deepEqual(seen, [{ ...identity, args: ["sleep", "1"] }, identity, identity, identity]);
+    // A container field that runs past the message: no change, and the plugin is not called.
+    assert.deepEqual(createResponse.decode(await connection.call("CreateContainer", Buffer.from("12ff01", "hex"))), {});
+    assert.equal(seen.length, 4);
+    assert.ok(logs().some((r) => r.msg === "CreateContainer failed; answered no change" && /runs past its message/.test(JSON.stringify(r.error))));
   }),
 );
 
