@@ -295,6 +295,18 @@ class Stub implements NriStub {
 }
 
 /** One connection to the runtime: registration and the served Plugin calls. */
+interface EventDecoders {
+  /** CreateContainerRequest, and the dedicated lifecycle requests of the same shape. */
+  createRequest(bytes: Uint8Array): CreateContainerRequest;
+  stateChange(bytes: Uint8Array): StateChangeEvent;
+}
+
+/** The plugin's choice of NriPlugin.eventFields, made once per connection. */
+function eventDecoders(plugin: NriPlugin): EventDecoders {
+  if (plugin.eventFields === "identity") return { createRequest: readCreateContainerIdentity, stateChange: readStateChangeIdentity };
+  return { createRequest: (bytes) => codecs.createRequest.decode(bytes), stateChange: (bytes) => codecs.stateChange.decode(bytes) };
+}
+
 class Session {
   readonly client: TtrpcClient;
   registeredAs: (typeof apiVersions)[number] | undefined;
@@ -305,10 +317,12 @@ class Session {
   private requestTimeoutMs = defaultRequestTimeoutMs;
   private syncPods: PodSandbox[] = [];
   private syncContainers: Container[] = [];
+  private readonly decode: EventDecoders;
 
   constructor(socket: Duplex, options: StubOptions, onSynchronized: () => void) {
     this.socket = socket;
     this.options = options;
+    this.decode = eventDecoders(options.plugin);
     this.logger = options.logger;
     this.onSynchronized = onSynchronized;
     const mux = new Multiplexer(socket, this.logger, (err) =>
@@ -353,8 +367,7 @@ class Session {
   private route(service: string, method: string): TtrpcHandler | undefined {
     if (!apiVersions.some((version) => service === `nri.pkg.api.${version}.Plugin`)) return undefined;
     const plugin = this.options.plugin;
-    const identityOnly = plugin.eventFields === "identity";
-    const createRequest = identityOnly ? { decode: readCreateContainerIdentity } : codecs.createRequest;
+    const decode = this.decode;
     switch (method) {
       case "Configure":
         return (payload) => this.configure(payload);
@@ -368,7 +381,7 @@ class Session {
         };
       case "CreateContainer":
         if (!plugin.createContainer) return undefined;
-        return this.withDeadline(createRequest, codecs.createResponse, (r) => plugin.createContainer!(r), "CreateContainer");
+        return this.withDeadline({ decode: decode.createRequest }, codecs.createResponse, (r) => plugin.createContainer!(r), "CreateContainer");
       case "UpdateContainer":
         if (!plugin.updateContainer) return undefined;
         return this.withDeadline(codecs.updateRequest, codecs.updateResponse, (r) => plugin.updateContainer!(r), "UpdateContainer");
@@ -378,7 +391,7 @@ class Session {
       case "StateChange":
         if (!plugin.stateChange) return undefined;
         return async (payload) => {
-          await plugin.stateChange!(identityOnly ? readStateChangeIdentity(payload) : codecs.stateChange.decode(payload));
+          await plugin.stateChange!(decode.stateChange(payload));
           return codecs.empty.encode({});
         };
     }
@@ -386,7 +399,7 @@ class Session {
     if (event === undefined || !plugin.stateChange) return undefined;
     return async (payload) => {
       // The dedicated requests are {pod = 1, container = 2}; StateChangeEvent has them at 2 and 3.
-      const { pod, container } = createRequest.decode(payload);
+      const { pod, container } = decode.createRequest(payload);
       await plugin.stateChange!({ event, pod, container });
       return codecs.empty.encode({});
     };
