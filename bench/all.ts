@@ -23,6 +23,7 @@ const parts: BenchPart[] = [
   { name: "containers", script: "containers.ts", about: "per-read cost with 1 vs 1,000 recorded containers, RSS under lookup churn", args: [], quickArgs: ["--reads", "1500"] },
   { name: "memory", script: "memory.ts", about: "FUSE server RSS at the default and per extra serving thread", args: [], quickArgs: ["--reads", "100", "--busy-seconds", "5"] },
   { name: "nri", script: "nri.ts", about: "NRI plugin's added CreateContainer latency, real private containerd", args: [], quickArgs: ["--containers", "20", "--block", "10"] },
+  { name: "transport", script: "transport.ts", about: "the FUSE transport alone: /dev/fuse vs io_uring per CPU, vs LXCFS", args: [], quickArgs: ["--reads", "1500", "--rounds", "2"] },
   { name: "runc", script: "procview-runc.ts", about: "what procview-runc adds to runc's calls (pass-through, create, delete)", args: [], quickArgs: [] },
 ];
 
