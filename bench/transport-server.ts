@@ -28,6 +28,7 @@ import {
   decodeName,
   decodeReadRequest,
   encodeReply,
+  implementedMinor,
   kernelMajor,
   opcode,
   openFlag,
@@ -109,7 +110,8 @@ function initialize(fd: number, uring: boolean): void {
   if (uring && (kernelFlags2 & overIoUringFlags2) === 0) throw new Error("the kernel offers no FUSE over io_uring (CONFIG_FUSE_IO_URING, /sys/module/fuse/parameters/enable_uring)");
   const reply = new DataView(new ArrayBuffer(64));
   reply.setUint32(0, kernelMajor, true);
-  reply.setUint32(4, kernelMinor, true);
+  // The minor procview answers with (session.ts), whatever the transport.
+  reply.setUint32(4, Math.min(kernelMinor, implementedMinor), true);
   reply.setUint32(8, maxWrite, true); // max_readahead
   reply.setUint32(12, asyncRead | initExt, true);
   reply.setUint16(16, 16, true); // max_background
