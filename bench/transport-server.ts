@@ -19,8 +19,11 @@
 import { spawn } from "node:child_process";
 import { readFileSync, readSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createLogger } from "../core/log.ts";
+import { syscalls } from "../core/syscalls.ts";
+import { openDeviceIo } from "../fuse/kernel/device-io.ts";
 import { mountFuse, openFuseDevice } from "../fuse/kernel/mount.ts";
-import { spinMs } from "../fuse/kernel/serving.ts";
+import { readRequest, requestDueSoon, sendReply } from "../fuse/kernel/serving.ts";
 import {
   encodeAttrReply,
   encodeEntryReply,
@@ -55,7 +58,6 @@ const ioUringSetup = libc.func("long syscall(long number, unsigned int entries, 
 const ioUringEnter = libc.func("long syscall(long number, int fd, unsigned int toSubmit, unsigned int minComplete, unsigned int flags, void *sig, size_t sigSize)");
 const mmap = libc.func("void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)");
 const schedSetaffinity = libc.func("int sched_setaffinity(int pid, size_t size, void *mask)");
-const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
 
 const sysIoUringSetup = 425;
 const sysIoUringEnter = 426;
@@ -122,40 +124,23 @@ function initialize(fd: number, uring: boolean): void {
   writeSync(fd, encodeReply(header.unique, 0, new Uint8Array(reply.buffer)));
 }
 
-/** Whether `queued()` turns true within procview's spinMs (serving.ts): a look costs less than a sleep and a wake-up. */
-function lookedFor(queued: () => boolean): boolean {
-  const until = performance.now() + spinMs;
-  do if (queued()) return true;
-  while (performance.now() < until);
-  return false;
-}
-
-/** Serves with blocking reads; `looking` first polls for a request for spinMs, as procview's main thread does. */
+/** Serves with blocking reads; `looking` first looks for a request for spinMs, as procview's main thread does. */
 function serveDevice(fd: number, looking: boolean): never {
+  const device = openDeviceIo(fd);
+  const input = syscalls().watchInput(fd);
+  const logger = createLogger({ level: "warn" });
   const buffer = new Uint8Array(maxWrite + 4096);
-  const pollfd = new Uint8Array(8);
-  new DataView(pollfd.buffer).setInt32(0, fd, true);
-  pollfd[4] = 1; // POLLIN
   process.stdout.write("ready\n");
   for (;;) {
-    if (looking) lookedFor(() => poll(pollfd, 1, 0) > 0);
-    let length: number;
-    try {
-      length = readSync(fd, buffer, 0, buffer.byteLength, null);
-    } catch (error) {
-      // An interrupted request is gone (ENOENT) or the read was interrupted (EINTR): take the next.
-      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "EINTR") continue;
-      throw error;
-    }
+    if (looking) requestDueSoon(input);
+    const length = readRequest(device, buffer);
+    if (length === "unmounted") process.exit(0);
+    if (typeof length !== "number") continue;
     const request = buffer.subarray(0, length);
     const header = parseRequestHeader(request);
     const result = answer(header.opcode, header.nodeId, request.subarray(requestHeaderSize));
     if (result === null) continue;
-    try {
-      writeSync(fd, typeof result === "number" ? encodeReply(header.unique, result) : encodeReply(header.unique, 0, result));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
+    sendReply(device, typeof result === "number" ? encodeReply(header.unique, result) : encodeReply(header.unique, 0, result), logger);
   }
 }
 
@@ -251,8 +236,8 @@ function serveUring(fd: number, queues: number[], entriesPerQueue: number, looki
       throw new Error(`io_uring_enter failed (errno ${errno})`);
     }
     unsubmitted -= entered;
-    const completed = () => Atomics.load(ringWords, cqOffsets.tail >> 2) !== ringWords[cqOffsets.head >> 2];
-    if (replied && !lookedFor(completed)) continue;
+    const completions = { ready: () => Atomics.load(ringWords, cqOffsets.tail >> 2) !== ringWords[cqOffsets.head >> 2] };
+    if (replied && !requestDueSoon(completions)) continue;
     let head = ringWords[cqOffsets.head >> 2];
     const tail = Atomics.load(ringWords, cqOffsets.tail >> 2);
     for (; head !== tail; head++) {

@@ -294,7 +294,6 @@ class Stub implements NriStub {
   }
 }
 
-/** One connection to the runtime: registration and the served Plugin calls. */
 interface EventDecoders {
   /** CreateContainerRequest, and the dedicated lifecycle requests of the same shape. */
   createRequest(bytes: Uint8Array): CreateContainerRequest;
@@ -307,6 +306,7 @@ function eventDecoders(plugin: NriPlugin): EventDecoders {
   return { createRequest: (bytes) => codecs.createRequest.decode(bytes), stateChange: (bytes) => codecs.stateChange.decode(bytes) };
 }
 
+/** One connection to the runtime: registration and the served Plugin calls. */
 class Session {
   readonly client: TtrpcClient;
   registeredAs: (typeof apiVersions)[number] | undefined;

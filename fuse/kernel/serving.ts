@@ -96,8 +96,8 @@ function errorCode(err: unknown): string | undefined {
  */
 export const spinMs = availableParallelism() > 1 ? 0.05 : 0;
 
-/** Whether a request is queued on the connection `input` watches, looking again for up to spinMs. */
-export function requestDueSoon(input: InputWatch): boolean {
+/** Whether a request is queued where `input` looks, looking again for up to spinMs. */
+export function requestDueSoon(input: Pick<InputWatch, "ready">): boolean {
   if (input.ready()) return true;
   const until = performance.now() + spinMs;
   while (performance.now() < until) if (input.ready()) return true;
